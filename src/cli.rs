@@ -1,0 +1,146 @@
+//! The command line: the clap definition, and nothing that acts on it.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pushserve",
+    version,
+    about = "Stream a file or a folder to browsers and tools as HTTP server push",
+    long_about = "Stream a file or a folder to browsers and tools as HTTP server push.\n\n\
+        Serves PATH as one endless multipart/x-mixed-replace response at /stream: every time the \
+        file changes on disk, the new version goes out to every connected client at once. Open the \
+        printed URL in a browser, or point <img src=\".../stream\">, curl -N, ffmpeg -f mpjpeg or \
+        OpenCV at /stream. The current version alone is at /snapshot.\n\n\
+        When PATH is a folder, its files are shown in turn, --interval apart, each part with its \
+        own Content-Type; the folder is read again every cycle, so files that appear or vanish \
+        join or leave the show.",
+    after_help = "Examples:\n  \
+        pushserve webcam.jpg --poll 200\n  \
+        pushserve status.html --port 0 --bind 0.0.0.0\n  \
+        pushserve slides/ --interval 3000 --order random\n  \
+        ffmpeg -f mpjpeg -i http://127.0.0.1:8080/stream -c copy out.mjpeg"
+)]
+pub struct Args {
+    /// File to push on every change, or folder to play as a slideshow
+    pub path: PathBuf,
+
+    /// Port to listen on (0 picks a free one)
+    #[arg(short, long, default_value_t = 8080, env = "PUSHSERVE_PORT")]
+    pub port: u16,
+
+    /// Address to listen on; use 0.0.0.0 or :: to serve other machines
+    #[arg(
+        short,
+        long,
+        default_value = "127.0.0.1",
+        value_name = "ADDR",
+        env = "PUSHSERVE_BIND"
+    )]
+    pub bind: IpAddr,
+
+    /// How often to check the file for a new version, in milliseconds
+    #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_POLL")]
+    pub poll: u64,
+
+    /// Content-Type of the parts [default: guessed from the file extension]
+    #[arg(
+        short = 't',
+        long = "type",
+        value_name = "MIME",
+        env = "PUSHSERVE_TYPE"
+    )]
+    pub content_type: Option<String>,
+
+    /// Resend the current frame after this many seconds without a change, so idle clients and
+    /// proxies keep the connection and vanished clients are noticed
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_KEEPALIVE")]
+    pub keepalive: u64,
+
+    /// Drop a client that accepts no data for this many seconds
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_WRITE_TIMEOUT")]
+    pub write_timeout: u64,
+
+    /// Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)
+    #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_bytes, env = "PUSHSERVE_MAX_FRAME")]
+    pub max_frame: u64,
+
+    #[command(flatten)]
+    pub slideshow: SlideshowArgs,
+}
+
+/// The default `--ext` list: what browsers show in an `<img>` or the viewer page.
+pub const DEFAULT_EXTENSIONS: &str = "jpg,jpeg,png,gif,webp,svg,bmp,html,htm,txt";
+
+/// Options that apply when PATH is a folder.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Slideshow (PATH is a folder)")]
+pub struct SlideshowArgs {
+    /// Time each slide is shown, in milliseconds
+    #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_INTERVAL")]
+    pub interval: u64,
+
+    /// File extensions to show, comma-separated (case-insensitive)
+    #[arg(long, value_name = "LIST", default_value = DEFAULT_EXTENSIONS, value_delimiter = ',', env = "PUSHSERVE_EXT")]
+    pub ext: Vec<String>,
+
+    /// Include files in subfolders
+    #[arg(short, long, env = "PUSHSERVE_RECURSIVE")]
+    pub recursive: bool,
+
+    /// Order of the slides in each cycle
+    #[arg(long, value_enum, default_value_t = Order::Name, env = "PUSHSERVE_ORDER")]
+    pub order: Order,
+
+    /// Play each file once, end every stream, and exit
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// By path, numbers in natural order (img2 before img10)
+    Name,
+    /// Oldest modification first
+    Mtime,
+    /// Shuffled anew every cycle
+    Random,
+}
+
+/// `4096`, `512K`, `64M`, `1G` (binary multiples).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 30),
+        _ => (text, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size like 4096, 512K, 64M or 1G"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("512K"), Ok(512 << 10));
+        assert_eq!(parse_bytes("64m"), Ok(64 << 20));
+        assert!(parse_bytes("lots").is_err());
+    }
+}

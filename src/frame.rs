@@ -1,0 +1,216 @@
+//! The one shared latest frame: what a source publishes and every connection reads.
+//!
+//! A [`Frame`] is immutable and shared through an `Arc`; everything a connection writes about it
+//! (part headers, ETag) is rendered once here, when it is published, never per client.
+//! [`Latest`] holds the newest frame behind a mutex and wakes waiting connections with a condvar:
+//! latest wins, nothing queues per client, so memory does not grow with slow clients.
+
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+/// One version of the source: bytes plus everything said about them on the wire.
+pub struct Frame {
+    /// 1 for the first frame published, +1 for each later one.
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    /// File name (not a path) the frame was read from, for captions and logs.
+    pub name: String,
+    pub modified: SystemTime,
+    /// Strong validator derived from the content, so it survives a restart.
+    pub etag: String,
+    /// `--B`, Content-Type and Content-Length, then the blank line: a complete part head.
+    pub part_head: Vec<u8>,
+    /// `\r\n--B`, Content-Type, blank line: closes the previous part and opens the next one
+    /// before its body exists (see `push.rs`, browser framing).
+    pub next_part_head: Vec<u8>,
+}
+
+/// What a source hands to [`Latest::publish`]; the rest of a [`Frame`] is derived from it.
+pub struct NewFrame {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    pub name: String,
+    pub modified: SystemTime,
+}
+
+impl Frame {
+    fn render(new: NewFrame, seq: u64, boundary: &str) -> Frame {
+        let NewFrame {
+            bytes,
+            content_type,
+            name,
+            modified,
+        } = new;
+        let mut hasher = DefaultHasher::new();
+        hasher.write(&bytes);
+        let etag = format!("\"{:016x}-{:x}\"", hasher.finish(), bytes.len());
+        let part_head = format!(
+            "--{boundary}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            bytes.len()
+        )
+        .into_bytes();
+        let next_part_head =
+            format!("\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").into_bytes();
+        Frame {
+            seq,
+            bytes,
+            content_type,
+            name,
+            modified,
+            etag,
+            part_head,
+            next_part_head,
+        }
+    }
+}
+
+/// What a connection learns when it waits for a frame newer than the one it has.
+pub enum Wait {
+    Newer(Arc<Frame>),
+    /// Nothing new within the timeout: time for a keep-alive.
+    TimedOut,
+    /// The server is shutting down: end the response cleanly.
+    Closed,
+}
+
+struct State {
+    frame: Option<Arc<Frame>>,
+    closed: bool,
+}
+
+/// The newest frame of the source, shared by the source thread and every connection.
+pub struct Latest {
+    boundary: String,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Latest {
+    pub fn new(boundary: String) -> Latest {
+        Latest {
+            boundary,
+            state: Mutex::new(State {
+                frame: None,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub fn boundary(&self) -> &str {
+        &self.boundary
+    }
+
+    /// Makes `new` the current frame and wakes every waiting connection.
+    pub fn publish(&self, new: NewFrame) -> Arc<Frame> {
+        let mut state = self.lock();
+        let seq = state.frame.as_ref().map_or(1, |f| f.seq + 1);
+        let frame = Arc::new(Frame::render(new, seq, &self.boundary));
+        state.frame = Some(Arc::clone(&frame));
+        drop(state);
+        self.changed.notify_all();
+        frame
+    }
+
+    pub fn current(&self) -> Option<Arc<Frame>> {
+        self.lock().frame.clone()
+    }
+
+    /// Waits until a frame with a sequence number above `seen` exists (0 = any frame), the
+    /// timeout passes, or the server closes. A client that is behind gets the newest frame only.
+    pub fn wait_newer(&self, seen: u64, timeout: Duration) -> Wait {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            // A newer frame first: the last slide of a `--once` show still reaches everyone.
+            if let Some(frame) = state.frame.as_ref().filter(|f| f.seq > seen) {
+                return Wait::Newer(Arc::clone(frame));
+            }
+            if state.closed {
+                return Wait::Closed;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Wait::TimedOut;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Wakes every waiting connection with [`Wait::Closed`], now and from then on.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking holder cannot leave State half-updated (each update is one assignment).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_frame(bytes: &[u8]) -> NewFrame {
+        NewFrame {
+            bytes: bytes.to_vec(),
+            content_type: "text/plain".into(),
+            name: "a.txt".into(),
+            modified: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_client_that_is_behind_gets_only_the_newest_frame() {
+        let latest = Latest::new("B".into());
+        latest.publish(new_frame(b"one"));
+        latest.publish(new_frame(b"two"));
+        match latest.wait_newer(0, Duration::ZERO) {
+            Wait::Newer(f) => assert_eq!((f.seq, f.bytes.as_slice()), (2, &b"two"[..])),
+            _ => panic!("expected the newest frame"),
+        }
+        assert!(matches!(
+            latest.wait_newer(2, Duration::from_millis(1)),
+            Wait::TimedOut
+        ));
+    }
+
+    #[test]
+    fn part_heads_are_rendered_once_with_the_frame() {
+        let latest = Latest::new("B".into());
+        let f = latest.publish(new_frame(b"hello"));
+        assert_eq!(
+            f.part_head,
+            b"--B\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n"
+        );
+        assert_eq!(
+            f.next_part_head,
+            b"\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn close_wakes_waiters() {
+        let latest = Arc::new(Latest::new("B".into()));
+        let waiter = {
+            let latest = Arc::clone(&latest);
+            std::thread::spawn(move || {
+                matches!(latest.wait_newer(0, Duration::from_secs(30)), Wait::Closed)
+            })
+        };
+        latest.close();
+        assert!(waiter.join().unwrap());
+    }
+}

@@ -1,0 +1,128 @@
+//! Wires a run together: checks PATH, starts its source thread, listens, prints the URL and
+//! accepts connections. Startup errors return here; everything after is per connection.
+
+use std::fs::{self, File};
+use std::hash::{BuildHasher, RandomState};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::cli::Args;
+use crate::frame::Latest;
+use crate::http::listener;
+use crate::routes::{self, App};
+use crate::shutdown;
+use crate::source::file::FileSource;
+use crate::source::slideshow::Slideshow;
+use crate::source::{Source, content_type_for, describe_io_error};
+
+pub fn run(args: Args) -> Result<()> {
+    let source = open_source(&args)?;
+    let latest = Arc::new(Latest::new(random_boundary()));
+    let listener = TcpListener::bind((args.bind, args.port)).map_err(|e| {
+        let addr = SocketAddr::new(args.bind, args.port);
+        anyhow!("cannot listen on {addr}: {}", describe_io_error(&e))
+    })?;
+    let open_streams = Arc::new(AtomicUsize::new(0));
+    shutdown::on_signal_close(Arc::clone(&latest), Arc::clone(&open_streams))?;
+
+    let (source_latest, source_streams) = (Arc::clone(&latest), Arc::clone(&open_streams));
+    thread::Builder::new()
+        .name("source".into())
+        .spawn(move || {
+            let finite = matches!(&source, Source::Slideshow(show) if show.once);
+            source.run(Arc::clone(&source_latest));
+            if finite {
+                shutdown::close_and_exit(&source_latest, &source_streams);
+            }
+        })?;
+
+    println!("{}", viewer_url(listener.local_addr()?));
+    let app = App {
+        latest,
+        keepalive: Duration::from_secs(args.keepalive),
+        write_timeout: Duration::from_secs(args.write_timeout),
+        open_streams,
+    };
+    listener::serve(
+        &listener,
+        Arc::new(move |conn| routes::handle(&app, conn)),
+        || true,
+    );
+    Ok(())
+}
+
+/// The source for PATH, checked before anything listens: a readable file, or a folder with at
+/// least one slide.
+fn open_source(args: &Args) -> Result<Source> {
+    let path = &args.path;
+    let cannot_read = |e: std::io::Error| {
+        anyhow!(
+            "cannot read '{}': {}",
+            path.display(),
+            describe_io_error(&e)
+        )
+    };
+    if !fs::metadata(path).map_err(cannot_read)?.is_dir() {
+        File::open(path).map_err(cannot_read)?;
+        return Ok(Source::File(FileSource {
+            path: path.clone(),
+            content_type: content_type_for(path, args.content_type.as_deref()),
+            poll: Duration::from_millis(args.poll),
+            max_frame: args.max_frame,
+        }));
+    }
+    fs::read_dir(path).map_err(cannot_read)?;
+    let opts = &args.slideshow;
+    let show = Slideshow {
+        dir: path.clone(),
+        extensions: opts
+            .ext
+            .iter()
+            .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+            .collect(),
+        recursive: opts.recursive,
+        order: opts.order,
+        interval: Duration::from_millis(opts.interval),
+        once: opts.once,
+        forced_type: args.content_type.clone(),
+        max_frame: args.max_frame,
+    };
+    if show.list().is_empty() {
+        bail!(
+            "'{}' has no files ending in {}{}",
+            path.display(),
+            show.extensions.join(", "),
+            if opts.recursive {
+                ""
+            } else {
+                " (add --recursive to look in subfolders)"
+            }
+        );
+    }
+    Ok(Source::Slideshow(show))
+}
+
+/// The URL to print: an unspecified bind address is shown as loopback, which always works here.
+fn viewer_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    format!("http://{}/", SocketAddr::new(ip, addr.port()))
+}
+
+/// 40 random letters and digits: a browser finds parts by scanning for the boundary, so it
+/// must never occur in a frame by chance.
+fn random_boundary() -> String {
+    const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let random = RandomState::new();
+    (0..40u64)
+        .map(|i| char::from(ALPHANUMERIC[(random.hash_one(i) % 62) as usize]))
+        .collect()
+}

@@ -1,0 +1,52 @@
+//! Sources: the producers that turn a PATH into frames published to [`crate::frame::Latest`].
+//!
+//! A source owns all filesystem access; connections only ever see published frames.
+
+pub mod complete;
+pub mod file;
+pub mod slideshow;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::frame::Latest;
+
+/// What PATH turned out to be.
+pub enum Source {
+    File(file::FileSource),
+    Slideshow(slideshow::Slideshow),
+}
+
+impl Source {
+    /// Publishes frames until the server closes (or a `--once` slideshow ends).
+    pub fn run(self, latest: Arc<Latest>) {
+        match self {
+            Source::File(file) => file.run(latest),
+            Source::Slideshow(show) => show.run(latest),
+        }
+    }
+}
+
+/// The content type for a file: `--type` if given, else guessed from the extension, with a
+/// UTF-8 charset for text so browsers do not guess one.
+pub fn content_type_for(path: &Path, forced: Option<&str>) -> String {
+    if let Some(forced) = forced {
+        return forced.to_string();
+    }
+    let guessed = mime_guess::from_path(path).first_or_octet_stream();
+    if guessed.type_() == mime_guess::mime::TEXT && guessed.get_param("charset").is_none() {
+        format!("{guessed}; charset=utf-8")
+    } else {
+        guessed.to_string()
+    }
+}
+
+/// An I/O error as one short phrase: "No such file or directory", without Rust's "(os error 2)".
+pub fn describe_io_error(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}

@@ -1,0 +1,236 @@
+//! The folder source: a slideshow that publishes each matching file in turn, `--interval` apart.
+//!
+//! The folder is listed again at the start of every cycle and each slide is read when its turn
+//! comes, so added, deleted and changed files are seen. Reads go through the same settle and
+//! completeness checks as the file source: a slide being written is never sent half-written.
+
+use std::cmp::Ordering;
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use walkdir::WalkDir;
+
+use crate::cli::Order;
+use crate::frame::Latest;
+use crate::source::content_type_for;
+use crate::source::describe_io_error;
+use crate::source::file::{Skip, read_version};
+
+/// How often a slide that is being written is looked at again during its turn.
+const SETTLE_RETRY: Duration = Duration::from_millis(20);
+
+pub struct Slideshow {
+    pub dir: PathBuf,
+    /// Lower-case, without dots.
+    pub extensions: Vec<String>,
+    pub recursive: bool,
+    pub order: Order,
+    pub interval: Duration,
+    pub once: bool,
+    pub forced_type: Option<String>,
+    pub max_frame: u64,
+}
+
+impl Slideshow {
+    /// The slides of one cycle, in show order: matching, non-hidden regular files.
+    pub fn list(&self) -> Vec<PathBuf> {
+        let walk = WalkDir::new(&self.dir)
+            .follow_links(true) // walkdir detects symlink loops and reports them as errors
+            .max_depth(if self.recursive { usize::MAX } else { 1 })
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        let mut slides: Vec<(PathBuf, SystemTime)> = walk
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file() && self.matches(e.path()))
+            .map(|e| {
+                let modified = e.metadata().ok().and_then(|m| m.modified().ok());
+                (e.into_path(), modified.unwrap_or(SystemTime::UNIX_EPOCH))
+            })
+            .collect();
+        match self.order {
+            Order::Name => slides.sort_by(|a, b| natural_cmp(&a.0, &b.0)),
+            Order::Mtime => {
+                slides.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| natural_cmp(&a.0, &b.0)))
+            }
+            Order::Random => shuffle(&mut slides),
+        }
+        slides.into_iter().map(|(path, _)| path).collect()
+    }
+
+    fn matches(&self, path: &Path) -> bool {
+        path.extension()
+            .is_some_and(|ext| self.extensions.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+    }
+
+    /// Plays cycle after cycle (one with `--once`) until the server closes.
+    pub fn run(self, latest: Arc<Latest>) {
+        let mut emptied = false;
+        let mut unreadable: Vec<PathBuf> = Vec::new();
+        while !latest.is_closed() {
+            let slides = self.list();
+            if slides.is_empty() {
+                if !emptied {
+                    warning!(
+                        "'{}' has no slides left; keeping the last one",
+                        self.dir.display()
+                    );
+                    emptied = true;
+                }
+                thread::sleep(self.interval);
+                continue;
+            }
+            emptied = false;
+            let count = slides.len();
+            for (i, path) in slides.iter().enumerate() {
+                if latest.is_closed() {
+                    return;
+                }
+                let shown_until = Instant::now() + self.interval;
+                match self.read_slide(path, shown_until) {
+                    Ok(frame) => {
+                        unreadable.retain(|p| p != path);
+                        warning!("slide {}/{count}: {}", i + 1, self.display_name(path));
+                        latest.publish(frame);
+                        thread::sleep(shown_until.saturating_duration_since(Instant::now()));
+                    }
+                    // Deleted since the listing: no gap, no error.
+                    Err(Skip::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(skip) => {
+                        if !unreadable.contains(path) {
+                            warning!("skipping '{}': {}", path.display(), self.describe(&skip));
+                            unreadable.push(path.clone());
+                        }
+                    }
+                }
+            }
+            if self.once {
+                return;
+            }
+        }
+    }
+
+    /// Reads one slide, retrying while it is being written, at most until `deadline`.
+    fn read_slide(&self, path: &Path, deadline: Instant) -> Result<crate::frame::NewFrame, Skip> {
+        let content_type = content_type_for(path, self.forced_type.as_deref());
+        loop {
+            match read_version(path, &content_type, self.max_frame, None) {
+                Ok(Some((_, frame))) => return Ok(frame),
+                Ok(None) => unreachable!("nothing was seen before"),
+                Err(Skip::Unsettled(_)) if Instant::now() + SETTLE_RETRY < deadline => {
+                    thread::sleep(SETTLE_RETRY)
+                }
+                Err(skip) => return Err(skip),
+            }
+        }
+    }
+
+    fn display_name(&self, path: &Path) -> String {
+        path.strip_prefix(&self.dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    fn describe(&self, skip: &Skip) -> String {
+        match skip {
+            Skip::Unreadable(e) => describe_io_error(e),
+            Skip::Unsettled(_) => "still being written when its turn ended".into(),
+            Skip::TooLarge(v) => format!("{} bytes, over --max-frame {}", v.size, self.max_frame),
+        }
+    }
+}
+
+/// Compares paths as people do: runs of digits by value, so `img2` < `img10`; letters
+/// case-insensitively, ties broken by the exact text.
+pub fn natural_cmp(a: &Path, b: &Path) -> Ordering {
+    let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(&b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let (n, rest_x) = split_digits(x);
+                let (m, rest_y) = split_digits(y);
+                let (n, m) = (trim_zeros(n), trim_zeros(m));
+                let by_value = n.len().cmp(&m.len()).then_with(|| n.cmp(m));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                (x, y) = (rest_x, rest_y);
+            }
+            (Some(c), Some(d)) => {
+                let by_letter = c.to_ascii_lowercase().cmp(&d.to_ascii_lowercase());
+                if by_letter != Ordering::Equal {
+                    return by_letter;
+                }
+                (x, y) = (&x[1..], &y[1..]);
+            }
+        }
+    }
+}
+
+fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
+    s.split_at(
+        s.iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(s.len()),
+    )
+}
+
+fn trim_zeros(s: &[u8]) -> &[u8] {
+    &s[s.iter().position(|&c| c != b'0').unwrap_or(s.len())..]
+}
+
+/// Fisher-Yates with the process's random hasher keys as the source of randomness.
+fn shuffle<T>(items: &mut [T]) {
+    let random = RandomState::new();
+    for i in (1..items.len()).rev() {
+        let j = (random.hash_one((i, Instant::now())) % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_puts_img2_before_img10() {
+        let mut names = [
+            "img10.jpg",
+            "img2.jpg",
+            "IMG1.jpg",
+            "img02b.jpg",
+            "a/z.jpg",
+            "img1.jpg",
+        ]
+        .map(PathBuf::from)
+        .to_vec();
+        names.sort_by(|a, b| natural_cmp(a, b));
+        let sorted: Vec<_> = names.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(
+            sorted,
+            [
+                "a/z.jpg",
+                "IMG1.jpg",
+                "img1.jpg",
+                "img2.jpg",
+                "img02b.jpg",
+                "img10.jpg"
+            ]
+        );
+    }
+
+    #[test]
+    fn shuffle_keeps_every_item() {
+        let mut items: Vec<u32> = (0..50).collect();
+        shuffle(&mut items);
+        items.sort();
+        assert_eq!(items, (0..50).collect::<Vec<_>>());
+    }
+}

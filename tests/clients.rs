@@ -1,0 +1,144 @@
+//! Real third-party stream readers against the real binary: ffmpeg (the demuxer OpenCV uses)
+//! and curl. `.ci/run` installs both when absent.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, TempDir, TestServer, fixture};
+
+/// Kills the child on drop, so a failed assertion leaves nothing running.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(name: &str) -> Command {
+    assert!(
+        Command::new(name).arg("-version").output().is_ok(),
+        "{name} is not installed; .ci/run installs it (apt-get install {name})"
+    );
+    Command::new(name)
+}
+
+fn wait_for_file(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{} never appeared",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ffmpeg_mpjpeg_gets_each_version_as_soon_as_it_is_written() {
+    let dir = TempDir::new("ffmpeg");
+    dir.rewrite("cam.jpg", &fixture("red.jpg"));
+    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "20"]);
+    let out = TempDir::new("ffmpeg-out");
+    let ffmpeg = tool("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "mpjpeg",
+            "-i",
+            &format!("{}stream", server.url),
+        ])
+        .args(["-frames:v", "3", "-c", "copy", "-f", "image2"])
+        .arg(out.path("%d.jpg"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ffmpeg = Killed(ffmpeg);
+    // Lockstep: a version is written only once ffmpeg has emitted the one before, so each
+    // frame must come out on its own, not pushed out by the next one.
+    wait_for_file(&out.path("1.jpg"));
+    dir.replace("cam.jpg", &fixture("green.jpg"));
+    wait_for_file(&out.path("2.jpg"));
+    dir.replace("cam.jpg", &fixture("blue.jpg"));
+    wait_for_file(&out.path("3.jpg"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = ffmpeg.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "ffmpeg did not stop after 3 frames"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    for (i, name) in ["red.jpg", "green.jpg", "blue.jpg"].iter().enumerate() {
+        assert_eq!(
+            std::fs::read(out.path(&format!("{}.jpg", i + 1))).unwrap(),
+            fixture(name),
+            "frame {}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn curl_receives_well_formed_parts() {
+    let dir = TempDir::new("curl");
+    dir.rewrite("now.txt", b"first\n");
+    let server = TestServer::start(&[
+        dir.path("now.txt").to_str().unwrap(),
+        "--poll",
+        "20",
+        "--keepalive",
+        "1",
+    ]);
+    // Two seconds of stream: the first part at once, then keep-alive repeats of it.
+    let out = tool("curl")
+        .args([
+            "-sS",
+            "-N",
+            "--max-time",
+            "2",
+            "-D",
+            "-",
+            &format!("{}stream", server.url),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(28), "curl stops at --max-time");
+    let response = common::Response::parse(&out.stdout);
+    assert_eq!(response.status, 200);
+    let boundary = response
+        .header("content-type")
+        .unwrap()
+        .split("boundary=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(
+        boundary.len() >= 32 && boundary.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{boundary}"
+    );
+    let part = format!(
+        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 6\r\n\r\nfirst\n\r\n"
+    );
+    assert!(
+        response.body.starts_with(part.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(
+        response.body.len() >= 2 * part.len(),
+        "a keep-alive repeat within 2 s"
+    );
+}

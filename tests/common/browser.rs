@@ -1,0 +1,532 @@
+//! Real headless Chromium, driven over the DevTools protocol (CDP) with nothing but std::net:
+//! a minimal WebSocket client and [`Browser::eval`], which runs JavaScript in the page and
+//! returns its result as JSON. Every wait has a deadline; Chromium is stopped on drop.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{DEADLINE, TempDir};
+
+/// How long Chromium may take to start and print its DevTools address.
+const LAUNCH_DEADLINE: Duration = Duration::from_secs(20);
+/// Polling interval of every wait below.
+const POLL: Duration = Duration::from_millis(50);
+/// Lines of Chromium's stderr kept for failure messages.
+const STDERR_LINES: usize = 60;
+
+/// The Chromium binary: `$CHROMIUM`, else `/usr/bin/chromium`.
+pub fn chromium_binary() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "Chromium not found at {}: the browser tests need it. `.ci/run` installs it \
+         (apt-get install chromium); set CHROMIUM to use another binary.",
+        path.display()
+    );
+    path
+}
+
+/// One headless Chromium with one page, open at the URL it was launched with.
+pub struct Browser {
+    ws: WebSocket,
+    next_id: u64,
+    // Declared last: dropped (Chromium stopped, profile removed) after the socket is closed.
+    process: Chromium,
+}
+
+impl Browser {
+    /// Starts Chromium on `url` with a fresh profile, connects to the page's DevTools
+    /// WebSocket and waits until the page's document has been parsed.
+    pub fn launch(url: &str) -> Browser {
+        let binary = chromium_binary();
+        let profile = TempDir::new("chromium");
+        let mut child = Command::new(&binary)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.0.display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+
+        // Drain stderr for the whole run (so the pipe never fills), keep its tail for failure
+        // messages, and pass on the DevTools address once it is printed.
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let pipe = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let tail = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line).into_owned();
+                if let Some(at) = line.find("DevTools listening on ws://")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(
+                        line[at + "DevTools listening on ".len()..]
+                            .trim()
+                            .to_string(),
+                    );
+                }
+                if line.contains(":ERROR:dbus/") {
+                    continue; // there is no D-Bus in a container: noise
+                }
+                let mut tail = tail.lock().unwrap();
+                if tail.len() == STDERR_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+        let process = Chromium {
+            child,
+            stderr,
+            closing: false,
+            _profile: profile,
+        };
+
+        let browser_ws = match rx.recv_timeout(LAUNCH_DEADLINE) {
+            Ok(ws) => ws,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!(
+                    "Chromium printed no DevTools address within {LAUNCH_DEADLINE:?}{}",
+                    process.stderr_tail()
+                )
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!(
+                    "Chromium exited before printing its DevTools address{}",
+                    process.stderr_tail()
+                )
+            }
+        };
+        let devtools = browser_ws
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+
+        // The page target for the URL given on the command line.
+        let start = Instant::now();
+        let page_ws = loop {
+            let targets = http_get(&devtools, "/json/list").and_then(|body| {
+                serde_json::from_str::<Value>(&body)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            });
+            let found = targets
+                .as_ref()
+                .ok()
+                .and_then(|t| t.as_array())
+                .and_then(|targets| {
+                    targets
+                        .iter()
+                        .find(|t| t["type"] == "page")
+                        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+                });
+            if let Some(ws) = found {
+                break ws.to_string();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "Chromium listed no page target within {DEADLINE:?} (last answer: {targets:?}){}",
+                process.stderr_tail()
+            );
+            thread::sleep(POLL);
+        };
+        let ws = WebSocket::connect(&page_ws).unwrap_or_else(|e| {
+            panic!(
+                "cannot open the DevTools WebSocket {page_ws}: {e}{}",
+                process.stderr_tail()
+            )
+        });
+
+        let mut browser = Browser {
+            ws,
+            next_id: 0,
+            process,
+        };
+        browser.wait_until(
+            &format!("the page {url} to load"),
+            "document.readyState !== 'loading' && location.href !== 'about:blank' ? location.href : null",
+            DEADLINE,
+            |href| href.is_string(),
+        );
+        browser
+    }
+
+    /// Sends one CDP command and returns its `result`, or the `error.message` Chromium gave.
+    /// Events and replies to earlier commands are skipped.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = json!({ "id": id, "method": method, "params": params }).to_string();
+        if let Err(e) = self.ws.send_text(&request) {
+            panic!(
+                "cannot send {method} to Chromium: {e}{}",
+                self.process.stderr_tail()
+            );
+        }
+        let start = Instant::now();
+        loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            assert!(
+                !left.is_zero(),
+                "Chromium did not answer {method} within {DEADLINE:?}{}",
+                self.process.stderr_tail()
+            );
+            let text = match self.ws.recv_text(left) {
+                Ok(text) => text,
+                Err(e) => panic!(
+                    "no answer from Chromium to {method}: {e}{}",
+                    self.process.stderr_tail()
+                ),
+            };
+            let message: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!("Chromium sent a message that is not JSON ({e}): {text}")
+            });
+            if message["id"].as_u64() != Some(id) {
+                continue;
+            }
+            if let Some(error) = message.get("error") {
+                return Err(error["message"]
+                    .as_str()
+                    .map_or_else(|| error.to_string(), str::to_string));
+            }
+            return Ok(message["result"].clone());
+        }
+    }
+
+    /// Evaluates the JavaScript expression `js` in the page (awaiting it if it is a promise);
+    /// its value as JSON (`undefined` as null), or the exception it threw as text.
+    pub fn try_eval(&mut self, js: &str) -> Result<Value, String> {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": js, "returnByValue": true, "awaitPromise": true }),
+        )?;
+        if let Some(details) = result.get("exceptionDetails") {
+            let description = details["exception"]["description"]
+                .as_str()
+                .or_else(|| details["text"].as_str());
+            return Err(description.map_or_else(|| details.to_string(), str::to_string));
+        }
+        Ok(result["result"]
+            .get("value")
+            .cloned()
+            .unwrap_or(Value::Null))
+    }
+
+    /// [`Browser::try_eval`] that panics on an exception.
+    pub fn eval(&mut self, js: &str) -> Value {
+        self.try_eval(js)
+            .unwrap_or_else(|e| panic!("evaluating `{js}` threw: {e}"))
+    }
+
+    /// Evaluates `js` every 50 ms until its value satisfies `ok`, and returns that value.
+    /// Exceptions count as "not yet" (the page may be loading); panics after `deadline` with
+    /// `what`, the last value and the last exception.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        js: &str,
+        deadline: Duration,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let last = match self.try_eval(js) {
+                Ok(value) if ok(&value) => return value,
+                last => last,
+            };
+            assert!(
+                start.elapsed() < deadline,
+                "waited {deadline:?} for {what}; last result: {last:?}{}",
+                self.process.stderr_tail()
+            );
+            thread::sleep(POLL);
+        }
+    }
+
+    /// The last lines Chromium wrote to stderr.
+    pub fn stderr(&self) -> String {
+        self.process.stderr_tail()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ask Chromium to close (it takes its helper processes with it); the process guard
+        // then waits for it, and kills it if it does not exit in time.
+        let request =
+            json!({ "id": self.next_id + 1, "method": "Browser.close", "params": {} }).to_string();
+        self.process.closing = self.ws.send_text(&request).is_ok();
+    }
+}
+
+/// The Chromium process and its profile: killed (or waited for, after `Browser.close`) and
+/// removed on drop, also when a launch fails halfway.
+struct Chromium {
+    child: Child,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    closing: bool,
+    _profile: TempDir,
+}
+
+impl Chromium {
+    fn stderr_tail(&self) -> String {
+        let tail = self.stderr.lock().unwrap();
+        let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+        format!(
+            "\n--- Chromium stderr (last {} lines) ---\n{}",
+            lines.len(),
+            lines.join("\n")
+        )
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        if self.closing {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` on Chromium's DevTools HTTP endpoint; the body of a 200 response.
+fn http_get(addr: &str, path: &str) -> io::Result<String> {
+    let mut conn = TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(DEADLINE))?;
+    conn.set_write_timeout(Some(DEADLINE))?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reader = BufReader::new(conn);
+    let head = read_head(&mut reader)?;
+    let status = head.lines().next().and_then(|line| line.split(' ').nth(1));
+    if status != Some("200") {
+        return Err(io::Error::other(format!("GET {path}: {head}")));
+    }
+    let length = head.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())?
+    });
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body)?;
+        }
+        None => {
+            reader.read_to_end(&mut body)?;
+        }
+    }
+    String::from_utf8(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// An HTTP response head, up to and without the blank line.
+fn read_head(reader: &mut impl BufRead) -> io::Result<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("truncated response head: {head:?}"),
+            ));
+        }
+        if line == "\r\n" || line == "\n" {
+            return Ok(head);
+        }
+        head.push_str(&line);
+    }
+}
+
+/// A minimal RFC 6455 client: text messages out (masked, as clients must), text or binary
+/// messages in (any length, fragmented or not); pings are answered, pongs ignored.
+struct WebSocket {
+    reader: BufReader<TcpStream>,
+}
+
+const OP_CONTINUATION: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+impl WebSocket {
+    /// Opens `ws://host:port/path` with the HTTP/1.1 Upgrade handshake.
+    fn connect(url: &str) -> io::Result<WebSocket> {
+        let rest = url.strip_prefix("ws://").ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not a ws:// URL: {url}"),
+            )
+        })?;
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/" } else { path };
+        let mut conn = TcpStream::connect(host)?;
+        conn.set_nodelay(true)?;
+        conn.set_read_timeout(Some(DEADLINE))?;
+        conn.set_write_timeout(Some(DEADLINE))?;
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\n\
+             Host: {host}\r\n\
+             Upgrade: websocket\r\n\
+             Connection: Upgrade\r\n\
+             Sec-WebSocket-Key: cHVzaHNlcnZlIHRlc3RzIQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        )?;
+        let mut reader = BufReader::new(conn);
+        let head = read_head(&mut reader)?;
+        if !head.starts_with("HTTP/1.1 101") {
+            return Err(io::Error::other(format!(
+                "WebSocket handshake refused: {head}"
+            )));
+        }
+        Ok(WebSocket { reader })
+    }
+
+    fn send_text(&mut self, text: &str) -> io::Result<()> {
+        self.send_frame(OP_TEXT, text.as_bytes())
+    }
+
+    /// One final (unfragmented) frame, masked.
+    fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+        const MASK: [u8; 4] = [0x5a, 0xc3, 0x17, 0x8e];
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n @ 0..=125 => frame.push(0x80 | n as u8),
+            n @ 126..=0xFFFF => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&MASK);
+        frame.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
+        let conn = self.reader.get_mut();
+        conn.write_all(&frame)?;
+        conn.flush()
+    }
+
+    /// The next whole text or binary message, waiting at most `timeout` for it to start.
+    fn recv_text(&mut self, timeout: Duration) -> io::Result<String> {
+        self.reader.get_ref().set_read_timeout(Some(timeout))?;
+        let mut message: Option<Vec<u8>> = None;
+        loop {
+            let (fin, opcode, payload) = self.read_frame()?;
+            match opcode {
+                OP_TEXT | OP_BINARY if message.is_none() => message = Some(payload),
+                OP_CONTINUATION if message.is_some() => {
+                    message.as_mut().unwrap().extend_from_slice(&payload)
+                }
+                OP_PING => {
+                    self.send_frame(OP_PONG, &payload)?;
+                    continue;
+                }
+                OP_PONG => continue,
+                OP_CLOSE => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "Chromium closed the WebSocket",
+                    ));
+                }
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unexpected WebSocket frame, opcode {opcode:#x}"),
+                    ));
+                }
+            }
+            if fin {
+                let bytes = message.take().unwrap();
+                return String::from_utf8(bytes)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
+
+    /// One frame: (FIN, opcode, unmasked payload), with a 7-, 16- or 64-bit length.
+    fn read_frame(&mut self) -> io::Result<(bool, u8, Vec<u8>)> {
+        let mut head = [0u8; 2];
+        self.reader.read_exact(&mut head)?;
+        let fin = head[0] & 0x80 != 0;
+        let opcode = head[0] & 0x0F;
+        let len = match head[1] & 0x7F {
+            126 => {
+                let mut len = [0u8; 2];
+                self.reader.read_exact(&mut len)?;
+                u64::from(u16::from_be_bytes(len))
+            }
+            127 => {
+                let mut len = [0u8; 8];
+                self.reader.read_exact(&mut len)?;
+                u64::from_be_bytes(len)
+            }
+            n => u64::from(n),
+        };
+        let mask = if head[1] & 0x80 != 0 {
+            let mut mask = [0u8; 4];
+            self.reader.read_exact(&mut mask)?;
+            Some(mask)
+        } else {
+            None
+        };
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= 1 << 30)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("WebSocket frame of {len} bytes"),
+                )
+            })?;
+        let mut payload = vec![0u8; len];
+        self.reader.read_exact(&mut payload)?;
+        if let Some(mask) = mask {
+            payload
+                .iter_mut()
+                .zip(mask.iter().cycle())
+                .for_each(|(b, m)| *b ^= m);
+        }
+        Ok((fin, opcode, payload))
+    }
+}

@@ -1,0 +1,365 @@
+//! Shared test fixtures: start the real binary on port 0, read the URL it prints, talk HTTP.
+//! Every wait has a deadline; every process started is killed on drop.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod browser;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A fresh empty folder under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("pushserve-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes a new version the way editors do: a temp file renamed over the old one.
+    pub fn replace(&self, name: &str, bytes: &[u8]) {
+        let tmp = self.path(&format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, self.path(name)).unwrap();
+    }
+
+    /// Writes a new version in place: truncate, then write.
+    pub fn rewrite(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.path(name), bytes).unwrap();
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The real binary, running until dropped.
+pub struct TestServer {
+    pub child: Child,
+    /// The viewer URL it printed, e.g. `http://127.0.0.1:41234/`.
+    pub url: String,
+    pub addr: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pushserve")
+}
+
+impl TestServer {
+    /// Starts `pushserve ARGS --port 0` and waits for the URL on stdout.
+    pub fn start(args: &[&str]) -> TestServer {
+        let mut child = Command::new(bin())
+            .args(args)
+            .args(["--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pushserve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err_pipe = child.stderr.take().unwrap();
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let url = match rx.recv_timeout(DEADLINE) {
+            Ok(line) if !line.is_empty() => line.trim().to_string(),
+            _ => {
+                let _ = child.kill();
+                panic!(
+                    "pushserve printed no URL; stderr: {}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        TestServer {
+            child,
+            url,
+            addr,
+            stderr,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.stderr().contains(needle) {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "stderr never said {needle:?}: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        s
+    }
+
+    /// Number of threads of the server process (Linux).
+    pub fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
+    /// Waits until the server's thread count satisfies `ok`.
+    pub fn wait_threads(&self, what: &str, ok: impl Fn(usize) -> bool, deadline: Duration) {
+        let start = Instant::now();
+        while !ok(self.threads()) {
+            assert!(
+                start.elapsed() < deadline,
+                "threads never {what}: {}",
+                self.threads()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a raw request and reads the whole response (the server always closes).
+    pub fn raw(&self, request: &[u8]) -> Vec<u8> {
+        let mut s = self.connect();
+        s.write_all(request).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    /// `GET path` with extra header lines; returns (status, head, body).
+    pub fn get(&self, path: &str, headers: &str) -> Response {
+        Response::parse(
+            &self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes()),
+        )
+    }
+
+    /// Opens `/stream` (with `query`, e.g. `?framing=reader`) as a part reader.
+    pub fn stream(&self, query: &str, user_agent: &str) -> PartReader {
+        let mut s = self.connect();
+        write!(
+            s,
+            "GET /stream{query} HTTP/1.1\r\nHost: x\r\nUser-Agent: {user_agent}\r\n\r\n"
+        )
+        .unwrap();
+        PartReader::new(s)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn parse(raw: &[u8]) -> Response {
+        let end = find(raw, b"\r\n\r\n").expect("a complete response head");
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        Response {
+            status,
+            head,
+            body: raw[end + 4..].to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One part of a multipart stream.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl Part {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Reads parts from a multipart/x-mixed-replace response the strict way: a part ends where
+/// `\r\n--boundary` begins, whatever Content-Length says (and Content-Length, when present, must agree).
+pub struct PartReader {
+    pub conn: TcpStream,
+    pub head: String,
+    pub boundary: Vec<u8>,
+    /// Set once the final boundary (`--B--`) has been read.
+    pub closed_cleanly: bool,
+    buf: Vec<u8>,
+}
+
+impl PartReader {
+    pub fn new(conn: TcpStream) -> PartReader {
+        let mut r = PartReader {
+            conn,
+            head: String::new(),
+            boundary: Vec::new(),
+            closed_cleanly: false,
+            buf: Vec::new(),
+        };
+        let end = r
+            .fill_until(|b| find(b, b"\r\n\r\n"))
+            .expect("response head");
+        r.head = String::from_utf8_lossy(&r.buf[..end]).into_owned();
+        r.buf.drain(..end + 4);
+        let b = r
+            .head
+            .split("boundary=")
+            .nth(1)
+            .expect("a boundary")
+            .lines()
+            .next()
+            .unwrap()
+            .trim();
+        r.boundary = format!("--{b}").into_bytes();
+        r
+    }
+
+    /// Reads until `f` finds something in the buffer; None on EOF.
+    fn fill_until(&mut self, f: impl Fn(&[u8]) -> Option<usize>) -> Option<usize> {
+        loop {
+            if let Some(at) = f(&self.buf) {
+                return Some(at);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.conn.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("stream read failed: {e}"),
+            }
+        }
+    }
+
+    /// The next complete part, or None at the final boundary / end of stream. A part with
+    /// Content-Length is complete once that many bytes are in (as ffmpeg reads it); one without
+    /// once the next delimiter has arrived (as a browser reads it).
+    pub fn next_part(&mut self) -> Option<Part> {
+        let boundary = self.boundary.clone();
+        let at = self.fill_until(|b| find(b, &boundary))?;
+        assert!(
+            self.buf[..at].iter().all(|&c| c == b'\r' || c == b'\n'),
+            "garbage before a boundary"
+        );
+        self.buf.drain(..at + boundary.len());
+        let line_end = self.fill_until(|b| find(b, b"\r\n"))?;
+        if self.buf.starts_with(b"--\r\n") {
+            self.closed_cleanly = true;
+            return None;
+        }
+        assert_eq!(line_end, 0, "garbage after the boundary");
+        let head_end = self.fill_until(|b| find(b, b"\r\n\r\n"))?;
+        let headers = String::from_utf8_lossy(&self.buf[2..head_end + 2]).into_owned();
+        self.buf.drain(..head_end + 4);
+        let mut part = Part {
+            headers,
+            body: Vec::new(),
+        };
+        if let Some(len) = part.header("content-length") {
+            let len: usize = len.parse().unwrap();
+            self.fill_until(|b| (b.len() >= len + 2).then_some(0))?;
+            assert_eq!(
+                &self.buf[len..len + 2],
+                b"\r\n",
+                "a part must end with CRLF after Content-Length bytes"
+            );
+            part.body = self.buf.drain(..len).collect();
+        } else {
+            let mut delimiter = b"\r\n".to_vec();
+            delimiter.extend_from_slice(&boundary);
+            let body_end = self.fill_until(|b| find(b, &delimiter))?;
+            part.body = self.buf.drain(..body_end).collect();
+        }
+        Some(part)
+    }
+
+    /// Reads parts until one's body equals `want`, failing after `deadline`.
+    pub fn wait_for(&mut self, want: &[u8]) -> Part {
+        let start = Instant::now();
+        loop {
+            let part = self.next_part().expect("stream ended");
+            if part.body == want {
+                return part;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "never received the expected version"
+            );
+        }
+    }
+}

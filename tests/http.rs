@@ -1,0 +1,114 @@
+//! The connection layer and /snapshot on the real binary: statuses, validators, limits.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, TempDir, TestServer, fixture};
+
+fn serve(name: &str, bytes: &[u8]) -> (TempDir, TestServer) {
+    let dir = TempDir::new("http");
+    dir.rewrite(name, bytes);
+    let server = TestServer::start(&[dir.path(name).to_str().unwrap(), "--poll", "20"]);
+    (dir, server)
+}
+
+#[test]
+fn snapshot_is_the_current_frame_with_type_length_and_etag() {
+    let (dir, server) = serve("cam.jpg", &fixture("red.jpg"));
+    let r = server.get("/snapshot", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, fixture("red.jpg"));
+    assert_eq!(r.header("content-type").as_deref(), Some("image/jpeg"));
+    assert_eq!(
+        r.header("content-length"),
+        Some(fixture("red.jpg").len().to_string())
+    );
+    assert!(r.header("last-modified").unwrap().ends_with(" GMT"));
+    let etag = r.header("etag").expect("an ETag");
+
+    let again = server.get("/snapshot", &format!("If-None-Match: {etag}\r\n"));
+    assert_eq!((again.status, again.body.len()), (304, 0));
+    assert_eq!(again.header("etag"), Some(etag.clone()));
+
+    dir.replace("cam.jpg", &fixture("green.jpg"));
+    let start = Instant::now();
+    let changed = loop {
+        let r = server.get("/snapshot", &format!("If-None-Match: {etag}\r\n"));
+        if r.status == 200 {
+            break r;
+        }
+        assert!(start.elapsed() < DEADLINE, "snapshot never changed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(changed.body, fixture("green.jpg"));
+    assert_ne!(changed.header("etag"), Some(etag));
+}
+
+#[test]
+fn head_gives_the_headers_without_a_body() {
+    let (_dir, server) = serve("a.txt", b"hello");
+    let snap = common::Response::parse(&server.raw(b"HEAD /snapshot HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!((snap.status, snap.body.len()), (200, 0));
+    assert_eq!(snap.header("content-length").as_deref(), Some("5"));
+    let stream = common::Response::parse(&server.raw(b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!((stream.status, stream.body.len()), (200, 0));
+    assert!(
+        stream
+            .header("content-type")
+            .unwrap()
+            .starts_with("multipart/x-mixed-replace; boundary=")
+    );
+}
+
+#[test]
+fn unknown_paths_are_404_and_other_methods_405() {
+    let (_dir, server) = serve("a.txt", b"hello");
+    assert_eq!(server.get("/a.txt", "").status, 404);
+    assert_eq!(server.get("/../a.txt", "").status, 404);
+    let post = common::Response::parse(
+        &server.raw(b"POST /stream HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"),
+    );
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
+}
+
+#[test]
+fn bad_requests_get_400_and_431_while_a_stream_keeps_flowing() {
+    let (dir, server) = serve("a.txt", b"one");
+    let mut stream = server.stream("", "curl/8");
+    assert_eq!(stream.next_part().unwrap().body, b"one");
+
+    let garbage = common::Response::parse(&server.raw(b"\x16\x03\x01 not http at all\r\n\r\n"));
+    assert_eq!(garbage.status, 400);
+    let mut huge = b"GET /stream HTTP/1.1\r\nX-Filler: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 16 * 1024));
+    huge.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(common::Response::parse(&server.raw(&huge)).status, 431);
+
+    dir.replace("a.txt", b"two");
+    assert_eq!(stream.next_part().unwrap().body, b"two");
+}
+
+#[test]
+fn a_half_sent_request_is_dropped_after_the_head_timeout_without_blocking_others() {
+    let (_dir, server) = serve("a.txt", b"one");
+    let mut slow = server.connect();
+    slow.write_all(b"GET /stream HTTP/1.1\r\nHost:").unwrap();
+    // Meanwhile other clients are served at once.
+    assert_eq!(server.get("/snapshot", "").body, b"one");
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let start = Instant::now();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "no response to a request that never finished"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(14),
+        "the half-sent request was never dropped"
+    );
+}

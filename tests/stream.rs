@@ -1,0 +1,270 @@
+//! /stream on the real binary: every version, once, complete, to every client, at once.
+
+mod common;
+
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, TempDir, TestServer, fixture};
+
+const READER: &str = "Lavf/59.27.100";
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0";
+
+#[test]
+fn parts_are_the_files_bytes_for_each_version_saved_by_rename_or_in_place() {
+    let dir = TempDir::new("versions");
+    dir.rewrite("now.txt", b"version 1\n");
+    let server = TestServer::start(&[dir.path("now.txt").to_str().unwrap(), "--poll", "20"]);
+    for (ua, query) in [
+        (READER, ""),
+        (BROWSER, ""),
+        (READER, "?framing=browser"),
+        (BROWSER, "?framing=reader"),
+    ] {
+        let mut stream = server.stream(query, ua);
+        assert!(
+            stream.head.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{}",
+            stream.head
+        );
+        assert!(
+            stream
+                .head
+                .contains("Content-Type: multipart/x-mixed-replace; boundary=")
+        );
+        assert!(stream.head.contains("X-Accel-Buffering: no"));
+        let first = stream.next_part().unwrap();
+        assert_eq!(
+            first.header("content-type").as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+        let current = first.body;
+        // Each connection sees the version current when it connects, then each new one.
+        let n: u32 = String::from_utf8_lossy(&current)
+            .trim()
+            .trim_start_matches("version ")
+            .parse()
+            .unwrap();
+        dir.replace("now.txt", format!("version {}\n", n + 1).as_bytes());
+        assert_eq!(
+            stream.next_part().unwrap().body,
+            format!("version {}\n", n + 1).as_bytes()
+        );
+        dir.rewrite("now.txt", format!("version {}\n", n + 2).as_bytes());
+        assert_eq!(
+            stream.next_part().unwrap().body,
+            format!("version {}\n", n + 2).as_bytes()
+        );
+    }
+}
+
+#[test]
+fn reader_parts_carry_content_length_and_browser_parts_are_opened_ahead() {
+    let dir = TempDir::new("framing");
+    dir.rewrite("cam.jpg", &fixture("red.jpg"));
+    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "20"]);
+
+    let mut reader = server.stream("", READER);
+    let part = reader.next_part().unwrap();
+    assert_eq!(
+        part.header("content-length"),
+        Some(fixture("red.jpg").len().to_string())
+    );
+    assert_eq!(part.header("content-type").as_deref(), Some("image/jpeg"));
+
+    // A browser's first part must be followed at once by the next boundary and header block.
+    let mut browser = server.stream("", BROWSER);
+    let part = browser.next_part().unwrap();
+    assert_eq!(part.body, fixture("red.jpg"));
+    assert_eq!(part.header("content-length"), None);
+}
+
+#[test]
+fn two_changes_100_ms_apart_are_both_delivered() {
+    let dir = TempDir::new("quick");
+    dir.rewrite("a.txt", b"0");
+    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--poll", "20"]);
+    let mut stream = server.stream("", READER);
+    assert_eq!(stream.next_part().unwrap().body, b"0");
+    dir.rewrite("a.txt", b"1");
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(100) {
+        thread::sleep(Duration::from_millis(5));
+    }
+    dir.rewrite("a.txt", b"2");
+    assert_eq!(stream.next_part().unwrap().body, b"1");
+    assert_eq!(stream.next_part().unwrap().body, b"2");
+}
+
+#[test]
+fn a_jpeg_rewritten_in_place_200_times_never_reaches_a_client_torn() {
+    let dir = TempDir::new("torn");
+    let versions = [
+        fixture("noise1.jpg"),
+        fixture("noise2.jpg"),
+        fixture("noise3.jpg"),
+    ];
+    dir.rewrite("cam.jpg", &versions[0]);
+    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "1"]);
+    let mut stream = server.stream("", READER);
+    let path = dir.path("cam.jpg");
+    let writer = thread::spawn(move || {
+        for i in 0..200 {
+            // Truncate, then write in small pieces, so the poller often finds it half-written.
+            let bytes = &versions[(i + 1) % 3];
+            let mut file = std::fs::File::create(&path).unwrap();
+            for chunk in bytes.chunks(4096) {
+                file.write_all(chunk).unwrap();
+                thread::sleep(Duration::from_micros(200));
+            }
+        }
+    });
+    let versions = [
+        fixture("noise1.jpg"),
+        fixture("noise2.jpg"),
+        fixture("noise3.jpg"),
+    ];
+    let mut received = 0;
+    while !writer.is_finished() {
+        let part = stream.next_part().unwrap();
+        assert!(
+            versions.contains(&part.body),
+            "part {received} of {} bytes is not a version written",
+            part.body.len()
+        );
+        received += 1;
+    }
+    writer.join().unwrap();
+    assert!(received > 20, "only {received} parts received");
+}
+
+#[test]
+fn a_hundred_clients_connecting_at_once_all_get_the_current_frame_within_2_s() {
+    let dir = TempDir::new("hundred");
+    dir.rewrite("cam.jpg", &fixture("red.jpg"));
+    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap()]);
+    let start = Instant::now();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let addr = server.addr.clone();
+            thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(DEADLINE)).unwrap();
+                s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let part = common::PartReader::new(s).next_part().unwrap();
+                (part.body, start.elapsed())
+            })
+        })
+        .collect();
+    for client in clients {
+        let (body, took) = client.join().unwrap();
+        assert_eq!(body, fixture("red.jpg"));
+        assert!(took < Duration::from_secs(2), "a client waited {took:?}");
+    }
+}
+
+#[test]
+fn a_file_missing_for_a_moment_keeps_the_last_frame_and_resumes() {
+    let dir = TempDir::new("missing");
+    dir.rewrite("a.txt", b"before");
+    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--poll", "20"]);
+    let mut stream = server.stream("", READER);
+    assert_eq!(stream.next_part().unwrap().body, b"before");
+    std::fs::remove_file(dir.path("a.txt")).unwrap();
+    server.wait_stderr("keeping the last frame");
+    assert_eq!(server.get("/snapshot", "").body, b"before");
+    dir.rewrite("a.txt", b"after");
+    assert_eq!(stream.next_part().unwrap().body, b"after");
+    server.wait_stderr("is back");
+}
+
+#[test]
+fn a_client_that_stops_reading_neither_delays_others_nor_stays() {
+    let dir = TempDir::new("stall");
+    let size = 4 << 20;
+    dir.rewrite("big.bin", &vec![b'a'; size]);
+    let server = TestServer::start(&[
+        dir.path("big.bin").to_str().unwrap(),
+        "--poll",
+        "20",
+        "--write-timeout",
+        "3",
+    ]);
+    let idle_threads = server.threads();
+    // Connects, sends its request, never reads: once the socket buffers are full, the
+    // server's writes to it block.
+    let mut stalled = server.connect();
+    stalled.write_all(b"GET /stream HTTP/1.1\r\n\r\n").unwrap();
+    server.wait_threads(
+        "rose for the stalled client",
+        |n| n > idle_threads,
+        DEADLINE,
+    );
+
+    let mut healthy = server.stream("", READER);
+    healthy.next_part().unwrap();
+    // New versions until the stalled client is dropped (a few MB fill the loopback buffers).
+    let start = Instant::now();
+    for i in 1u8.. {
+        let version = vec![b'a' + i % 26; size];
+        dir.replace("big.bin", &version);
+        let t = Instant::now();
+        assert_eq!(healthy.next_part().unwrap().body, version);
+        // Waiting on the stalled client would take the whole --write-timeout.
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "healthy client waited {:?}",
+            t.elapsed()
+        );
+        if server.threads() == idle_threads + 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the stalled client was never dropped"
+        );
+    }
+    drop(stalled);
+}
+
+#[test]
+fn a_vanished_clients_thread_ends_within_one_keepalive() {
+    let dir = TempDir::new("vanish");
+    dir.rewrite("a.txt", b"x");
+    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--keepalive", "2"]);
+    let idle_threads = server.threads();
+    let mut stream = server.stream("", READER);
+    stream.next_part().unwrap();
+    assert_eq!(server.threads(), idle_threads + 1);
+    drop(stream);
+    let t = Instant::now();
+    server.wait_threads(
+        "fell back after the client vanished",
+        |n| n == idle_threads,
+        Duration::from_secs(5),
+    );
+    // One keep-alive is 2 s; noticing only at the second write would take up to 4 s.
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "thread lived {:?} after its client left",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn an_idle_stream_gets_the_current_frame_again_every_keepalive() {
+    let dir = TempDir::new("keepalive");
+    dir.rewrite("a.txt", b"same");
+    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--keepalive", "1"]);
+    let mut stream = server.stream("", READER);
+    let t = Instant::now();
+    assert_eq!(stream.next_part().unwrap().body, b"same");
+    assert_eq!(stream.next_part().unwrap().body, b"same");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "keep-alive came after {:?}",
+        t.elapsed()
+    );
+}
