@@ -3,7 +3,9 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::builder::FalseyValueParser;
+use clap::{Arg, ArgAction, Parser};
+use clap_complete::Shell;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -18,14 +20,16 @@ use clap::Parser;
         When PATH is a folder, its files are shown in turn, --interval apart, each part with its \
         own Content-Type; the folder is read again every cycle, so files that appear or vanish \
         join or leave the show.",
-    after_help = "Examples:\n  \
-        pushserve webcam.jpg --poll 200\n  \
-        pushserve status.html --port 0 --bind 0.0.0.0\n  \
-        pushserve slides/ --interval 3000 --order random\n  \
-        ffmpeg -f mpjpeg -i http://127.0.0.1:8080/stream -c copy out.mjpeg"
+    after_help = examples_help(),
+    // Not derived from PATH, which is optional to clap only so that the print flags need none.
+    override_usage = "pushserve [OPTIONS] <PATH>",
+    args = print_flags(),
 )]
 pub struct Args {
     /// File to push on every change, or folder to play as a slideshow
+    // A plain PathBuf although clap may leave it out: main.rs answers the print flags before
+    // building `Args`, so whenever an `Args` exists, PATH was given.
+    #[arg(required = false, required_unless_present_any = [PRINT_MANPAGE, PRINT_COMPLETIONS])]
     pub path: PathBuf,
 
     /// Port to listen on (0 picks a free one)
@@ -68,8 +72,76 @@ pub struct Args {
     #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_bytes, env = "PUSHSERVE_MAX_FRAME")]
     pub max_frame: u64,
 
+    /// Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages
+    /// on other origins can use them
+    #[arg(long, env = "PUSHSERVE_CORS", value_parser = FalseyValueParser::new())]
+    pub cors: bool,
+
+    /// Print only errors (wins over --verbose)
+    #[arg(short, long, env = "PUSHSERVE_QUIET", value_parser = FalseyValueParser::new())]
+    pub quiet: bool,
+
+    /// Also print one line per finished connection: client, path, status, duration, bytes
+    #[arg(short, long, env = "PUSHSERVE_VERBOSE", value_parser = FalseyValueParser::new())]
+    pub verbose: bool,
+
     #[command(flatten)]
     pub slideshow: SlideshowArgs,
+}
+
+/// Ids of the hidden flags that print what `man/` and `completions/` hold (tests/generated.rs
+/// keeps those files in step); main.rs answers them and exits before anything else.
+pub const PRINT_MANPAGE: &str = "print_manpage";
+pub const PRINT_COMPLETIONS: &str = "print_completions";
+
+fn print_flags() -> [Arg; 2] {
+    [
+        Arg::new(PRINT_MANPAGE)
+            .long("print-manpage")
+            .action(ArgAction::SetTrue)
+            .help("Print the man page (roff) and exit")
+            .hide(true),
+        Arg::new(PRINT_COMPLETIONS)
+            .long("print-completions")
+            .value_name("SHELL")
+            .value_parser(clap::value_parser!(Shell))
+            .help("Print the completion script for SHELL and exit")
+            .hide(true),
+    ]
+}
+
+/// Usage examples with what each does: the commands follow `--help`, the pairs make the man
+/// page's EXAMPLES.
+pub const EXAMPLES: [(&str, &str); 5] = [
+    (
+        "pushserve webcam.jpg --poll 200",
+        "Serve webcam.jpg, checking it for a new version every 200 ms; open the printed URL.",
+    ),
+    (
+        "pushserve status.html --port 0 --bind 0.0.0.0",
+        "Serve to other machines on a free port; the URL is the only line on stdout.",
+    ),
+    (
+        "pushserve slides/ --interval 3000 --order random",
+        "Show each file in slides/ for 3 s, shuffled anew every cycle.",
+    ),
+    (
+        "pushserve slides/ --once",
+        "Play each file once, end every stream, and exit 0.",
+    ),
+    (
+        "ffmpeg -f mpjpeg -i http://127.0.0.1:8080/stream -c copy out.mjpeg",
+        "Record the stream with ffmpeg, part by part.",
+    ),
+];
+
+fn examples_help() -> String {
+    let mut text = String::from("Examples:");
+    for (command, _) in EXAMPLES {
+        text.push_str("\n  ");
+        text.push_str(command);
+    }
+    text
 }
 
 /// The default `--ext` list: what browsers show in an `<img>` or the viewer page.
@@ -88,7 +160,7 @@ pub struct SlideshowArgs {
     pub ext: Vec<String>,
 
     /// Include files in subfolders
-    #[arg(short, long, env = "PUSHSERVE_RECURSIVE")]
+    #[arg(short, long, env = "PUSHSERVE_RECURSIVE", value_parser = FalseyValueParser::new())]
     pub recursive: bool,
 
     /// Order of the slides in each cycle

@@ -7,7 +7,9 @@
 
 use std::hash::{DefaultHasher, Hasher};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::json;
 
 /// One version of the source: bytes plus everything said about them on the wire.
 pub struct Frame {
@@ -18,6 +20,8 @@ pub struct Frame {
     /// File name (not a path) the frame was read from, for captions and logs.
     pub name: String,
     pub modified: SystemTime,
+    /// When it was published (the status line's "changed 2s ago").
+    pub published: Instant,
     /// Strong validator derived from the content, so it survives a restart.
     pub etag: String,
     /// `--B`, Content-Type and Content-Length, then the blank line: a complete part head.
@@ -25,6 +29,34 @@ pub struct Frame {
     /// `\r\n--B`, Content-Type, blank line: closes the previous part and opens the next one
     /// before its body exists (see `push.rs`, browser framing).
     pub next_part_head: Vec<u8>,
+    /// The frame described as JSON (see [`describe`]), as /poll answers and /events sends it.
+    pub json: String,
+    /// The whole Server-Sent Event for this frame: `id:`, `data:`, blank line.
+    pub event: Vec<u8>,
+}
+
+/// Text frames up to this size carry their text in their JSON, so a page needs no second request.
+pub const TEXT_IN_JSON_LIMIT: usize = 64 * 1024;
+
+/// sequence, name, type, size, modified (ms since 1970), snapshot URL, and for small UTF-8 text
+/// frames the text itself.
+fn describe(seq: u64, new: &NewFrame) -> String {
+    let modified = new
+        .modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let text = if new.content_type.starts_with("text/") && new.bytes.len() <= TEXT_IN_JSON_LIMIT {
+        std::str::from_utf8(&new.bytes).ok()
+    } else {
+        None
+    };
+    format!(
+        r#"{{"seq":{seq},"name":{},"type":{},"size":{},"modified":{modified},"snapshot":"snapshot?seq={seq}"{}}}"#,
+        json::string(&new.name),
+        json::string(&new.content_type),
+        new.bytes.len(),
+        text.map_or(String::new(), |t| format!(r#","text":{}"#, json::string(t))),
+    )
 }
 
 /// What a source hands to [`Latest::publish`]; the rest of a [`Frame`] is derived from it.
@@ -37,6 +69,8 @@ pub struct NewFrame {
 
 impl Frame {
     fn render(new: NewFrame, seq: u64, boundary: &str) -> Frame {
+        let json = describe(seq, &new);
+        let event = format!("id: {seq}\ndata: {json}\n\n").into_bytes();
         let NewFrame {
             bytes,
             content_type,
@@ -59,9 +93,12 @@ impl Frame {
             content_type,
             name,
             modified,
+            published: Instant::now(),
             etag,
             part_head,
             next_part_head,
+            json,
+            event,
         }
     }
 }

@@ -1,30 +1,67 @@
 //! pushserve: parse the command line, run, turn an error into one line and an exit code.
 
-/// One line on stderr, prefixed with the program name (visible in every module below).
+// Lines on stderr (see report.rs), visible in every module below.
+/// Always printed, even with `--quiet`.
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::report::line($crate::report::Level::Quiet, format_args!($($arg)*)) };
+}
+/// Something went wrong but serving goes on; hidden by `--quiet`.
 macro_rules! warning {
-    ($($arg:tt)*) => { eprintln!("pushserve: {}", format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::report::line($crate::report::Level::Normal, format_args!($($arg)*)) };
+}
+/// What the source is doing (the current slide); hidden by `--quiet`.
+macro_rules! note {
+    ($($arg:tt)*) => { $crate::report::line($crate::report::Level::Normal, format_args!($($arg)*)) };
 }
 
 mod cli;
+mod events;
 mod frame;
 mod http;
+mod json;
+mod manpage;
 mod push;
+mod report;
 mod routes;
 mod server;
 mod shutdown;
 mod source;
+mod status;
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use clap_complete::Shell;
 
 fn main() -> ExitCode {
     // clap exits with 2 on a usage error, as DESIGN.md section 6 asks.
-    let args = cli::Args::parse();
+    let matches = cli::Args::command().get_matches();
+    // The hidden flags behind man/ and completions/: answered before `Args`, which needs PATH.
+    if matches.get_flag(cli::PRINT_MANPAGE) {
+        return print(manpage::render(cli::Args::command()).as_bytes());
+    }
+    if let Some(&shell) = matches.get_one::<Shell>(cli::PRINT_COMPLETIONS) {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut cli::Args::command(), "pushserve", &mut script);
+        return print(&script);
+    }
+    let args = cli::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match server::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            warning!("{e:#}");
+            error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print(bytes: &[u8]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("cannot write to stdout: {e}");
             ExitCode::FAILURE
         }
     }

@@ -7,14 +7,15 @@
 //! are in, so [`Framing::Reader`] sends whole parts with Content-Length.
 //! Frame bytes are never copied: each write is one vectored syscall over the shared frame.
 
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::frame::{Frame, Latest, Wait};
 use crate::http::request::Request;
-use crate::http::response::write_all_vectored;
+use crate::http::response::{peer_has_closed, write_all_vectored};
+use crate::status::Stats;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Framing {
@@ -49,48 +50,23 @@ pub struct StreamOptions {
     pub write_timeout: Duration,
 }
 
-/// Serves `/stream` until the client goes away or the server closes.
+/// Serves `/stream` until the client goes away or the server closes; returns the bytes sent.
 pub fn stream(
     conn: &mut TcpStream,
     latest: &Latest,
+    stats: &Stats,
     opts: &StreamOptions,
     head_only: bool,
-) -> io::Result<()> {
-    conn.set_write_timeout(Some(opts.write_timeout))?;
-    let head = format!(
-        "HTTP/1.1 200 OK\r\n\
-         Content-Type: multipart/x-mixed-replace; boundary={}\r\n\
-         Cache-Control: no-cache, no-store, must-revalidate\r\n\
-         Pragma: no-cache\r\n\
-         Expires: 0\r\n\
-         Connection: close\r\n\
-         X-Accel-Buffering: no\r\n\r\n",
-        latest.boundary()
-    );
-    write_all_vectored(conn, &mut [IoSlice::new(head.as_bytes())])?;
-    if head_only {
-        return Ok(());
-    }
+) -> u64 {
     let mut parts = PartWriter {
         framing: opts.framing,
         boundary: latest.boundary(),
         shown: None,
+        stats,
+        sent: 0,
     };
-    loop {
-        let seen = parts.shown.as_ref().map_or(0, |f| f.seq);
-        match latest.wait_newer(seen, opts.keepalive) {
-            Wait::Newer(frame) => parts.write(conn, frame)?,
-            Wait::TimedOut => {
-                if peer_has_closed(conn) {
-                    return Ok(());
-                }
-                if let Some(frame) = parts.shown.clone() {
-                    parts.write(conn, frame)?;
-                }
-            }
-            Wait::Closed => return parts.finish(conn),
-        }
-    }
+    let _ = parts.serve(conn, latest, opts, head_only);
+    parts.sent
 }
 
 /// Writes the parts of one client's stream; remembers what that client has been sent.
@@ -98,11 +74,50 @@ struct PartWriter<'a> {
     framing: Framing,
     boundary: &'a str,
     shown: Option<Arc<Frame>>,
+    stats: &'a Stats,
+    sent: u64,
 }
 
 impl PartWriter<'_> {
+    fn serve(
+        &mut self,
+        conn: &mut TcpStream,
+        latest: &Latest,
+        opts: &StreamOptions,
+        head_only: bool,
+    ) -> io::Result<()> {
+        conn.set_write_timeout(Some(opts.write_timeout))?;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\n\
+             Content-Type: multipart/x-mixed-replace; boundary={}\r\n\
+             Cache-Control: no-cache, no-store, must-revalidate\r\n\
+             Pragma: no-cache\r\n\
+             Expires: 0\r\n\
+             Connection: close\r\n\
+             X-Accel-Buffering: no\r\n\r\n",
+            self.boundary
+        );
+        self.sent += write_all_vectored(conn, &mut [IoSlice::new(head.as_bytes())])?;
+        if head_only {
+            return Ok(());
+        }
+        loop {
+            let seen = self.shown.as_ref().map_or(0, |f| f.seq);
+            match latest.wait_newer(seen, opts.keepalive) {
+                Wait::Newer(frame) => self.write(conn, frame)?,
+                Wait::TimedOut if peer_has_closed(conn) => return Ok(()),
+                Wait::TimedOut => {
+                    if let Some(frame) = self.shown.clone() {
+                        self.write(conn, frame)?;
+                    }
+                }
+                Wait::Closed => return self.finish(conn),
+            }
+        }
+    }
+
     fn write(&mut self, conn: &mut TcpStream, frame: Arc<Frame>) -> io::Result<()> {
-        match self.framing {
+        self.sent += match self.framing {
             Framing::Reader => write_all_vectored(
                 conn,
                 &mut [
@@ -128,7 +143,8 @@ impl PartWriter<'_> {
                     ],
                 )?
             }
-        }
+        };
+        self.stats.sent_frame(frame.bytes.len());
         self.shown = Some(frame);
         Ok(())
     }
@@ -136,37 +152,18 @@ impl PartWriter<'_> {
     /// Ends the stream with the final boundary; a browser's open part gets the current frame.
     fn finish(&mut self, conn: &mut TcpStream) -> io::Result<()> {
         let close = format!("--{}--\r\n", self.boundary);
-        let body = match (&self.shown, self.framing) {
-            (Some(frame), Framing::Browser) => &frame.bytes[..],
-            _ => &[][..],
+        let (body, crlf) = match (&self.shown, self.framing) {
+            (Some(frame), Framing::Browser) => (&frame.bytes[..], &b"\r\n"[..]),
+            _ => (&[][..], &[][..]),
         };
-        let crlf = if body.is_empty() { &b""[..] } else { b"\r\n" };
-        write_all_vectored(
+        self.sent += write_all_vectored(
             conn,
             &mut [
                 IoSlice::new(body),
                 IoSlice::new(crlf),
                 IoSlice::new(close.as_bytes()),
             ],
-        )
+        )?;
+        Ok(())
     }
-}
-
-/// Whether the client has closed its side: checked before a keep-alive, so a vanished client's
-/// thread ends within one keep-alive instead of two (the first write after a close succeeds).
-fn peer_has_closed(conn: &mut TcpStream) -> bool {
-    if conn.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let mut scratch = [0u8; 512];
-    let closed = loop {
-        match conn.read(&mut scratch) {
-            Ok(0) => break true,
-            Ok(_) => continue, // bytes a client sent after its request: ignored
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break true,
-        }
-    };
-    conn.set_nonblocking(false).is_err() || closed
 }

@@ -5,7 +5,6 @@ use std::fs::{self, File};
 use std::hash::{BuildHasher, RandomState};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::thread;
 use std::time::Duration;
 
@@ -14,39 +13,55 @@ use anyhow::{Result, anyhow, bail};
 use crate::cli::Args;
 use crate::frame::Latest;
 use crate::http::listener;
+use crate::report::{self, Level};
 use crate::routes::{self, App};
 use crate::shutdown;
 use crate::source::file::FileSource;
 use crate::source::slideshow::Slideshow;
 use crate::source::{Source, content_type_for, describe_io_error};
+use crate::status::{self, Stats};
+
+/// The viewer page; `{{POLL_MS}}` becomes `--poll`, its fallback polling interval.
+const VIEWER: &str = include_str!("viewer.html");
 
 pub fn run(args: Args) -> Result<()> {
+    report::set_level(match (args.quiet, args.verbose) {
+        (true, _) => Level::Quiet,
+        (_, true) => Level::Verbose,
+        _ => Level::Normal,
+    });
     let source = open_source(&args)?;
+    let source_is_folder = matches!(source, Source::Slideshow(_));
     let latest = Arc::new(Latest::new(random_boundary()));
     let listener = TcpListener::bind((args.bind, args.port)).map_err(|e| {
         let addr = SocketAddr::new(args.bind, args.port);
         anyhow!("cannot listen on {addr}: {}", describe_io_error(&e))
     })?;
-    let open_streams = Arc::new(AtomicUsize::new(0));
-    shutdown::on_signal_close(Arc::clone(&latest), Arc::clone(&open_streams))?;
+    let stats = Arc::new(Stats::default());
+    shutdown::on_signal_close(Arc::clone(&latest), Arc::clone(&stats))?;
 
-    let (source_latest, source_streams) = (Arc::clone(&latest), Arc::clone(&open_streams));
+    let (source_latest, source_stats) = (Arc::clone(&latest), Arc::clone(&stats));
     thread::Builder::new()
         .name("source".into())
         .spawn(move || {
             let finite = matches!(&source, Source::Slideshow(show) if show.once);
             source.run(Arc::clone(&source_latest));
             if finite {
-                shutdown::close_and_exit(&source_latest, &source_streams);
+                shutdown::close_and_exit(&source_latest, &source_stats);
             }
         })?;
 
     println!("{}", viewer_url(listener.local_addr()?));
+    status::start_line(Arc::clone(&stats), Arc::clone(&latest));
     let app = App {
         latest,
+        stats,
         keepalive: Duration::from_secs(args.keepalive),
         write_timeout: Duration::from_secs(args.write_timeout),
-        open_streams,
+        cors: args.cors,
+        source_path: args.path.clone(),
+        source_is_folder,
+        viewer: VIEWER.replace("{{POLL_MS}}", &args.poll.to_string()),
     };
     listener::serve(
         &listener,

@@ -3,37 +3,39 @@
 
 use std::process;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use crate::frame::Latest;
+use crate::status::{self, Stats};
 
 /// How long open streams get to write their final boundary.
 const GRACE: Duration = Duration::from_millis(800);
 
-/// Installs the handler. `open_streams` counts responses still writing.
-pub fn on_signal_close(latest: Arc<Latest>, open_streams: Arc<AtomicUsize>) -> Result<()> {
+/// Installs the handler.
+pub fn on_signal_close(latest: Arc<Latest>, stats: Arc<Stats>) -> Result<()> {
     let signalled = AtomicBool::new(false);
     ctrlc::set_handler(move || {
         if signalled.swap(true, Ordering::SeqCst) {
             process::exit(0);
         }
         let latest = Arc::clone(&latest);
-        let open_streams = Arc::clone(&open_streams);
+        let stats = Arc::clone(&stats);
         // Waiting on another thread keeps this handler free for a second signal.
-        thread::spawn(move || close_and_exit(&latest, &open_streams));
+        thread::spawn(move || close_and_exit(&latest, &stats));
     })
     .context("cannot install the Ctrl-C handler")
 }
 
 /// Ends every stream with its final boundary (waiting at most [`GRACE`]), then exits 0.
-pub fn close_and_exit(latest: &Latest, open_streams: &AtomicUsize) -> ! {
+pub fn close_and_exit(latest: &Latest, stats: &Stats) -> ! {
     latest.close();
+    status::clear_line();
     let deadline = Instant::now() + GRACE;
-    while open_streams.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while stats.open_responses() > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }
     process::exit(0);

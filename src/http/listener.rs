@@ -29,7 +29,7 @@ where
             Err(e) if is_transient(&e) => {}
             Err(e) => {
                 if backoff.is_zero() {
-                    warning!("cannot accept connections ({e}); retrying");
+                    error!("cannot accept connections ({e}); retrying");
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
                 thread::sleep(backoff);

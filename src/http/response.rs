@@ -54,17 +54,19 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Writes the response, then closes the connection gracefully.
-    pub fn send(&self, stream: &mut TcpStream, head_only: bool) -> io::Result<()> {
+    /// Writes the response, then closes the connection gracefully; returns the bytes written.
+    pub fn send(&self, stream: &mut TcpStream, head_only: bool) -> io::Result<u64> {
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        if self.status != 304 {
+        // 204 and 304 have no body, and say nothing of its length (RFC 9110 8.6).
+        let bodiless = matches!(self.status, 204 | 304);
+        if !bodiless {
             head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
         }
         head.push_str("Connection: close\r\n\r\n");
-        let body = if head_only || self.status == 304 {
+        let body = if head_only || bodiless {
             &[][..]
         } else {
             self.body
@@ -74,12 +76,14 @@ impl<'a> Response<'a> {
             &mut [IoSlice::new(head.as_bytes()), IoSlice::new(body)],
         )?;
         close_gracefully(stream);
-        Ok(())
+        Ok((head.len() + body.len()) as u64)
     }
 }
 
-/// Writes every byte of `bufs` with as few syscalls as the socket allows (no copying).
-pub fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+/// Writes every byte of `bufs` with as few syscalls as the socket allows (no copying);
+/// returns how many that was.
+pub fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<u64> {
+    let total = bufs.iter().map(|b| b.len() as u64).sum();
     IoSlice::advance_slices(&mut bufs, 0);
     while !bufs.is_empty() {
         match w.write_vectored(bufs) {
@@ -89,7 +93,7 @@ pub fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> i
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Half-closes, then reads and discards what the client still sends until it closes too
@@ -105,6 +109,25 @@ pub fn close_gracefully(stream: &mut TcpStream) {
             Ok(_) => {}
         }
     }
+}
+
+/// Whether the client has closed its side: checked before a keep-alive, so a vanished client's
+/// thread ends within one keep-alive instead of two (the first write after a close succeeds).
+pub fn peer_has_closed(conn: &mut TcpStream) -> bool {
+    if conn.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut scratch = [0u8; 512];
+    let closed = loop {
+        match conn.read(&mut scratch) {
+            Ok(0) => break true,
+            Ok(_) => continue, // bytes a client sent after its request: ignored
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break true,
+        }
+    };
+    conn.set_nonblocking(false).is_err() || closed
 }
 
 /// An IMF-fixdate (RFC 9110 5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.

@@ -68,7 +68,7 @@ impl FileSource {
                 Ok(None) => {}
                 Ok(Some((version, frame))) => {
                     if missing {
-                        warning!("'{name}' is back");
+                        note!("'{name}' is back");
                         missing = false;
                     }
                     latest.publish(frame);

@@ -92,7 +92,7 @@ impl Slideshow {
                 match self.read_slide(path, shown_until) {
                     Ok(frame) => {
                         unreadable.retain(|p| p != path);
-                        warning!("slide {}/{count}: {}", i + 1, self.display_name(path));
+                        note!("slide {}/{count}: {}", i + 1, self.display_name(path));
                         latest.publish(frame);
                         thread::sleep(shown_until.saturating_duration_since(Instant::now()));
                     }

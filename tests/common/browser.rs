@@ -269,6 +269,27 @@ impl Browser {
         }
     }
 
+    /// Loads `url` in the page and waits until its document has been parsed.
+    pub fn navigate(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url }))
+            .unwrap_or_else(|e| panic!("cannot navigate to {url}: {e}"));
+        let expected = serde_json::to_string(url).unwrap();
+        self.wait_until(
+            &format!("the page {url} to load"),
+            &format!("document.readyState !== 'loading' && location.href === {expected}"),
+            DEADLINE,
+            |loaded| loaded == &Value::Bool(true),
+        );
+    }
+
+    /// Makes every request whose URL matches one of `patterns` (`*` wildcards) fail, as a
+    /// broken network or proxy would.
+    pub fn block_urls(&mut self, patterns: &[&str]) {
+        self.call("Network.enable", json!({})).unwrap();
+        self.call("Network.setBlockedURLs", json!({ "urls": patterns }))
+            .unwrap();
+    }
+
     /// The last lines Chromium wrote to stderr.
     pub fn stderr(&self) -> String {
         self.process.stderr_tail()

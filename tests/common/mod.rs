@@ -142,6 +142,23 @@ impl TestServer {
         }
     }
 
+    /// Waits until /status counts `n` clients of `endpoint` (stream, events, poll).
+    pub fn wait_until_connected(&self, endpoint: &str, n: u64) {
+        let start = Instant::now();
+        loop {
+            let body = self.get("/status", "").body;
+            let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if status["clients"][endpoint] == n {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "never {n} {endpoint} clients: {status}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(DEADLINE)).unwrap();

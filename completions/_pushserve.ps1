@@ -1,0 +1,57 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'pushserve' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'pushserve'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'pushserve' {
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Address to listen on; use 0.0.0.0 or :: to serve other machines')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on; use 0.0.0.0 or :: to serve other machines')
+            [CompletionResult]::new('--poll', '--poll', [CompletionResultType]::ParameterName, 'How often to check the file for a new version, in milliseconds')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Content-Type of the parts [default: guessed from the file extension]')
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Content-Type of the parts [default: guessed from the file extension]')
+            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Resend the current frame after this many seconds without a change, so idle clients and proxies keep the connection and vanished clients are noticed')
+            [CompletionResult]::new('--write-timeout', '--write-timeout', [CompletionResultType]::ParameterName, 'Drop a client that accepts no data for this many seconds')
+            [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time each slide is shown, in milliseconds')
+            [CompletionResult]::new('--ext', '--ext', [CompletionResultType]::ParameterName, 'File extensions to show, comma-separated (case-insensitive)')
+            [CompletionResult]::new('--order', '--order', [CompletionResultType]::ParameterName, 'Order of the slides in each cycle')
+            [CompletionResult]::new('--print-completions', '--print-completions', [CompletionResultType]::ParameterName, 'Print the completion script for SHELL and exit')
+            [CompletionResult]::new('--cors', '--cors', [CompletionResultType]::ParameterName, 'Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages on other origins can use them')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (wins over --verbose)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (wins over --verbose)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also print one line per finished connection: client, path, status, duration, bytes')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also print one line per finished connection: client, path, status, duration, bytes')
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Include files in subfolders')
+            [CompletionResult]::new('--recursive', '--recursive', [CompletionResultType]::ParameterName, 'Include files in subfolders')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Play each file once, end every stream, and exit')
+            [CompletionResult]::new('--print-manpage', '--print-manpage', [CompletionResultType]::ParameterName, 'Print the man page (roff) and exit')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,51 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[pushserve] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'pushserve'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'pushserve'= {
+            cand -p 'Port to listen on (0 picks a free one)'
+            cand --port 'Port to listen on (0 picks a free one)'
+            cand -b 'Address to listen on; use 0.0.0.0 or :: to serve other machines'
+            cand --bind 'Address to listen on; use 0.0.0.0 or :: to serve other machines'
+            cand --poll 'How often to check the file for a new version, in milliseconds'
+            cand -t 'Content-Type of the parts [default: guessed from the file extension]'
+            cand --type 'Content-Type of the parts [default: guessed from the file extension]'
+            cand --keepalive 'Resend the current frame after this many seconds without a change, so idle clients and proxies keep the connection and vanished clients are noticed'
+            cand --write-timeout 'Drop a client that accepts no data for this many seconds'
+            cand --max-frame 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)'
+            cand --interval 'Time each slide is shown, in milliseconds'
+            cand --ext 'File extensions to show, comma-separated (case-insensitive)'
+            cand --order 'Order of the slides in each cycle'
+            cand --print-completions 'Print the completion script for SHELL and exit'
+            cand --cors 'Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages on other origins can use them'
+            cand -q 'Print only errors (wins over --verbose)'
+            cand --quiet 'Print only errors (wins over --verbose)'
+            cand -v 'Also print one line per finished connection: client, path, status, duration, bytes'
+            cand --verbose 'Also print one line per finished connection: client, path, status, duration, bytes'
+            cand -r 'Include files in subfolders'
+            cand --recursive 'Include files in subfolders'
+            cand --once 'Play each file once, end every stream, and exit'
+            cand --print-manpage 'Print the man page (roff) and exit'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,25 @@
+complete -c pushserve -s p -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c pushserve -s b -l bind -d 'Address to listen on; use 0.0.0.0 or :: to serve other machines' -r
+complete -c pushserve -l poll -d 'How often to check the file for a new version, in milliseconds' -r
+complete -c pushserve -s t -l type -d 'Content-Type of the parts [default: guessed from the file extension]' -r
+complete -c pushserve -l keepalive -d 'Resend the current frame after this many seconds without a change, so idle clients and proxies keep the connection and vanished clients are noticed' -r
+complete -c pushserve -l write-timeout -d 'Drop a client that accepts no data for this many seconds' -r
+complete -c pushserve -l max-frame -d 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)' -r
+complete -c pushserve -l interval -d 'Time each slide is shown, in milliseconds' -r
+complete -c pushserve -l ext -d 'File extensions to show, comma-separated (case-insensitive)' -r
+complete -c pushserve -l order -d 'Order of the slides in each cycle' -r -f -a "name\t'By path, numbers in natural order (img2 before img10)'
+mtime\t'Oldest modification first'
+random\t'Shuffled anew every cycle'"
+complete -c pushserve -l print-completions -d 'Print the completion script for SHELL and exit' -r -f -a "bash\t''
+elvish\t''
+fish\t''
+powershell\t''
+zsh\t''"
+complete -c pushserve -l cors -d 'Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages on other origins can use them'
+complete -c pushserve -s q -l quiet -d 'Print only errors (wins over --verbose)'
+complete -c pushserve -s v -l verbose -d 'Also print one line per finished connection: client, path, status, duration, bytes'
+complete -c pushserve -s r -l recursive -d 'Include files in subfolders'
+complete -c pushserve -l once -d 'Play each file once, end every stream, and exit'
+complete -c pushserve -l print-manpage -d 'Print the man page (roff) and exit'
+complete -c pushserve -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pushserve -s V -l version -d 'Print version'

@@ -1,0 +1,180 @@
+//! Counters of what the server is doing (clients by endpoint, frames and bytes sent), shared by
+//! `/status`, the live status line and shutdown; and the one place that writes to stderr
+//! (so that a message never tears the status line).
+//!
+//! Counting is a relaxed atomic add per event: nothing here may slow a connection down.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressStyle};
+
+use crate::frame::{Frame, Latest};
+use crate::report::{self, Level};
+
+/// Endpoints whose connected clients are counted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Endpoint {
+    Stream,
+    Events,
+    Poll,
+    Other,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::Stream,
+        Endpoint::Events,
+        Endpoint::Poll,
+        Endpoint::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Stream => "stream",
+            Endpoint::Events => "events",
+            Endpoint::Poll => "poll",
+            Endpoint::Other => "other",
+        }
+    }
+}
+
+pub struct Stats {
+    pub started: Instant,
+    connected: [AtomicUsize; 4],
+    frames_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            connected: Default::default(),
+            frames_sent: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Stats {
+    /// Counts a client of `endpoint` until the returned guard is dropped.
+    pub fn connect(&self, endpoint: Endpoint) -> Connected<'_> {
+        self.connected[endpoint as usize].fetch_add(1, Ordering::Relaxed);
+        Connected {
+            stats: self,
+            endpoint,
+        }
+    }
+
+    pub fn connected(&self, endpoint: Endpoint) -> usize {
+        self.connected[endpoint as usize].load(Ordering::Relaxed)
+    }
+
+    /// Clients that hold a response open (streams and event streams): what shutdown waits for.
+    pub fn open_responses(&self) -> usize {
+        self.connected(Endpoint::Stream)
+            + self.connected(Endpoint::Events)
+            + self.connected(Endpoint::Poll)
+    }
+
+    /// One frame (a part, an event, a snapshot or poll answer) of `bytes` went to one client.
+    pub fn sent_frame(&self, bytes: usize) {
+        self.frames_sent.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn frames_sent(&self) -> u64 {
+        self.frames_sent.load(Ordering::Relaxed)
+    }
+
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::Relaxed)
+    }
+}
+
+/// Decrements its endpoint's count when the connection ends.
+pub struct Connected<'a> {
+    stats: &'a Stats,
+    endpoint: Endpoint,
+}
+
+impl Drop for Connected<'_> {
+    fn drop(&mut self) {
+        self.stats.connected[self.endpoint as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The live status line, when stderr is a terminal and `--quiet` is off.
+static LINE: OnceLock<ProgressBar> = OnceLock::new();
+const REDRAW: Duration = Duration::from_millis(250);
+
+/// Draws the status line on stderr from now on, if stderr is a terminal.
+pub fn start_line(stats: Arc<Stats>, latest: Arc<Latest>) {
+    if !std::io::stderr().is_terminal() || !report::enabled(Level::Normal) {
+        return;
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner:.green} {msg}")
+            .unwrap_or(ProgressStyle::default_spinner()),
+    );
+    if LINE.set(bar.clone()).is_err() {
+        return;
+    }
+    let _ = thread::Builder::new().name("status".into()).spawn(move || {
+        while !latest.is_closed() {
+            bar.set_message(describe(&stats, latest.current().as_deref()));
+            bar.tick();
+            thread::sleep(REDRAW);
+        }
+    });
+}
+
+/// `3 clients (2 stream, 1 events) · 120 frames · 4.1 MiB sent · cam.jpg, changed 2s ago`
+fn describe(stats: &Stats, frame: Option<&Frame>) -> String {
+    let by_endpoint: Vec<String> = Endpoint::ALL
+        .iter()
+        .filter(|e| stats.connected(**e) > 0)
+        .map(|e| format!("{} {}", stats.connected(*e), e.name()))
+        .collect();
+    let clients = Endpoint::ALL
+        .iter()
+        .map(|e| stats.connected(*e))
+        .sum::<usize>();
+    let current = frame.map_or("waiting for a first complete version".to_string(), |f| {
+        format!(
+            "{}, changed {} ago",
+            f.name,
+            HumanDuration(f.published.elapsed())
+        )
+    });
+    format!(
+        "{clients} clients{} · {} frames · {} sent · {current}",
+        if by_endpoint.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_endpoint.join(", "))
+        },
+        stats.frames_sent(),
+        HumanBytes(stats.bytes_sent()),
+    )
+}
+
+/// Removes the status line (before exiting, so the terminal is left clean).
+pub fn clear_line() {
+    if let Some(bar) = LINE.get() {
+        bar.finish_and_clear();
+    }
+}
+
+/// Writes one line to stderr, above the status line if there is one.
+pub fn print_line(line: &str) {
+    match LINE.get() {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
