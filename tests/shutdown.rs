@@ -43,3 +43,53 @@ fn sigterm_ends_every_stream_with_the_final_boundary_and_exits_0() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn sigint_with_200_clients_closes_every_stream_and_exits_0_within_a_second() {
+    let dir = TempDir::new("shutdown-200");
+    dir.rewrite("cam.jpg", &common::fixture("red.jpg"));
+    let mut server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap()]);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..200)
+        .map(|i| {
+            let mut stream = server.stream("", if i % 2 == 0 { "curl/8" } else { "Mozilla/5.0" });
+            let ready = ready_tx.clone();
+            std::thread::spawn(move || {
+                stream.next_part().unwrap();
+                ready.send(()).unwrap();
+                while stream.next_part().is_some() {}
+                stream.closed_cleanly
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        ready_rx
+            .recv_timeout(DEADLINE)
+            .expect("every client got its first part");
+    }
+    server.wait_until_connected("stream", 200);
+
+    let start = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < DEADLINE, "still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    let clean = clients
+        .into_iter()
+        .map(|c| c.join().unwrap())
+        .filter(|&c| c)
+        .count();
+    eprintln!("exit 0 after {took:?} with 200 clients");
+    assert_eq!(clean, 200, "clients that saw the final boundary");
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+}
