@@ -69,17 +69,7 @@ fn ffmpeg_mpjpeg_gets_each_version_as_soon_as_it_is_written() {
     wait_for_file(&out.path("2.jpg"));
     dir.replace("cam.jpg", &fixture("blue.jpg"));
     wait_for_file(&out.path("3.jpg"));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = ffmpeg.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "ffmpeg did not stop after 3 frames"
-        );
-        thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::wait_exit(&mut ffmpeg.0, "ffmpeg did not stop after 3 frames");
     assert!(status.success());
     for (i, name) in ["red.jpg", "green.jpg", "blue.jpg"].iter().enumerate() {
         assert_eq!(

@@ -18,7 +18,6 @@ fn sigterm_ends_every_stream_with_the_final_boundary_and_exits_0() {
     reader.next_part().unwrap();
     browser.next_part().unwrap();
 
-    let start = Instant::now();
     let kill = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -34,13 +33,7 @@ fn sigterm_ends_every_stream_with_the_final_boundary_and_exits_0() {
         stream.conn.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty(), "bytes after the final boundary");
     }
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < DEADLINE, "still running after SIGTERM");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = common::wait_exit(&mut server.child, "still running after SIGTERM");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -75,13 +68,7 @@ fn sigint_with_200_clients_closes_every_stream_and_exits_0_within_a_second() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < DEADLINE, "still running after SIGINT");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = common::wait_exit(&mut server.child, "still running after SIGINT");
     let took = start.elapsed();
     assert_eq!(status.code(), Some(0));
     let clean = clients

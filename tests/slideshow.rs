@@ -7,7 +7,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, PartReader, TempDir, TestServer, fixture};
+use common::{PartReader, TempDir, TestServer, fixture};
 
 const READER: &str = "curl/8";
 
@@ -129,14 +129,7 @@ fn once_plays_each_file_then_ends_streams_and_exits_0() {
     }
     assert!(stream.closed_cleanly, "no final boundary");
     assert_eq!(seen.last().map(String::as_str), Some("3"));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < DEADLINE, "still running after the show");
-        thread::sleep(Duration::from_millis(10));
-    };
+    let status = common::wait_exit(&mut server.child, "still running after the show");
     assert_eq!(status.code(), Some(0));
 }
 

@@ -71,6 +71,18 @@ pub struct TestServer {
     stderr: Arc<Mutex<String>>,
 }
 
+/// Waits for `child` to exit, failing with `what` after [`DEADLINE`].
+pub fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < DEADLINE, "{what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pushserve")
 }
