@@ -30,3 +30,12 @@ pub fn line(level: Level, message: std::fmt::Arguments) {
         crate::status::print_line(&format!("pushserve: {message}"));
     }
 }
+
+/// An I/O error as one short phrase: "No such file or directory", without Rust's "(os error 2)".
+pub fn describe_io_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}

@@ -13,12 +13,13 @@ use anyhow::{Result, anyhow, bail};
 use crate::cli::Args;
 use crate::frame::Latest;
 use crate::http::listener;
+use crate::report::describe_io_error;
 use crate::report::{self, Level};
 use crate::routes::{self, App};
 use crate::shutdown;
 use crate::source::file::FileSource;
 use crate::source::slideshow::Slideshow;
-use crate::source::{Source, content_type_for, describe_io_error};
+use crate::source::{Source, content_type_for};
 use crate::status::{self, Stats};
 
 /// The viewer page; `{{POLL_MS}}` becomes `--poll`, its fallback polling interval.
@@ -63,12 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         source_is_folder,
         viewer: VIEWER.replace("{{POLL_MS}}", &args.poll.to_string()),
     };
-    listener::serve(
-        &listener,
-        Arc::new(move |conn| routes::handle(&app, conn)),
-        || true,
-    );
-    Ok(())
+    listener::serve(&listener, Arc::new(move |conn| routes::handle(&app, conn)))
 }
 
 /// The source for PATH, checked before anything listens: a readable file, or a folder with at

@@ -112,3 +112,45 @@ fn a_half_sent_request_is_dropped_after_the_head_timeout_without_blocking_others
         "the half-sent request was never dropped"
     );
 }
+
+#[test]
+fn running_out_of_file_descriptors_is_survived_with_a_back_off() {
+    let dir = TempDir::new("emfile");
+    dir.rewrite("a.txt", b"still here");
+    // 40 descriptors: a few dozen clients exhaust them.
+    let mut command = std::process::Command::new("sh");
+    let script = "ulimit -n 40 && exec \"$0\" \"$@\"";
+    command.args([
+        "-c",
+        script,
+        common::bin(),
+        dir.path("a.txt").to_str().unwrap(),
+        "--keepalive",
+        "1",
+    ]);
+    let server = TestServer::start_command(command);
+    let streams: Vec<_> = (0..60)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+            s.write_all(b"GET /stream HTTP/1.1\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    server.wait_stderr("cannot accept connections: Too many open files; retrying");
+    drop(streams);
+    // Once the vanished clients' threads end (within a keep-alive), new clients are served.
+    let start = Instant::now();
+    loop {
+        let mut s = server.connect();
+        let mut out = Vec::new();
+        if s.write_all(b"GET /snapshot HTTP/1.1\r\n\r\n").is_ok()
+            && s.read_to_end(&mut out).is_ok()
+            && !out.is_empty()
+        {
+            assert_eq!(common::Response::parse(&out).body, b"still here");
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "never served again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

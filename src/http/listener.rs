@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::report::describe_io_error;
+
 /// Connection threads need little stack (no recursion, buffers on the heap); a small one lets
 /// thousands of viewers fit in a few dozen MB.
 const STACK_SIZE: usize = 128 * 1024;
@@ -14,13 +16,14 @@ const OVERLOADED: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Accepts connections until `keep_going` says stop, handing each to `handle` on its own thread.
-pub fn serve<H>(listener: &TcpListener, handle: Arc<H>, keep_going: impl Fn() -> bool)
+/// Accepts connections for ever, handing each to `handle` on its own thread (the process ends
+/// through `shutdown.rs`).
+pub fn serve<H>(listener: &TcpListener, handle: Arc<H>) -> !
 where
     H: Fn(TcpStream) + Send + Sync + 'static,
 {
     let mut backoff = Duration::ZERO;
-    while keep_going() {
+    loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 backoff = Duration::ZERO;
@@ -29,7 +32,10 @@ where
             Err(e) if is_transient(&e) => {}
             Err(e) => {
                 if backoff.is_zero() {
-                    error!("cannot accept connections ({e}); retrying");
+                    error!(
+                        "cannot accept connections: {}; retrying",
+                        describe_io_error(&e)
+                    );
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
                 thread::sleep(backoff);

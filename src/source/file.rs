@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::frame::{Latest, NewFrame};
+use crate::report::describe_io_error;
 use crate::source::complete::is_complete;
-use crate::source::describe_io_error;
 
 /// How long a version may stay incomplete before we say so (a normal write takes far less).
 const INCOMPLETE_WARNING_AFTER: Duration = Duration::from_secs(2);

@@ -6,7 +6,6 @@ pub mod complete;
 pub mod file;
 pub mod slideshow;
 
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -39,14 +38,5 @@ pub fn content_type_for(path: &Path, forced: Option<&str>) -> String {
         format!("{guessed}; charset=utf-8")
     } else {
         guessed.to_string()
-    }
-}
-
-/// An I/O error as one short phrase: "No such file or directory", without Rust's "(os error 2)".
-pub fn describe_io_error(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
     }
 }

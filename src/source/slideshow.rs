@@ -15,8 +15,8 @@ use walkdir::WalkDir;
 
 use crate::cli::Order;
 use crate::frame::Latest;
+use crate::report::describe_io_error;
 use crate::source::content_type_for;
-use crate::source::describe_io_error;
 use crate::source::file::{Skip, read_version};
 
 /// How often a slide that is being written is looked at again during its turn.

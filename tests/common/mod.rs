@@ -90,8 +90,14 @@ pub fn bin() -> &'static str {
 impl TestServer {
     /// Starts `pushserve ARGS --port 0` and waits for the URL on stdout.
     pub fn start(args: &[&str]) -> TestServer {
-        let mut child = Command::new(bin())
-            .args(args)
+        let mut command = Command::new(bin());
+        command.args(args);
+        TestServer::start_command(command)
+    }
+
+    /// Starts `command` (pushserve, or a wrapper that execs it) with `--port 0` appended.
+    pub fn start_command(mut command: Command) -> TestServer {
+        let mut child = command
             .args(["--port", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
