@@ -3,7 +3,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a finished connection waits for the client to close before dropping it, so that
 /// unread request bytes do not turn our close into a reset that destroys the response.
@@ -81,14 +81,26 @@ impl<'a> Response<'a> {
 }
 
 /// Writes every byte of `bufs` with as few syscalls as the socket allows (no copying);
-/// returns how many that was.
-pub fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<u64> {
+/// returns how many that was. The socket's write timeout bounds the whole write, not just each
+/// syscall: a client that takes a few bytes now and then would otherwise restart it every time.
+pub fn write_all_vectored(conn: &mut TcpStream, mut bufs: &mut [IoSlice<'_>]) -> io::Result<u64> {
     let total = bufs.iter().map(|b| b.len() as u64).sum();
+    let start = Instant::now();
     IoSlice::advance_slices(&mut bufs, 0);
     while !bufs.is_empty() {
-        match w.write_vectored(bufs) {
+        match conn.write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Ok(n) => {
+                IoSlice::advance_slices(&mut bufs, n);
+                // Only a partial write pays for the timeout lookup.
+                if !bufs.is_empty()
+                    && conn
+                        .write_timeout()?
+                        .is_some_and(|limit| start.elapsed() >= limit)
+                {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
