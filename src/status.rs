@@ -15,36 +15,29 @@ use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressStyle};
 use crate::frame::{Frame, Latest};
 use crate::report::{self, Level};
 
-/// Endpoints whose connected clients are counted.
+/// Endpoints that hold a response open, whose connected clients are counted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Endpoint {
     Stream,
     Events,
     Poll,
-    Other,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] = [
-        Endpoint::Stream,
-        Endpoint::Events,
-        Endpoint::Poll,
-        Endpoint::Other,
-    ];
+    pub const ALL: [Endpoint; 3] = [Endpoint::Stream, Endpoint::Events, Endpoint::Poll];
 
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::Stream => "stream",
             Endpoint::Events => "events",
             Endpoint::Poll => "poll",
-            Endpoint::Other => "other",
         }
     }
 }
 
 pub struct Stats {
     pub started: Instant,
-    connected: [AtomicUsize; 4],
+    connected: [AtomicUsize; 3],
     frames_sent: AtomicU64,
     bytes_sent: AtomicU64,
 }
@@ -74,11 +67,9 @@ impl Stats {
         self.connected[endpoint as usize].load(Ordering::Relaxed)
     }
 
-    /// Clients that hold a response open (streams and event streams): what shutdown waits for.
+    /// Clients that hold a response open: what shutdown waits for.
     pub fn open_responses(&self) -> usize {
-        self.connected(Endpoint::Stream)
-            + self.connected(Endpoint::Events)
-            + self.connected(Endpoint::Poll)
+        Endpoint::ALL.iter().map(|e| self.connected(*e)).sum()
     }
 
     /// One frame (a part, an event, a snapshot or poll answer) of `bytes` went to one client.
@@ -141,10 +132,7 @@ fn describe(stats: &Stats, frame: Option<&Frame>) -> String {
         .filter(|e| stats.connected(**e) > 0)
         .map(|e| format!("{} {}", stats.connected(*e), e.name()))
         .collect();
-    let clients = Endpoint::ALL
-        .iter()
-        .map(|e| stats.connected(*e))
-        .sum::<usize>();
+    let clients = stats.open_responses();
     let current = frame.map_or("waiting for a first complete version".to_string(), |f| {
         format!(
             "{}, changed {} ago",
