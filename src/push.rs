@@ -118,14 +118,24 @@ impl PartWriter<'_> {
 
     fn write(&mut self, conn: &mut TcpStream, frame: Arc<Frame>) -> io::Result<()> {
         self.sent += match self.framing {
-            Framing::Reader => write_all_vectored(
-                conn,
-                &mut [
-                    IoSlice::new(&frame.part_head),
-                    IoSlice::new(&frame.bytes),
-                    IoSlice::new(b"\r\n"),
-                ],
-            )?,
+            Framing::Reader => {
+                // The part head without its closing blank line, so a padding header can go in.
+                let (head, blank) = frame.part_head.split_at(frame.part_head.len() - 2);
+                let padding = match self.shown {
+                    None => probe_padding(frame.part_head.len() + frame.bytes.len() + 2),
+                    Some(_) => String::new(),
+                };
+                write_all_vectored(
+                    conn,
+                    &mut [
+                        IoSlice::new(head),
+                        IoSlice::new(padding.as_bytes()),
+                        IoSlice::new(blank),
+                        IoSlice::new(&frame.bytes),
+                        IoSlice::new(b"\r\n"),
+                    ],
+                )?
+            }
             Framing::Browser => {
                 // The first part opens with its own head (no leading CRLF); every later one was
                 // opened by the previous write.
@@ -165,5 +175,34 @@ impl PartWriter<'_> {
             ],
         )?;
         Ok(())
+    }
+}
+
+/// ffmpeg, and OpenCV through it, unless told `-f mpjpeg`, read 2048 bytes to guess the
+/// format before they emit anything: a first part smaller than that would wait for later ones.
+const FFMPEG_PROBE_SIZE: usize = 2048;
+
+/// A header line that every multipart reader ignores, making a first part of `part_len` bytes
+/// at least [`FFMPEG_PROBE_SIZE`] long; empty when it already is.
+fn probe_padding(part_len: usize) -> String {
+    const NAME: &str = "X-Padding: ";
+    let missing = FFMPEG_PROBE_SIZE.saturating_sub(part_len);
+    if missing == 0 {
+        return String::new();
+    }
+    let fill = missing.saturating_sub(NAME.len() + 2).max(1);
+    format!("{NAME}{}\r\n", ".".repeat(fill))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_first_part_is_padded_to_the_probe_size() {
+        assert_eq!(probe_padding(300).len() + 300, FFMPEG_PROBE_SIZE);
+        assert!(probe_padding(300).starts_with("X-Padding: ..."));
+        assert!(probe_padding(300).ends_with(".\r\n"));
+        assert_eq!(probe_padding(FFMPEG_PROBE_SIZE), "");
     }
 }
