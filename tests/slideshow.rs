@@ -278,3 +278,22 @@ fn a_slide_being_rewritten_is_never_sent_half_written() {
     writer.join().unwrap();
     assert!(received > 10, "only {received} slides");
 }
+
+#[test]
+fn a_slide_that_cannot_be_sent_is_skipped_with_one_warning() {
+    let dir = TempDir::new("skip");
+    dir.rewrite("a.txt", b"a");
+    dir.rewrite("b.txt", b"far too big for --max-frame");
+    let server = show(&dir, &["--interval", "20", "--max-frame", "10"]);
+    let seen = texts(&mut server.stream("", READER), 5);
+    assert_eq!(seen, ["a"; 5]);
+    let warnings = server.stderr().matches("skipping").count();
+    assert_eq!(warnings, 1, "{}", server.stderr());
+    assert!(
+        server
+            .stderr()
+            .contains("b.txt': 27 bytes, over --max-frame 10"),
+        "{}",
+        server.stderr()
+    );
+}
