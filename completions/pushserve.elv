@@ -25,7 +25,7 @@ set edit:completion:arg-completer[pushserve] = {|@words|
             cand --poll 'How often to check the file for a new version, in milliseconds'
             cand -t 'Content-Type of the parts [default: guessed from the file extension]'
             cand --type 'Content-Type of the parts [default: guessed from the file extension]'
-            cand --keepalive 'Resend the current frame after this many seconds without a change, so idle clients and proxies keep the connection and vanished clients are noticed'
+            cand --keepalive 'Send a keep-alive after this many seconds without a change, so proxies keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers one byte of padding they ignore)'
             cand --write-timeout 'Drop a client that accepts no data for this many seconds'
             cand --max-frame 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)'
             cand --interval 'Time each slide is shown, in milliseconds'

@@ -6,6 +6,7 @@
 //! latest wins, nothing queues per client, so memory does not grow with slow clients.
 
 use std::hash::{DefaultHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -158,26 +159,52 @@ impl Latest {
     /// Waits until a frame with a sequence number above `seen` exists (0 = any frame), the
     /// timeout passes, or the server closes. A client that is behind gets the newest frame only.
     pub fn wait_newer(&self, seen: u64, timeout: Duration) -> Wait {
-        let deadline = Instant::now() + timeout;
+        let never_kicked = AtomicBool::new(false);
+        self.wait(seen, Some(Instant::now() + timeout), &never_kicked)
+            .unwrap_or(Wait::TimedOut)
+    }
+
+    /// [`Latest::wait_newer`] with no timeout, returning None once `kicked` is set (and
+    /// [`Latest::kick`] called): how an idle reader stream waits while `keeper.rs` keeps its
+    /// connection alive.
+    pub fn wait_newer_or_kicked(&self, seen: u64, kicked: &AtomicBool) -> Option<Wait> {
+        self.wait(seen, None, kicked)
+    }
+
+    fn wait(&self, seen: u64, deadline: Option<Instant>, kicked: &AtomicBool) -> Option<Wait> {
         let mut state = self.lock();
         loop {
             // A newer frame first: the last slide of a `--once` show still reaches everyone.
             if let Some(frame) = state.frame.as_ref().filter(|f| f.seq > seen) {
-                return Wait::Newer(Arc::clone(frame));
+                return Some(Wait::Newer(Arc::clone(frame)));
             }
             if state.closed {
-                return Wait::Closed;
+                return Some(Wait::Closed);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Wait::TimedOut;
+            if kicked.swap(false, Ordering::SeqCst) {
+                return None;
             }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            state = match deadline {
+                None => self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Some(Wait::TimedOut);
+                    }
+                    self.changed
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
+    }
+
+    /// Wakes every waiting connection so that those whose `kicked` flag is set return. The
+    /// flag must be set before: taking the lock here means no waiter can miss it.
+    pub fn kick(&self) {
+        drop(self.lock());
+        self.changed.notify_all();
     }
 
     /// Wakes every waiting connection with [`Wait::Closed`], now and from then on.

@@ -19,6 +19,7 @@ mod events;
 mod frame;
 mod http;
 mod json;
+mod keeper;
 mod manpage;
 mod push;
 mod report;

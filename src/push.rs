@@ -4,7 +4,8 @@
 //! Browsers show part N only once the boundary and header block of part N+1 have arrived, so
 //! [`Framing::Browser`] sends them right after each body, before the next frame exists.
 //! Stream readers (ffmpeg, OpenCV, curl, GStreamer) emit a part once its Content-Length bytes
-//! are in, so [`Framing::Reader`] sends whole parts with Content-Length.
+//! are in, so [`Framing::Reader`] sends whole parts with Content-Length, each followed by the
+//! next delimiter line, left open for `keeper.rs` to pad while nothing changes.
 //! Frame bytes are never copied: each write is one vectored syscall over the shared frame.
 
 use std::io::{self, IoSlice};
@@ -15,13 +16,14 @@ use std::time::Duration;
 use crate::frame::{Frame, Latest, Wait};
 use crate::http::request::Request;
 use crate::http::response::{peer_has_closed, write_all_vectored};
+use crate::keeper::{Keeper, Line, MAX_PADDING, Parked};
 use crate::status::Stats;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Framing {
     /// Part N+1's boundary and headers go out right after part N's body.
     Browser,
-    /// Whole parts with Content-Length, each ended by CRLF.
+    /// Whole parts with Content-Length, each followed by `\r\n--B`.
     Reader,
 }
 
@@ -44,7 +46,8 @@ impl Framing {
 
 pub struct StreamOptions {
     pub framing: Framing,
-    /// With nothing new for this long, the current frame is sent again.
+    /// With nothing new for this long, a browser gets the current frame again (readers are
+    /// kept alive by `keeper.rs`).
     pub keepalive: Duration,
     /// A client that accepts no byte for this long is dropped.
     pub write_timeout: Duration,
@@ -52,27 +55,30 @@ pub struct StreamOptions {
 
 /// Serves `/stream` until the client goes away or the server closes; returns the bytes sent.
 pub fn stream(
-    conn: &mut TcpStream,
+    conn: TcpStream,
     latest: &Latest,
     stats: &Stats,
+    keeper: &Keeper,
     opts: &StreamOptions,
     head_only: bool,
 ) -> u64 {
+    let boundary = latest.boundary();
     let mut parts = PartWriter {
-        framing: opts.framing,
-        boundary: latest.boundary(),
+        boundary,
+        delimiter: format!("\r\n--{boundary}").into_bytes(),
         shown: None,
         stats,
         sent: 0,
     };
-    let _ = parts.serve(conn, latest, opts, head_only);
+    let _ = parts.serve(conn, latest, keeper, opts, head_only);
     parts.sent
 }
 
 /// Writes the parts of one client's stream; remembers what that client has been sent.
 struct PartWriter<'a> {
-    framing: Framing,
     boundary: &'a str,
+    /// `\r\n--B`: ends a part and opens the next one's delimiter line.
+    delimiter: Vec<u8>,
     shown: Option<Arc<Frame>>,
     stats: &'a Stats,
     sent: u64,
@@ -81,8 +87,9 @@ struct PartWriter<'a> {
 impl PartWriter<'_> {
     fn serve(
         &mut self,
-        conn: &mut TcpStream,
+        conn: TcpStream,
         latest: &Latest,
+        keeper: &Keeper,
         opts: &StreamOptions,
         head_only: bool,
     ) -> io::Result<()> {
@@ -97,74 +104,65 @@ impl PartWriter<'_> {
              X-Accel-Buffering: no\r\n\r\n",
             self.boundary
         );
-        self.sent += write_all_vectored(conn, &mut [IoSlice::new(head.as_bytes())])?;
+        self.sent += write_all_vectored(&conn, &mut [IoSlice::new(head.as_bytes())])?;
         if head_only {
             return Ok(());
         }
+        match opts.framing {
+            Framing::Browser => self.serve_browser(&conn, latest, opts.keepalive),
+            Framing::Reader => self.serve_reader(&keeper.park(conn), latest),
+        }
+    }
+
+    /// Each part followed at once by the next part's head; the current frame again after
+    /// `keepalive` without a change (the open part needs a body: nothing shorter will do).
+    fn serve_browser(
+        &mut self,
+        conn: &TcpStream,
+        latest: &Latest,
+        keepalive: Duration,
+    ) -> io::Result<()> {
         loop {
             let seen = self.shown.as_ref().map_or(0, |f| f.seq);
-            match latest.wait_newer(seen, opts.keepalive) {
-                Wait::Newer(frame) => self.write(conn, frame)?,
+            match latest.wait_newer(seen, keepalive) {
+                Wait::Newer(frame) => self.write_browser(conn, frame)?,
                 Wait::TimedOut if peer_has_closed(conn) => return Ok(()),
                 Wait::TimedOut => {
                     if let Some(frame) = self.shown.clone() {
-                        self.write(conn, frame)?;
+                        self.write_browser(conn, frame)?;
                     }
                 }
-                Wait::Closed => return self.finish(conn),
+                Wait::Closed => return self.finish_browser(conn),
             }
         }
     }
 
-    fn write(&mut self, conn: &mut TcpStream, frame: Arc<Frame>) -> io::Result<()> {
-        self.sent += match self.framing {
-            Framing::Reader => {
-                // The part head without its closing blank line, so a padding header can go in.
-                let (head, blank) = frame.part_head.split_at(frame.part_head.len() - 2);
-                let padding = match self.shown {
-                    None => probe_padding(frame.part_head.len() + frame.bytes.len() + 2),
-                    Some(_) => String::new(),
-                };
-                write_all_vectored(
-                    conn,
-                    &mut [
-                        IoSlice::new(head),
-                        IoSlice::new(padding.as_bytes()),
-                        IoSlice::new(blank),
-                        IoSlice::new(&frame.bytes),
-                        IoSlice::new(b"\r\n"),
-                    ],
-                )?
-            }
-            Framing::Browser => {
-                // The first part opens with its own head (no leading CRLF); every later one was
-                // opened by the previous write.
-                let open = if self.shown.is_none() {
-                    &frame.next_part_head[2..]
-                } else {
-                    &[][..]
-                };
-                write_all_vectored(
-                    conn,
-                    &mut [
-                        IoSlice::new(open),
-                        IoSlice::new(&frame.bytes),
-                        IoSlice::new(&frame.next_part_head),
-                    ],
-                )?
-            }
+    fn write_browser(&mut self, conn: &TcpStream, frame: Arc<Frame>) -> io::Result<()> {
+        // The first part opens with its own head (no leading CRLF); every later one was
+        // opened by the previous write.
+        let open = if self.shown.is_none() {
+            &frame.next_part_head[2..]
+        } else {
+            &[][..]
         };
-        self.stats.sent_frame(frame.bytes.len());
-        self.shown = Some(frame);
+        self.sent += write_all_vectored(
+            conn,
+            &mut [
+                IoSlice::new(open),
+                IoSlice::new(&frame.bytes),
+                IoSlice::new(&frame.next_part_head),
+            ],
+        )?;
+        self.shown_now(frame);
         Ok(())
     }
 
-    /// Ends the stream with the final boundary; a browser's open part gets the current frame.
-    fn finish(&mut self, conn: &mut TcpStream) -> io::Result<()> {
+    /// Fills a browser's open part with the current frame, then the final boundary.
+    fn finish_browser(&mut self, conn: &TcpStream) -> io::Result<()> {
         let close = format!("--{}--\r\n", self.boundary);
-        let (body, crlf) = match (&self.shown, self.framing) {
-            (Some(frame), Framing::Browser) => (&frame.bytes[..], &b"\r\n"[..]),
-            _ => (&[][..], &[][..]),
+        let (body, crlf) = match &self.shown {
+            Some(frame) => (&frame.bytes[..], &b"\r\n"[..]),
+            None => (&[][..], &[][..]),
         };
         self.sent += write_all_vectored(
             conn,
@@ -175,6 +173,89 @@ impl PartWriter<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    /// Whole parts with Content-Length, each followed by the next delimiter line `--B` left
+    /// open, which `keeper.rs` pads while nothing changes; this thread sleeps until a new frame,
+    /// the server closing, or a kick from the keeper (client gone, line full).
+    fn serve_reader(&mut self, stream: &Parked, latest: &Latest) -> io::Result<()> {
+        loop {
+            let seen = self.shown.as_ref().map_or(0, |f| f.seq);
+            let next = latest.wait_newer_or_kicked(seen, &stream.kicked);
+            let mut line = stream.line();
+            if line.dead {
+                return Ok(());
+            }
+            match next {
+                Some(Wait::Newer(frame)) => self.write_reader(&stream.conn, &mut line, frame)?,
+                Some(Wait::Closed) => return self.finish_reader(&stream.conn, &line),
+                // Kicked with a full line: end it with the current frame, so it can be padded anew.
+                Some(Wait::TimedOut) | None => {
+                    if let Some(frame) = self.shown.clone().filter(|_| line.padding >= MAX_PADDING)
+                    {
+                        self.write_reader(&stream.conn, &mut line, frame)?;
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_reader(
+        &mut self,
+        conn: &TcpStream,
+        line: &mut Line,
+        frame: Arc<Frame>,
+    ) -> io::Result<()> {
+        // part_head is `--B` + `\r\nContent-Type: ..\r\nContent-Length: ..\r\n` + `\r\n`; after the
+        // first part, `--B` is already on the wire, padded or not.
+        let (dash_boundary, rest) = frame.part_head.split_at(self.boundary.len() + 2);
+        let (fields, blank) = rest.split_at(rest.len() - 2);
+        let (open, padding) = if line.open {
+            (&[][..], String::new())
+        } else {
+            (
+                dash_boundary,
+                probe_padding(frame.part_head.len() + frame.bytes.len() + self.delimiter.len()),
+            )
+        };
+        self.sent += write_all_vectored(
+            conn,
+            &mut [
+                IoSlice::new(open),
+                IoSlice::new(fields),
+                IoSlice::new(padding.as_bytes()),
+                IoSlice::new(blank),
+                IoSlice::new(&frame.bytes),
+                IoSlice::new(&self.delimiter),
+            ],
+        )?;
+        line.open = true;
+        line.padding = 0;
+        self.shown_now(frame);
+        Ok(())
+    }
+
+    /// Turns the open delimiter line into the final one, `--B--`. A padded line cannot be:
+    /// it is ended as a delimiter, the current frame repeated, and the stream closed after it.
+    fn finish_reader(&mut self, conn: &TcpStream, line: &Line) -> io::Result<()> {
+        let close_line = format!("--{}--\r\n", self.boundary);
+        let bufs: &mut [IoSlice] = match &self.shown {
+            None => &mut [IoSlice::new(close_line.as_bytes())],
+            Some(_) if line.padding == 0 => &mut [IoSlice::new(b"--\r\n")],
+            Some(frame) => &mut [
+                IoSlice::new(&frame.part_head[self.boundary.len() + 2..]),
+                IoSlice::new(&frame.bytes),
+                IoSlice::new(&self.delimiter),
+                IoSlice::new(b"--\r\n"),
+            ],
+        };
+        self.sent += write_all_vectored(conn, bufs)?;
+        Ok(())
+    }
+
+    fn shown_now(&mut self, frame: Arc<Frame>) {
+        self.stats.sent_frame(frame.bytes.len());
+        self.shown = Some(frame);
     }
 }
 

@@ -11,6 +11,7 @@ use crate::frame::Latest;
 use crate::http::request::{self, HeadError, Request};
 use crate::http::response::{Response, http_date};
 use crate::json;
+use crate::keeper::Keeper;
 use crate::push::{self, Framing, StreamOptions};
 use crate::report::{self, Level};
 use crate::status::{Endpoint, Stats};
@@ -24,6 +25,7 @@ const PATHS: [&str; 6] = ["/", "/stream", "/snapshot", "/events", "/poll", "/sta
 pub struct App {
     pub latest: Arc<Latest>,
     pub stats: Arc<Stats>,
+    pub keeper: Arc<Keeper>,
     pub keepalive: Duration,
     pub write_timeout: Duration,
     pub cors: bool,
@@ -78,15 +80,15 @@ pub fn handle(app: &App, mut conn: TcpStream) {
             return log_access(peer, "-", 400, started, bytes);
         }
     };
-    let (status, bytes) = route(app, &req, &mut conn);
+    let (status, bytes) = route(app, &req, conn);
     log_access(peer, &req.path, status, started, bytes);
 }
 
 /// Answers `req`; returns the status and the bytes sent.
-fn route(app: &App, req: &Request, conn: &mut TcpStream) -> (u16, u64) {
+fn route(app: &App, req: &Request, mut conn: TcpStream) -> (u16, u64) {
     let head_only = req.is_head();
     if !PATHS.contains(&req.path.as_str()) {
-        return (404, app.send(conn, &Response::error(404), head_only));
+        return (404, app.send(&mut conn, &Response::error(404), head_only));
     }
     if req.method == "OPTIONS" && app.cors {
         // A preflight, sent by browsers before a cross-origin request with If-None-Match.
@@ -97,7 +99,7 @@ fn route(app: &App, req: &Request, conn: &mut TcpStream) -> (u16, u64) {
                 "If-None-Match, Last-Event-ID",
             )
             .header("Access-Control-Max-Age", "86400");
-        return (204, app.send_cors(conn, response, false));
+        return (204, app.send_cors(&mut conn, response, false));
     }
     if req.method != "GET" && req.method != "HEAD" {
         let allow = if app.cors {
@@ -107,7 +109,11 @@ fn route(app: &App, req: &Request, conn: &mut TcpStream) -> (u16, u64) {
         };
         return (
             405,
-            app.send(conn, &Response::error(405).header("Allow", allow), false),
+            app.send(
+                &mut conn,
+                &Response::error(405).header("Allow", allow),
+                false,
+            ),
         );
     }
     match req.path.as_str() {
@@ -120,28 +126,28 @@ fn route(app: &App, req: &Request, conn: &mut TcpStream) -> (u16, u64) {
             };
             (
                 200,
-                push::stream(conn, &app.latest, &app.stats, &opts, head_only),
+                push::stream(conn, &app.latest, &app.stats, &app.keeper, &opts, head_only),
             )
         }
         "/events" => {
             let _client = app.stats.connect(Endpoint::Events);
-            (200, events::event_stream(conn, req, app))
+            (200, events::event_stream(&mut conn, req, app))
         }
         "/poll" => {
             let _client = app.stats.connect(Endpoint::Poll);
-            events::long_poll(conn, req, app)
+            events::long_poll(&mut conn, req, app)
         }
-        "/snapshot" => snapshot(app, req, conn),
+        "/snapshot" => snapshot(app, req, &mut conn),
         "/status" => {
             let body = status_json(app);
             let response = Response::new(200, "application/json", body.as_bytes())
                 .header("Cache-Control", "no-cache");
-            (200, app.send_cors(conn, response, head_only))
+            (200, app.send_cors(&mut conn, response, head_only))
         }
         _ => {
             let page = Response::new(200, "text/html; charset=utf-8", app.viewer.as_bytes())
                 .header("Cache-Control", "no-cache");
-            (200, app.send(conn, &page, head_only))
+            (200, app.send(&mut conn, &page, head_only))
         }
     }
 }

@@ -13,6 +13,7 @@ use anyhow::{Result, anyhow, bail};
 use crate::cli::Args;
 use crate::frame::Latest;
 use crate::http::listener;
+use crate::keeper::Keeper;
 use crate::report::describe_io_error;
 use crate::report::{self, Level};
 use crate::routes::{self, App};
@@ -52,18 +53,21 @@ pub fn run(args: Args) -> Result<()> {
             }
         })?;
 
-    println!("{}", viewer_url(listener.local_addr()?));
-    status::start_line(Arc::clone(&stats), Arc::clone(&latest));
+    let keepalive = Duration::from_secs(args.keepalive);
     let app = App {
-        latest,
-        stats,
-        keepalive: Duration::from_secs(args.keepalive),
+        keeper: Keeper::start(Arc::clone(&latest), keepalive)?,
+        latest: Arc::clone(&latest),
+        stats: Arc::clone(&stats),
+        keepalive,
         write_timeout: Duration::from_secs(args.write_timeout),
         cors: args.cors,
         source_path: args.path.clone(),
         source_is_folder,
         viewer: VIEWER.replace("{{POLL_MS}}", &args.poll.to_string()),
     };
+    // Every thread is up once the URL is out: a script (or test) may count on it.
+    println!("{}", viewer_url(listener.local_addr()?));
+    status::start_line(stats, latest);
     listener::serve(&listener, Arc::new(move |conn| routes::handle(&app, conn)))
 }
 

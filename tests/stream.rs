@@ -254,11 +254,11 @@ fn a_vanished_clients_thread_ends_within_one_keepalive() {
 }
 
 #[test]
-fn an_idle_stream_gets_the_current_frame_again_every_keepalive() {
-    let dir = TempDir::new("keepalive");
+fn an_idle_browser_stream_gets_the_current_frame_again_every_keepalive() {
+    let dir = TempDir::new("keepalive-browser");
     dir.rewrite("a.txt", b"same");
     let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--keepalive", "1"]);
-    let mut stream = server.stream("", READER);
+    let mut stream = server.stream("", BROWSER);
     let t = Instant::now();
     assert_eq!(stream.next_part().unwrap().body, b"same");
     assert_eq!(stream.next_part().unwrap().body, b"same");
@@ -267,4 +267,44 @@ fn an_idle_stream_gets_the_current_frame_again_every_keepalive() {
         "keep-alive came after {:?}",
         t.elapsed()
     );
+}
+
+/// Readers get RFC 2046 transport padding on the open delimiter line instead: no duplicate
+/// frames for ffmpeg to record, and two bytes instead of a frame per client.
+#[test]
+fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
+    let dir = TempDir::new("keepalive-reader");
+    dir.rewrite("a.txt", b"same");
+    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--keepalive", "1"]);
+    let mut conn = server.connect();
+    conn.write_all(b"GET /stream HTTP/1.1\r\nUser-Agent: curl/8\r\n\r\n")
+        .unwrap();
+    let mut received = Vec::new();
+    let start = Instant::now();
+    // Everything up to the first part's body, its delimiter, then two keep-alive spaces.
+    while !received.ends_with(b"  ") {
+        let mut chunk = [0u8; 4096];
+        let n = std::io::Read::read(&mut conn, &mut chunk).unwrap();
+        assert!(
+            n > 0 && start.elapsed() < DEADLINE,
+            "{}",
+            String::from_utf8_lossy(&received)
+        );
+        received.extend_from_slice(&chunk[..n]);
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "padding came after {:?}",
+        start.elapsed()
+    );
+    let text = String::from_utf8_lossy(&received);
+    let boundary = text
+        .split("boundary=")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap();
+    assert!(text.ends_with(&format!("same\r\n--{boundary}  ")), "{text}");
+    assert_eq!(text.matches("same").count(), 1, "no repeated frame: {text}");
 }

@@ -83,7 +83,7 @@ impl<'a> Response<'a> {
 /// Writes every byte of `bufs` with as few syscalls as the socket allows (no copying);
 /// returns how many that was. The socket's write timeout bounds the whole write, not just each
 /// syscall: a client that takes a few bytes now and then would otherwise restart it every time.
-pub fn write_all_vectored(conn: &mut TcpStream, mut bufs: &mut [IoSlice<'_>]) -> io::Result<u64> {
+pub fn write_all_vectored(mut conn: &TcpStream, mut bufs: &mut [IoSlice<'_>]) -> io::Result<u64> {
     let total = bufs.iter().map(|b| b.len() as u64).sum();
     let start = Instant::now();
     IoSlice::advance_slices(&mut bufs, 0);
@@ -125,21 +125,27 @@ pub fn close_gracefully(stream: &mut TcpStream) {
 
 /// Whether the client has closed its side: checked before a keep-alive, so a vanished client's
 /// thread ends within one keep-alive instead of two (the first write after a close succeeds).
-pub fn peer_has_closed(conn: &mut TcpStream) -> bool {
+pub fn peer_has_closed(conn: &TcpStream) -> bool {
     if conn.set_nonblocking(true).is_err() {
         return true;
     }
-    let mut scratch = [0u8; 512];
-    let closed = loop {
-        match conn.read(&mut scratch) {
-            Ok(0) => break true,
-            Ok(_) => continue, // bytes a client sent after its request: ignored
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break true,
-        }
-    };
+    let closed = !matches!(read_pending(conn), Ok(false));
     conn.set_nonblocking(false).is_err() || closed
+}
+
+/// On a non-blocking socket: discards what the client sent after its request, and says
+/// whether it has closed its side (Ok(true)) or is still there (Ok(false)).
+pub fn read_pending(mut conn: &TcpStream) -> io::Result<bool> {
+    let mut scratch = [0u8; 512];
+    loop {
+        match conn.read(&mut scratch) {
+            Ok(0) => return Ok(true),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// An IMF-fixdate (RFC 9110 5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.

@@ -296,6 +296,8 @@ pub struct PartReader {
     pub boundary: Vec<u8>,
     /// Set once the final boundary (`--B--`) has been read.
     pub closed_cleanly: bool,
+    /// Bytes of transport padding seen after boundaries so far.
+    pub padding_seen: usize,
     buf: Vec<u8>,
 }
 
@@ -306,6 +308,7 @@ impl PartReader {
             head: String::new(),
             boundary: Vec::new(),
             closed_cleanly: false,
+            padding_seen: 0,
             buf: Vec::new(),
         };
         let end = r
@@ -357,7 +360,13 @@ impl PartReader {
             self.closed_cleanly = true;
             return None;
         }
-        assert_eq!(line_end, 0, "garbage after the boundary");
+        // RFC 2046 transport padding (spaces, tabs) may follow the boundary: keep-alives.
+        let padding = self.buf.drain(..line_end).collect::<Vec<u8>>();
+        assert!(
+            padding.iter().all(|&c| c == b' ' || c == b'\t'),
+            "garbage after the boundary"
+        );
+        self.padding_seen += padding.len();
         let head_end = self.fill_until(|b| find(b, b"\r\n\r\n"))?;
         let headers = String::from_utf8_lossy(&self.buf[2..head_end + 2]).into_owned();
         self.buf.drain(..head_end + 4);

@@ -1,0 +1,200 @@
+//! Keep-alive for idle reader streams, done by one thread for all of them.
+//!
+//! A reader stream always ends what it writes with the next part's delimiter line, `--B`, left
+//! open (see `push.rs`). Every `--keepalive` this thread adds one space to each idle stream's
+//! open line: transport padding, which RFC 2046 (5.1.1) says receivers must ignore. So proxies
+//! see traffic and vanished clients are noticed, while the idle streams' own threads sleep
+//! until the next frame: the idle cost is one small send per client, not a thread wake-up and
+//! a frame copy. The keeper never blocks on a client and never writes inside a part.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread;
+use std::time::Duration;
+
+use crate::frame::Latest;
+use crate::http::response::read_pending;
+
+/// Spaces on one line before the stream's own thread ends it with a repeat of the current
+/// frame instead: some readers cap line length (ffmpeg reads 127 bytes of it, aiohttp 64 KiB).
+pub const MAX_PADDING: u32 = 64;
+
+/// One reader stream, shared by its connection thread and the keeper.
+pub struct Parked {
+    pub conn: TcpStream,
+    line: Mutex<Line>,
+    /// Set by the keeper when the stream's thread must act: its client is gone, or its line is
+    /// full. The thread waits with `Latest::wait_newer_or_kicked` on it.
+    pub kicked: AtomicBool,
+}
+
+/// The state of the stream's open delimiter line; locked by whoever writes to the connection.
+#[derive(Default)]
+pub struct Line {
+    /// A delimiter line is open at the end of what was written, and may be padded.
+    pub open: bool,
+    /// Spaces written on it so far.
+    pub padding: u32,
+    /// The client is gone or stopped reading: the stream must end.
+    pub dead: bool,
+    /// The last padding found the send buffer full.
+    full_once: bool,
+}
+
+impl Parked {
+    /// The line, locked for a write.
+    pub fn line(&self) -> MutexGuard<'_, Line> {
+        self.line.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct Keeper {
+    parked: Mutex<Vec<Weak<Parked>>>,
+}
+
+impl Keeper {
+    /// Starts the keeper thread, padding every `every` until the server closes.
+    pub fn start(latest: Arc<Latest>, every: Duration) -> io::Result<Arc<Keeper>> {
+        let keeper = Arc::new(Keeper {
+            parked: Mutex::new(Vec::new()),
+        });
+        let keeping = Arc::clone(&keeper);
+        thread::Builder::new()
+            .name("keeper".into())
+            .spawn(move || {
+                while !latest.is_closed() {
+                    thread::sleep(every);
+                    if keeping.pad_all() {
+                        latest.kick();
+                    }
+                }
+            })?;
+        Ok(keeper)
+    }
+
+    /// Registers a reader stream; it stays registered while its `Arc` lives.
+    pub fn park(&self, conn: TcpStream) -> Arc<Parked> {
+        let parked = Arc::new(Parked {
+            conn,
+            line: Mutex::new(Line::default()),
+            kicked: AtomicBool::new(false),
+        });
+        self.lock().push(Arc::downgrade(&parked));
+        parked
+    }
+
+    /// Pads every idle open line once; true when a stream's thread must be kicked.
+    fn pad_all(&self) -> bool {
+        let streams: Vec<Arc<Parked>> = {
+            let mut parked = self.lock();
+            parked.retain(|p| p.strong_count() > 0);
+            parked.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut kick = false;
+        for stream in streams {
+            // A stream being written to is not idle.
+            let Ok(mut line) = stream.line.try_lock() else {
+                continue;
+            };
+            if !line.open || line.dead {
+                continue;
+            }
+            match pad(&stream.conn) {
+                Ok(true) => {
+                    line.padding += 1;
+                    line.full_once = false;
+                }
+                // No room for one byte for two rounds running: the client stopped reading.
+                Ok(false) if !line.full_once => line.full_once = true,
+                Ok(false) | Err(_) => {
+                    line.dead = true;
+                    let _ = stream.conn.shutdown(Shutdown::Both);
+                }
+            }
+            if line.dead || line.padding >= MAX_PADDING {
+                stream.kicked.store(true, Ordering::SeqCst);
+                kick = true;
+            }
+        }
+        kick
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<Parked>>> {
+        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Writes one space without blocking: Ok(true) if written, Ok(false) if the send buffer is
+/// full, Err if the client has closed or the connection failed.
+fn pad(mut conn: &TcpStream) -> io::Result<bool> {
+    conn.set_nonblocking(true)?;
+    let result = match read_pending(conn) {
+        Ok(true) => Err(io::ErrorKind::UnexpectedEof.into()),
+        Ok(false) => match conn.write(b" ") {
+            Ok(n) => Ok(n == 1),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    conn.set_nonblocking(false)?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// A connected pair on loopback: (server side, client side).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (listener.accept().unwrap().0, client)
+    }
+
+    #[test]
+    fn pads_only_open_lines_and_kicks_when_one_is_full() {
+        let keeper = Keeper {
+            parked: Mutex::new(Vec::new()),
+        };
+        let (server, mut client) = pair();
+        let stream = keeper.park(server);
+        assert!(!keeper.pad_all(), "no line open yet");
+        stream.line().open = true;
+        for _ in 0..MAX_PADDING - 1 {
+            assert!(!keeper.pad_all());
+        }
+        assert!(keeper.pad_all(), "the 64th space fills the line");
+        assert!(stream.kicked.load(Ordering::SeqCst));
+        let mut spaces = vec![0u8; MAX_PADDING as usize];
+        client.read_exact(&mut spaces).unwrap();
+        assert!(spaces.iter().all(|&c| c == b' '));
+    }
+
+    #[test]
+    fn a_client_that_closed_is_found_dead_at_the_next_round() {
+        let keeper = Keeper {
+            parked: Mutex::new(Vec::new()),
+        };
+        let (server, client) = pair();
+        let stream = keeper.park(server);
+        stream.line().open = true;
+        drop(client);
+        assert!(keeper.pad_all());
+        assert!(stream.line().dead);
+    }
+
+    #[test]
+    fn a_stream_whose_thread_ended_is_forgotten() {
+        let keeper = Keeper {
+            parked: Mutex::new(Vec::new()),
+        };
+        drop(keeper.park(pair().0));
+        keeper.pad_all();
+        assert!(keeper.lock().is_empty());
+    }
+}
