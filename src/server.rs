@@ -23,6 +23,9 @@ use crate::source::slideshow::Slideshow;
 use crate::source::{Source, content_type_for};
 use crate::status::{self, Stats};
 
+/// How long startup waits for the first complete frame before printing the URL anyway.
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
+
 /// The viewer page; `{{POLL_MS}}` becomes `--poll`, its fallback polling interval.
 const VIEWER: &str = include_str!("viewer.html");
 
@@ -65,7 +68,9 @@ pub fn run(args: Args) -> Result<()> {
         source_is_folder,
         viewer: VIEWER.replace("{{POLL_MS}}", &args.poll.to_string()),
     };
-    // Every thread is up once the URL is out: a script (or test) may count on it.
+    // Once the URL is out, every thread is up and, unless the file is mid-write, the first
+    // frame is there: a script may fetch /snapshot at once.
+    let _ = latest.wait_newer(0, FIRST_FRAME_WAIT);
     println!("{}", viewer_url(listener.local_addr()?));
     status::start_line(stats, latest);
     listener::serve(&listener, Arc::new(move |conn| routes::handle(&app, conn)))

@@ -46,7 +46,10 @@ impl EventReader {
     /// The next event's (id, data as JSON), skipping comments and `retry:`.
     fn next(&mut self) -> (u64, Value) {
         let (mut id, mut data) = (None, None);
+        let start = Instant::now();
         loop {
+            // Keep-alive comments arrive within the read timeout: bound the wait as a whole.
+            assert!(start.elapsed() < DEADLINE, "no event within {DEADLINE:?}");
             let mut line = String::new();
             assert!(
                 self.lines.read_line(&mut line).unwrap() > 0,
@@ -101,6 +104,11 @@ fn events_send_the_current_frame_then_one_event_per_new_frame() {
 #[test]
 fn last_event_id_resumes_after_the_current_frame_or_gets_it_at_once() {
     let (dir, server) = serve(&[]);
+    assert_eq!(
+        server.get("/snapshot", "").body,
+        b"one",
+        "the first frame is published before the URL"
+    );
     dir.replace("now.txt", b"two");
     let start = Instant::now();
     while server.get("/snapshot", "").body != b"two" {

@@ -47,6 +47,16 @@ fn snapshot_is_the_current_frame_with_type_length_and_etag() {
 }
 
 #[test]
+fn the_first_frame_is_there_as_soon_as_the_url_is_printed() {
+    // Large enough that reading it takes longer than a client's first request.
+    let big = vec![7u8; 32 << 20];
+    let (_dir, server) = serve("big.bin", &big);
+    let r = server.get("/snapshot", "");
+    assert_eq!(r.status, 200);
+    assert!(r.body == big, "a snapshot of {} bytes", r.body.len());
+}
+
+#[test]
 fn head_gives_the_headers_without_a_body() {
     let (_dir, server) = serve("a.txt", b"hello");
     let snap = common::Response::parse(&server.raw(b"HEAD /snapshot HTTP/1.1\r\nHost: x\r\n\r\n"));
