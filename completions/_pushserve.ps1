@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'pushserve' -ScriptBlock {
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Content-Type of the parts [default: guessed from the file extension]')
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'Content-Type of the parts [default: guessed from the file extension]')
             [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Send a keep-alive after this many seconds without a change, so proxies keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers one byte of padding they ignore)')
+            [CompletionResult]::new('--repeat', '--repeat', [CompletionResultType]::ParameterName, 'Send a stream reader (not a browser) the current frame again after this many seconds without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never does, so that a recording gets no duplicate frames')
             [CompletionResult]::new('--write-timeout', '--write-timeout', [CompletionResultType]::ParameterName, 'Drop a client that accepts no data for this many seconds')
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time each slide is shown, in milliseconds')

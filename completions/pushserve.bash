@@ -23,7 +23,7 @@ _pushserve() {
 
     case "${cmd}" in
         pushserve)
-            opts="-p -b -t -q -v -r -h -V --port --bind --poll --type --keepalive --write-timeout --max-frame --cors --quiet --verbose --interval --ext --recursive --order --once --print-manpage --print-completions --help --version"
+            opts="-p -b -t -q -v -r -h -V --port --bind --poll --type --keepalive --repeat --write-timeout --max-frame --cors --quiet --verbose --interval --ext --recursive --order --once --print-manpage --print-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -58,6 +58,10 @@ _pushserve() {
                     return 0
                     ;;
                 --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repeat)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

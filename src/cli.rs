@@ -65,6 +65,17 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_KEEPALIVE")]
     pub keepalive: u64,
 
+    /// Send a stream reader (not a browser) the current frame again after this many seconds
+    /// without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never
+    /// does, so that a recording gets no duplicate frames
+    #[arg(
+        long,
+        default_value_t = 20,
+        value_name = "SECS",
+        env = "PUSHSERVE_REPEAT"
+    )]
+    pub repeat: u64,
+
     /// Drop a client that accepts no data for this many seconds
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_WRITE_TIMEOUT")]
     pub write_timeout: u64,

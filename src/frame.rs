@@ -107,7 +107,7 @@ impl Frame {
 /// What a connection learns when it waits for a frame newer than the one it has.
 pub enum Wait {
     Newer(Arc<Frame>),
-    /// Nothing new within the timeout: time for a keep-alive.
+    /// Nothing new within the timeout: time for a keep-alive or a repeat.
     TimedOut,
     /// The server is shutting down: end the response cleanly.
     Closed,
@@ -164,11 +164,16 @@ impl Latest {
             .unwrap_or(Wait::TimedOut)
     }
 
-    /// [`Latest::wait_newer`] with no timeout, returning None once `kicked` is set (and
-    /// [`Latest::kick`] called): how an idle reader stream waits while `keeper.rs` keeps its
-    /// connection alive.
-    pub fn wait_newer_or_kicked(&self, seen: u64, kicked: &AtomicBool) -> Option<Wait> {
-        self.wait(seen, None, kicked)
+    /// [`Latest::wait_newer`] until `deadline` (None: no timeout), returning None once `kicked`
+    /// is set (and [`Latest::kick`] called): how an idle reader stream waits while `keeper.rs`
+    /// keeps its connection alive.
+    pub fn wait_newer_or_kicked(
+        &self,
+        seen: u64,
+        kicked: &AtomicBool,
+        deadline: Option<Instant>,
+    ) -> Option<Wait> {
+        self.wait(seen, deadline, kicked)
     }
 
     fn wait(&self, seen: u64, deadline: Option<Instant>, kicked: &AtomicBool) -> Option<Wait> {

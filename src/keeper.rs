@@ -4,8 +4,9 @@
 //! open (see `push.rs`). Every `--keepalive` this thread adds one space to each idle stream's
 //! open line: transport padding, which RFC 2046 (5.1.1) says receivers must ignore. So proxies
 //! see traffic and vanished clients are noticed, while the idle streams' own threads sleep
-//! until the next frame: the idle cost is one small send per client, not a thread wake-up and
-//! a frame copy. The keeper never blocks on a client and never writes inside a part.
+//! until the next frame (or `--repeat`, for OpenCV, which padding does not satisfy): the idle
+//! cost is one small send per client, not a thread wake-up and a frame copy. The keeper never
+//! blocks on a client and never writes inside a part.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};

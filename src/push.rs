@@ -11,7 +11,7 @@
 use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::frame::{Frame, Latest, Wait};
 use crate::http::request::Request;
@@ -49,6 +49,9 @@ pub struct StreamOptions {
     /// With nothing new for this long, a browser gets the current frame again (readers are
     /// kept alive by `keeper.rs`).
     pub keepalive: Duration,
+    /// With nothing new for this long, a reader gets the current frame again: OpenCV gives up
+    /// on a stream after 30 s without a frame, whatever else arrives. None: never.
+    pub repeat: Option<Duration>,
     /// A client that accepts no byte for this long is dropped.
     pub write_timeout: Duration,
 }
@@ -67,6 +70,7 @@ pub fn stream(
         boundary,
         delimiter: format!("\r\n--{boundary}").into_bytes(),
         shown: None,
+        shown_at: Instant::now(),
         stats,
         sent: 0,
     };
@@ -80,6 +84,8 @@ struct PartWriter<'a> {
     /// `\r\n--B`: ends a part and opens the next one's delimiter line.
     delimiter: Vec<u8>,
     shown: Option<Arc<Frame>>,
+    /// When the last part went out.
+    shown_at: Instant,
     stats: &'a Stats,
     sent: u64,
 }
@@ -110,7 +116,7 @@ impl PartWriter<'_> {
         }
         match opts.framing {
             Framing::Browser => self.serve_browser(&conn, latest, opts.keepalive),
-            Framing::Reader => self.serve_reader(&keeper.park(conn), latest),
+            Framing::Reader => self.serve_reader(&keeper.park(conn), latest, opts.repeat),
         }
     }
 
@@ -177,25 +183,34 @@ impl PartWriter<'_> {
 
     /// Whole parts with Content-Length, each followed by the next delimiter line `--B` left
     /// open, which `keeper.rs` pads while nothing changes; this thread sleeps until a new frame,
-    /// the server closing, or a kick from the keeper (client gone, line full).
-    fn serve_reader(&mut self, stream: &Parked, latest: &Latest) -> io::Result<()> {
+    /// the server closing, `repeat` since the last part, or a kick from the keeper (client
+    /// gone, line full).
+    fn serve_reader(
+        &mut self,
+        stream: &Parked,
+        latest: &Latest,
+        repeat: Option<Duration>,
+    ) -> io::Result<()> {
         loop {
             let seen = self.shown.as_ref().map_or(0, |f| f.seq);
-            let next = latest.wait_newer_or_kicked(seen, &stream.kicked);
+            let due = repeat
+                .filter(|_| self.shown.is_some())
+                .map(|r| self.shown_at + r);
+            let next = latest.wait_newer_or_kicked(seen, &stream.kicked, due);
             let mut line = stream.line();
             if line.dead {
                 return Ok(());
             }
-            match next {
-                Some(Wait::Newer(frame)) => self.write_reader(&stream.conn, &mut line, frame)?,
+            let part = match next {
+                Some(Wait::Newer(frame)) => Some(frame),
                 Some(Wait::Closed) => return self.finish_reader(&stream.conn, &line),
+                // Nothing new for `repeat`: the current frame again.
+                Some(Wait::TimedOut) => self.shown.clone(),
                 // Kicked with a full line: end it with the current frame, so it can be padded anew.
-                Some(Wait::TimedOut) | None => {
-                    if let Some(frame) = self.shown.clone().filter(|_| line.padding >= MAX_PADDING)
-                    {
-                        self.write_reader(&stream.conn, &mut line, frame)?;
-                    }
-                }
+                None => self.shown.clone().filter(|_| line.padding >= MAX_PADDING),
+            };
+            if let Some(frame) = part {
+                self.write_reader(&stream.conn, &mut line, frame)?;
             }
         }
     }
@@ -256,6 +271,7 @@ impl PartWriter<'_> {
     fn shown_now(&mut self, frame: Arc<Frame>) {
         self.stats.sent_frame(frame.bytes.len());
         self.shown = Some(frame);
+        self.shown_at = Instant::now();
     }
 }
 

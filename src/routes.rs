@@ -27,6 +27,8 @@ pub struct App {
     pub stats: Arc<Stats>,
     pub keeper: Arc<Keeper>,
     pub keepalive: Duration,
+    /// `--repeat` for reader streams; None for 0.
+    pub repeat: Option<Duration>,
     pub write_timeout: Duration,
     pub cors: bool,
     pub source_path: PathBuf,
@@ -122,6 +124,7 @@ fn route(app: &App, req: &Request, mut conn: TcpStream) -> (u16, u64) {
             let opts = StreamOptions {
                 framing: Framing::for_request(req),
                 keepalive: app.keepalive,
+                repeat: app.repeat,
                 write_timeout: app.write_timeout,
             };
             (

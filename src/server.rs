@@ -62,6 +62,7 @@ pub fn run(args: Args) -> Result<()> {
         latest: Arc::clone(&latest),
         stats: Arc::clone(&stats),
         keepalive,
+        repeat: (args.repeat > 0).then(|| Duration::from_secs(args.repeat)),
         write_timeout: Duration::from_secs(args.write_timeout),
         cors: args.cors,
         source_path: args.path.clone(),

@@ -1,8 +1,9 @@
-//! Real third-party stream readers against the real binary: ffmpeg (the demuxer OpenCV uses)
-//! and curl. `.ci/run` installs both when absent.
+//! Real third-party stream readers against the real binary: ffmpeg, OpenCV (through Python)
+//! and curl. `.ci/run` installs them when absent.
 
 mod common;
 
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -81,6 +82,75 @@ fn ffmpeg_mpjpeg_gets_each_version_as_soon_as_it_is_written() {
 #[test]
 fn ffmpeg_guessing_the_format_as_opencv_does_gets_each_version_at_once() {
     ffmpeg_gets_three_versions_in_lockstep(&[]);
+}
+
+/// Reads frames from `url` with OpenCV for 3.5 s, each read given 2 s (OpenCV's own default
+/// is 30 s): prints the BGR pixel at (10, 10) of each, and exits 1 at the first failed read.
+const OPENCV_READS: &str = r#"
+import sys, time, cv2
+cap = cv2.VideoCapture(sys.argv[1], cv2.CAP_FFMPEG,
+    [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 2000])
+if not cap.isOpened():
+    sys.exit("cannot open " + sys.argv[1])
+start = time.monotonic()
+while time.monotonic() - start < 3.5:
+    ok, image = cap.read()
+    if not ok:
+        sys.exit("read failed after %.1f s" % (time.monotonic() - start))
+    print(*image[10, 10], flush=True)
+"#;
+
+/// OpenCV gives up when a read brings no frame within its timeout, whatever else arrives, so
+/// an unchanged file must still give it one every `--repeat` (here 1 s against its 2 s).
+#[test]
+fn opencv_keeps_reading_a_file_that_does_not_change() {
+    assert!(
+        tool("python3")
+            .args(["-c", "import cv2"])
+            .status()
+            .unwrap()
+            .success(),
+        "OpenCV for Python is not installed; .ci/run installs it \
+         (pip install opencv-python-headless)"
+    );
+    let dir = TempDir::new("opencv");
+    dir.rewrite("cam.jpg", &fixture("red.jpg"));
+    let server = TestServer::start(&[
+        dir.path("cam.jpg").to_str().unwrap(),
+        "--keepalive",
+        "1",
+        "--repeat",
+        "1",
+    ]);
+    let python = tool("python3")
+        .args(["-c", OPENCV_READS, &format!("{}stream", server.url)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut python = Killed(python);
+    let status = common::wait_exit(&mut python.0, "OpenCV did not stop after 3.5 s");
+    let mut out = String::new();
+    let mut err = String::new();
+    python
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    python
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    let frames: Vec<&str> = out.lines().collect();
+    // The first frame at once, then one a second.
+    assert!(frames.len() >= 3, "{out}");
+    assert!(frames.iter().all(|bgr| *bgr == "0 0 254"), "{out}");
 }
 
 #[test]

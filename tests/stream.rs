@@ -269,20 +269,26 @@ fn an_idle_browser_stream_gets_the_current_frame_again_every_keepalive() {
     );
 }
 
-/// Readers get RFC 2046 transport padding on the open delimiter line instead: no duplicate
-/// frames for ffmpeg to record, and two bytes instead of a frame per client.
+/// Readers get RFC 2046 transport padding on the open delimiter line instead: one byte instead
+/// of a frame per client; with `--repeat 0`, no duplicate frame for ffmpeg to record, ever.
 #[test]
 fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
     let dir = TempDir::new("keepalive-reader");
     dir.rewrite("a.txt", b"same");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--keepalive", "1"]);
+    let server = TestServer::start(&[
+        dir.path("a.txt").to_str().unwrap(),
+        "--keepalive",
+        "1",
+        "--repeat",
+        "0",
+    ]);
     let mut conn = server.connect();
     conn.write_all(b"GET /stream HTTP/1.1\r\nUser-Agent: curl/8\r\n\r\n")
         .unwrap();
     let mut received = Vec::new();
     let start = Instant::now();
     // Everything up to the first part's body, its delimiter, then two keep-alive spaces.
-    while !received.ends_with(b"  ") {
+    while !received.ends_with(b"   ") {
         let mut chunk = [0u8; 4096];
         let n = std::io::Read::read(&mut conn, &mut chunk).unwrap();
         assert!(
@@ -305,6 +311,39 @@ fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
         .lines()
         .next()
         .unwrap();
-    assert!(text.ends_with(&format!("same\r\n--{boundary}  ")), "{text}");
+    assert!(
+        text.ends_with(&format!("same\r\n--{boundary}   ")),
+        "{text}"
+    );
     assert_eq!(text.matches("same").count(), 1, "no repeated frame: {text}");
+}
+
+/// OpenCV gives up on a stream after 30 s without a frame, however much padding arrives (see
+/// tests/clients.rs): every `--repeat` a reader gets the current frame again, after the padding.
+#[test]
+fn an_idle_reader_stream_gets_the_current_frame_again_every_repeat() {
+    let dir = TempDir::new("repeat-reader");
+    dir.rewrite("a.txt", b"same");
+    let server = TestServer::start(&[
+        dir.path("a.txt").to_str().unwrap(),
+        "--keepalive",
+        "1",
+        "--repeat",
+        "2",
+    ]);
+    let mut stream = server.stream("", READER);
+    stream
+        .conn
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let t = Instant::now();
+    assert_eq!(stream.next_part().unwrap().body, b"same");
+    assert_eq!(stream.next_part().unwrap().body, b"same");
+    let after = t.elapsed();
+    assert!(
+        (Duration::from_millis(1900)..Duration::from_secs(5)).contains(&after),
+        "repeat came after {after:?}"
+    );
+    assert!(stream.padding_seen >= 1, "no keep-alive padding before it");
+    assert_eq!(stream.next_part().unwrap().body, b"same");
 }
