@@ -160,7 +160,8 @@ impl Latest {
     /// timeout passes, or the server closes. A client that is behind gets the newest frame only.
     pub fn wait_newer(&self, seen: u64, timeout: Duration) -> Wait {
         let never_kicked = AtomicBool::new(false);
-        self.wait(seen, Some(Instant::now() + timeout), &never_kicked)
+        // A timeout too long for the clock (`--keepalive 99999999999`) is none.
+        self.wait(seen, Instant::now().checked_add(timeout), &never_kicked)
             .unwrap_or(Wait::TimedOut)
     }
 

@@ -195,7 +195,7 @@ impl PartWriter<'_> {
             let seen = self.shown.as_ref().map_or(0, |f| f.seq);
             let due = repeat
                 .zip(self.shown.as_ref())
-                .map(|(every, frame)| next_repeat(frame.published, self.shown_at, every));
+                .and_then(|(every, frame)| next_repeat(frame.published, self.shown_at, every));
             let next = latest.wait_newer_or_kicked(seen, &stream.kicked, due);
             let mut line = stream.line();
             if line.dead {
@@ -278,11 +278,12 @@ impl PartWriter<'_> {
 /// When a reader that was last sent a frame at `shown_at` gets it again: the first multiple of
 /// `every` after its publication that is later than `shown_at`, so at most `every` later. The
 /// readers idle on one frame then all wake at the same instant (one timer interrupt, not one
-/// each), which makes a round of repeats about a fifth cheaper.
-fn next_repeat(published: Instant, shown_at: Instant, every: Duration) -> Instant {
+/// each), which makes a round of repeats about a fifth cheaper. None when that is beyond the
+/// clock's range (`--repeat 99999999999`): never.
+fn next_repeat(published: Instant, shown_at: Instant, every: Duration) -> Option<Instant> {
     let since = shown_at.saturating_duration_since(published);
-    let rounds = since.as_nanos() / every.as_nanos().max(1) + 1;
-    published + every * u32::try_from(rounds).unwrap_or(u32::MAX)
+    let rounds = u32::try_from(since.as_nanos() / every.as_nanos().max(1) + 1).ok()?;
+    published.checked_add(every.checked_mul(rounds)?)
 }
 
 /// ffmpeg, and OpenCV through it, unless told `-f mpjpeg`, read 2048 bytes to guess the
@@ -311,11 +312,16 @@ mod tests {
         let every = Duration::from_secs(20);
         let at = |ms| published + Duration::from_millis(ms);
         // Readers fed in the fan-out, and one that joined later, repeat together.
-        assert_eq!(next_repeat(published, at(3), every), at(20_000));
-        assert_eq!(next_repeat(published, at(41), every), at(20_000));
-        assert_eq!(next_repeat(published, at(19_990), every), at(20_000));
+        assert_eq!(next_repeat(published, at(3), every), Some(at(20_000)));
+        assert_eq!(next_repeat(published, at(41), every), Some(at(20_000)));
+        assert_eq!(next_repeat(published, at(19_990), every), Some(at(20_000)));
         // After a repeat, the next one.
-        assert_eq!(next_repeat(published, at(20_004), every), at(40_000));
+        assert_eq!(next_repeat(published, at(20_004), every), Some(at(40_000)));
+        // Beyond the clock: never.
+        assert_eq!(
+            next_repeat(published, at(3), Duration::from_secs(u64::MAX)),
+            None
+        );
     }
 
     #[test]

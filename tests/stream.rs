@@ -347,3 +347,38 @@ fn an_idle_reader_stream_gets_the_current_frame_again_every_repeat() {
     assert!(stream.padding_seen >= 1, "no keep-alive padding before it");
     assert_eq!(stream.next_part().unwrap().body, b"same");
 }
+
+/// Timeouts too long for the clock mean "never": no thread panics on its first wait.
+#[test]
+fn a_keepalive_or_repeat_beyond_the_clock_means_never() {
+    let dir = TempDir::new("huge-timeouts");
+    dir.rewrite("a.txt", b"one");
+    let huge = u64::MAX.to_string();
+    let server = TestServer::start(&[
+        dir.path("a.txt").to_str().unwrap(),
+        "--poll",
+        "20",
+        "--keepalive",
+        &huge,
+        "--repeat",
+        &huge,
+    ]);
+    let mut browser = server.stream("", BROWSER);
+    let mut reader = server.stream("", READER);
+    let mut events = server.connect();
+    events.write_all(b"GET /events HTTP/1.1\r\n\r\n").unwrap();
+    events.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut received = Vec::new();
+    while !String::from_utf8_lossy(&received).contains("\"seq\":1") {
+        let mut chunk = [0u8; 4096];
+        let n = std::io::Read::read(&mut events, &mut chunk).unwrap();
+        assert!(n > 0, "/events ended: {}", server.stderr());
+        received.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(browser.next_part().unwrap().body, b"one");
+    assert_eq!(reader.next_part().unwrap().body, b"one");
+    dir.replace("a.txt", b"two");
+    assert_eq!(browser.next_part().unwrap().body, b"two");
+    assert_eq!(reader.next_part().unwrap().body, b"two");
+    assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
+}
