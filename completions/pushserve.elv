@@ -25,7 +25,7 @@ set edit:completion:arg-completer[pushserve] = {|@words|
             cand --poll 'How often to check the file for a new version, in milliseconds'
             cand -t 'Content-Type of the parts [default: guessed from the file extension]'
             cand --type 'Content-Type of the parts [default: guessed from the file extension]'
-            cand --keepalive 'Send a keep-alive after this many seconds without a change, so proxies keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers one byte of padding they ignore)'
+            cand --keepalive 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers one byte of padding they ignore)'
             cand --repeat 'Send a stream reader (not a browser) the current frame again after this many seconds without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never does, so that a recording gets no duplicate frames'
             cand --write-timeout 'Drop a client that accepts no data for this many seconds'
             cand --max-frame 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)'

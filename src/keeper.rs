@@ -1,19 +1,21 @@
 //! Keep-alive for idle reader streams, done by one thread for all of them.
 //!
 //! A reader stream always ends what it writes with the next part's delimiter line, `--B`, left
-//! open (see `push.rs`). Every `--keepalive` this thread adds one space to each idle stream's
-//! open line: transport padding, which RFC 2046 (5.1.1) says receivers must ignore. So proxies
-//! see traffic and vanished clients are noticed, while the idle streams' own threads sleep
-//! until the next frame (or `--repeat`, for OpenCV, which padding does not satisfy): the idle
-//! cost is one small send per client, not a thread wake-up and a frame copy. The keeper never
-//! blocks on a client and never writes inside a part.
+//! open (see `push.rs`). When a stream has sent nothing for `--keepalive`, this thread adds one
+//! space to its open line: transport padding, which RFC 2046 (5.1.1) says receivers must
+//! ignore. So proxies see traffic and vanished clients are noticed, while the idle streams' own
+//! threads sleep until the next frame (or `--repeat`, for OpenCV, which padding does not
+//! satisfy): the idle cost is one small send per client, not a thread wake-up and a frame
+//! copy, and none for a stream that a repeat kept busy. The keeper looks every tenth of
+//! `--keepalive`, so streams that went quiet together are padded together. It never blocks on
+//! a client and never writes inside a part.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::frame::Latest;
 use crate::http::response::read_pending;
@@ -38,10 +40,26 @@ pub struct Line {
     pub open: bool,
     /// Spaces written on it so far.
     pub padding: u32,
+    /// When anything was last written to the connection; None before the first part.
+    last_write: Option<Instant>,
     /// The client is gone or stopped reading: the stream must end.
     pub dead: bool,
     /// The last padding found the send buffer full.
     full_once: bool,
+}
+
+impl Line {
+    /// Records a whole part written, ending with a fresh open line.
+    pub fn part_written(&mut self) {
+        self.open = true;
+        self.padding = 0;
+        self.last_write = Some(Instant::now());
+    }
+
+    /// Quiet for at least `idle`.
+    fn quiet_for(&self, idle: Duration) -> bool {
+        self.last_write.is_none_or(|t| t.elapsed() >= idle)
+    }
 }
 
 impl Parked {
@@ -56,7 +74,8 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    /// Starts the keeper thread, padding every `every` until the server closes.
+    /// Starts the keeper thread, padding each stream that has been quiet for `every`, until the
+    /// server closes.
     pub fn start(latest: Arc<Latest>, every: Duration) -> io::Result<Arc<Keeper>> {
         let keeper = Arc::new(Keeper {
             parked: Mutex::new(Vec::new()),
@@ -65,9 +84,13 @@ impl Keeper {
         thread::Builder::new()
             .name("keeper".into())
             .spawn(move || {
+                // A stream is padded once quiet for `every`, at most a tick later. Not earlier:
+                // with `--repeat` at twice `--keepalive` (the defaults), one space then falls
+                // between two repeats, not two.
+                let tick = every / 10;
                 while !latest.is_closed() {
-                    thread::sleep(every);
-                    if keeping.pad_all() {
+                    thread::sleep(tick);
+                    if keeping.pad_quiet(every) {
                         latest.kick();
                     }
                 }
@@ -86,8 +109,8 @@ impl Keeper {
         parked
     }
 
-    /// Pads every idle open line once; true when a stream's thread must be kicked.
-    fn pad_all(&self) -> bool {
+    /// Pads every open line quiet for `idle` once; true when a stream's thread must be kicked.
+    fn pad_quiet(&self, idle: Duration) -> bool {
         let streams: Vec<Arc<Parked>> = {
             let mut parked = self.lock();
             parked.retain(|p| p.strong_count() > 0);
@@ -99,15 +122,16 @@ impl Keeper {
             let Ok(mut line) = stream.line.try_lock() else {
                 continue;
             };
-            if !line.open || line.dead {
+            if !line.open || line.dead || !line.quiet_for(idle) {
                 continue;
             }
             match pad(&stream.conn) {
                 Ok(true) => {
                     line.padding += 1;
                     line.full_once = false;
+                    line.last_write = Some(Instant::now());
                 }
-                // No room for one byte for two rounds running: the client stopped reading.
+                // No room for one byte two keep-alives running: the client stopped reading.
                 Ok(false) if !line.full_once => line.full_once = true,
                 Ok(false) | Err(_) => {
                     line.dead = true;
@@ -164,16 +188,35 @@ mod tests {
         };
         let (server, mut client) = pair();
         let stream = keeper.park(server);
-        assert!(!keeper.pad_all(), "no line open yet");
+        assert!(!keeper.pad_quiet(Duration::ZERO), "no line open yet");
         stream.line().open = true;
         for _ in 0..MAX_PADDING - 1 {
-            assert!(!keeper.pad_all());
+            assert!(!keeper.pad_quiet(Duration::ZERO));
         }
-        assert!(keeper.pad_all(), "the 64th space fills the line");
+        assert!(
+            keeper.pad_quiet(Duration::ZERO),
+            "the 64th space fills the line"
+        );
         assert!(stream.kicked.load(Ordering::SeqCst));
         let mut spaces = vec![0u8; MAX_PADDING as usize];
         client.read_exact(&mut spaces).unwrap();
         assert!(spaces.iter().all(|&c| c == b' '));
+    }
+
+    #[test]
+    fn only_lines_quiet_for_the_keepalive_are_padded() {
+        let keeper = Keeper {
+            parked: Mutex::new(Vec::new()),
+        };
+        let (server, _client) = pair();
+        let stream = keeper.park(server);
+        stream.line().part_written();
+        keeper.pad_quiet(Duration::from_secs(60));
+        assert_eq!(stream.line().padding, 0, "a part just went out");
+        keeper.pad_quiet(Duration::ZERO);
+        assert_eq!(stream.line().padding, 1);
+        keeper.pad_quiet(Duration::from_secs(60));
+        assert_eq!(stream.line().padding, 1, "a space just went out");
     }
 
     #[test]
@@ -185,7 +228,7 @@ mod tests {
         let stream = keeper.park(server);
         stream.line().open = true;
         drop(client);
-        assert!(keeper.pad_all());
+        assert!(keeper.pad_quiet(Duration::ZERO));
         assert!(stream.line().dead);
     }
 
@@ -195,7 +238,7 @@ mod tests {
             parked: Mutex::new(Vec::new()),
         };
         drop(keeper.park(pair().0));
-        keeper.pad_all();
+        keeper.pad_quiet(Duration::ZERO);
         assert!(keeper.lock().is_empty());
     }
 }

@@ -244,8 +244,7 @@ impl PartWriter<'_> {
                 IoSlice::new(&self.delimiter),
             ],
         )?;
-        line.open = true;
-        line.padding = 0;
+        line.part_written();
         self.shown_now(frame);
         Ok(())
     }
