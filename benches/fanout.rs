@@ -912,7 +912,8 @@ struct Idle {
     cpu_pct: f64,
     ticks_pct: f64,
     parts: u64,
-    mb: f64,
+    /// Bytes the clients received meanwhile: parts, and keep-alive padding.
+    bytes: u64,
 }
 
 /// Figure 3: server CPU over `secs` with `n` clients connected and no change.
@@ -939,7 +940,7 @@ fn idle(kind: Kind, n: usize, secs: f64, args: &[&str]) -> Idle {
         cpu_pct: 100.0 * cpu / wall,
         ticks_pct: 100.0 * ticks / wall,
         parts: parts(&fleet) - parts0,
-        mb: (fleet.bytes() - bytes0) as f64 / 1e6,
+        bytes: fleet.bytes() - bytes0,
     }
 }
 
@@ -969,6 +970,15 @@ fn note_run(t: &mut Table, what: &str, r: &Fanout) {
             r.drop_reason.as_deref().unwrap_or("-"),
             r.stderr.trim()
         );
+    }
+}
+
+/// Bytes as `1000 B` (a keep-alive round to 1000 clients) or `200.2 MB`.
+fn size(bytes: u64) -> String {
+    if bytes < 1_000_000 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
     }
 }
 
@@ -1197,16 +1207,19 @@ fn main() {
                 log(&format!("figure 3: {kind:?}, {label}, {idle_secs} s idle"));
                 let r = idle(kind, *n, idle_secs, args);
                 log(&format!(
-                    "  {:.2} % of a core ({:.1} % from ticks); clients got {} parts, {:.1} MB \
+                    "  {:.2} % of a core ({:.1} % from ticks); clients got {} parts, {} \
                      meanwhile",
-                    r.cpu_pct, r.ticks_pct, r.parts, r.mb
+                    r.cpu_pct,
+                    r.ticks_pct,
+                    r.parts,
+                    size(r.bytes)
                 ));
                 res.push(r);
             }
             let p = &res[0];
             pcts.push(p.cpu_pct);
             let base_cell = res.get(1).map_or("(as above)".into(), |b| {
-                format!("{:.2} % ({} parts, {:.1} MB)", b.cpu_pct, b.parts, b.mb)
+                format!("{:.2} % ({} parts, {})", b.cpu_pct, b.parts, size(b.bytes))
             });
             let over_n10 = p.cpu_pct - pcts[0];
             let (extra, verdict_cell) = match judge {
@@ -1237,8 +1250,10 @@ fn main() {
                 format!("3. idle server CPU, {idle_secs} s, 100 KB frame, --poll 50"),
                 label.to_string(),
                 format!(
-                    "{:.2} % of a core ({} parts repeated, {:.1} MB{extra})",
-                    p.cpu_pct, p.parts, p.mb
+                    "{:.2} % of a core ({} parts repeated, {} received{extra})",
+                    p.cpu_pct,
+                    p.parts,
+                    size(p.bytes)
                 ),
                 base_cell,
                 "-".into(),
