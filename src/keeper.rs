@@ -40,7 +40,8 @@ pub struct Line {
     pub open: bool,
     /// Spaces written on it so far.
     pub padding: u32,
-    /// When anything was last written to the connection; None before the first part.
+    /// When anything was last written to the connection, or padding last tried; None before
+    /// the first part.
     last_write: Option<Instant>,
     /// The client is gone or stopped reading: the stream must end.
     pub dead: bool,
@@ -54,11 +55,6 @@ impl Line {
         self.open = true;
         self.padding = 0;
         self.last_write = Some(Instant::now());
-    }
-
-    /// Quiet for at least `idle`.
-    fn quiet_for(&self, idle: Duration) -> bool {
-        self.last_write.is_none_or(|t| t.elapsed() >= idle)
     }
 }
 
@@ -84,15 +80,24 @@ impl Keeper {
         thread::Builder::new()
             .name("keeper".into())
             .spawn(move || {
-                // A stream is padded once quiet for `every`, at most a tick later. Not earlier:
-                // with `--repeat` at twice `--keepalive` (the defaults), one space then falls
-                // between two repeats, not two.
-                let tick = every / 10;
+                // A stream is padded once quiet for `every`, at most `batch` later, so that
+                // streams that went quiet together are padded in one pass. Not earlier: with
+                // `--repeat` at twice `--keepalive` (the defaults), one space then falls between
+                // two repeats, not two.
+                let batch = every / 100;
+                let mut next = Instant::now().checked_add(every);
                 while !latest.is_closed() {
-                    thread::sleep(tick);
-                    if keeping.pad_quiet(every) {
+                    let wait = next.map_or(every, |t| t.saturating_duration_since(Instant::now()));
+                    thread::sleep(wait.saturating_add(batch));
+                    let (kick, due) = keeping.pad_quiet(every);
+                    if kick {
                         latest.kick();
                     }
+                    // A stream that goes quiet from now on is due `every` from now at the earliest.
+                    next = due
+                        .into_iter()
+                        .chain(Instant::now().checked_add(every))
+                        .min();
                 }
             })?;
         Ok(keeper)
@@ -109,27 +114,37 @@ impl Keeper {
         parked
     }
 
-    /// Pads every open line quiet for `idle` once; true when a stream's thread must be kicked.
-    fn pad_quiet(&self, idle: Duration) -> bool {
+    /// Pads every open line quiet for `idle` once. Returns whether a stream's thread must be
+    /// kicked, and when the next line falls due.
+    fn pad_quiet(&self, idle: Duration) -> (bool, Option<Instant>) {
         let streams: Vec<Arc<Parked>> = {
             let mut parked = self.lock();
             parked.retain(|p| p.strong_count() > 0);
             parked.iter().filter_map(Weak::upgrade).collect()
         };
-        let mut kick = false;
+        let (mut kick, mut next) = (false, None::<Instant>);
         for stream in streams {
             // A stream being written to is not idle.
             let Ok(mut line) = stream.line.try_lock() else {
                 continue;
             };
-            if !line.open || line.dead || !line.quiet_for(idle) {
+            if !line.open || line.dead {
                 continue;
             }
+            match line.last_write.map(|t| t.checked_add(idle)) {
+                // Beyond the clock's range: never.
+                Some(None) => continue,
+                Some(Some(due)) if due > Instant::now() => {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                    continue;
+                }
+                _ => {}
+            }
+            line.last_write = Some(Instant::now());
             match pad(&stream.conn) {
                 Ok(true) => {
                     line.padding += 1;
                     line.full_once = false;
-                    line.last_write = Some(Instant::now());
                 }
                 // No room for one byte two keep-alives running: the client stopped reading.
                 Ok(false) if !line.full_once => line.full_once = true,
@@ -143,7 +158,7 @@ impl Keeper {
                 kick = true;
             }
         }
-        kick
+        (kick, next)
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Weak<Parked>>> {
@@ -188,13 +203,13 @@ mod tests {
         };
         let (server, mut client) = pair();
         let stream = keeper.park(server);
-        assert!(!keeper.pad_quiet(Duration::ZERO), "no line open yet");
+        assert!(!keeper.pad_quiet(Duration::ZERO).0, "no line open yet");
         stream.line().open = true;
         for _ in 0..MAX_PADDING - 1 {
-            assert!(!keeper.pad_quiet(Duration::ZERO));
+            assert!(!keeper.pad_quiet(Duration::ZERO).0);
         }
         assert!(
-            keeper.pad_quiet(Duration::ZERO),
+            keeper.pad_quiet(Duration::ZERO).0,
             "the 64th space fills the line"
         );
         assert!(stream.kicked.load(Ordering::SeqCst));
@@ -211,12 +226,19 @@ mod tests {
         let (server, _client) = pair();
         let stream = keeper.park(server);
         stream.line().part_written();
-        keeper.pad_quiet(Duration::from_secs(60));
+        let minute = Duration::from_secs(60);
+        let (_, next) = keeper.pad_quiet(minute);
         assert_eq!(stream.line().padding, 0, "a part just went out");
+        let due = next
+            .expect("the stream falls due")
+            .duration_since(Instant::now());
+        assert!(due > Duration::from_secs(59) && due <= minute, "{due:?}");
         keeper.pad_quiet(Duration::ZERO);
         assert_eq!(stream.line().padding, 1);
-        keeper.pad_quiet(Duration::from_secs(60));
+        keeper.pad_quiet(minute);
         assert_eq!(stream.line().padding, 1, "a space just went out");
+        keeper.pad_quiet(Duration::MAX);
+        assert_eq!(stream.line().padding, 1, "never due");
     }
 
     #[test]
@@ -228,7 +250,7 @@ mod tests {
         let stream = keeper.park(server);
         stream.line().open = true;
         drop(client);
-        assert!(keeper.pad_quiet(Duration::ZERO));
+        assert!(keeper.pad_quiet(Duration::ZERO).0);
         assert!(stream.line().dead);
     }
 
