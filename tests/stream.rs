@@ -287,7 +287,7 @@ fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
         .unwrap();
     let mut received = Vec::new();
     let start = Instant::now();
-    // Everything up to the first part's body, its delimiter, then two keep-alive spaces.
+    // Everything up to the first part's body, its delimiter, then three keep-alive spaces.
     while !received.ends_with(b"   ") {
         let mut chunk = [0u8; 4096];
         let n = std::io::Read::read(&mut conn, &mut chunk).unwrap();
