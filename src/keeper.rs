@@ -6,9 +6,9 @@
 //! ignore. So proxies see traffic and vanished clients are noticed, while the idle streams' own
 //! threads sleep until the next frame (or `--repeat`, for OpenCV, which padding does not
 //! satisfy): the idle cost is one small send per client, not a thread wake-up and a frame
-//! copy, and none for a stream that a repeat kept busy. The keeper looks every tenth of
-//! `--keepalive`, so streams that went quiet together are padded together. It never blocks on
-//! a client and never writes inside a part.
+//! copy, and none for a stream that a repeat kept busy. The keeper sleeps until the next
+//! stream falls due, and streams that went quiet together are padded in one pass. It never
+//! blocks on a client and never writes inside a part.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
