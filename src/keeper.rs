@@ -123,6 +123,8 @@ impl Keeper {
             parked.iter().filter_map(Weak::upgrade).collect()
         };
         let (mut kick, mut next) = (false, None::<Instant>);
+        // One clock read a pass, not one a stream: a pass takes well under a millisecond.
+        let now = Instant::now();
         for stream in streams {
             // A stream being written to is not idle.
             let Ok(mut line) = stream.line.try_lock() else {
@@ -134,13 +136,13 @@ impl Keeper {
             match line.last_write.map(|t| t.checked_add(idle)) {
                 // Beyond the clock's range: never.
                 Some(None) => continue,
-                Some(Some(due)) if due > Instant::now() => {
+                Some(Some(due)) if due > now => {
                     next = Some(next.map_or(due, |n| n.min(due)));
                     continue;
                 }
                 _ => {}
             }
-            line.last_write = Some(Instant::now());
+            line.last_write = Some(now);
             match pad(&stream.conn) {
                 Ok(true) => {
                     line.padding += 1;

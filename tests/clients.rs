@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -130,22 +130,8 @@ fn opencv_keeps_reading_a_file_that_does_not_change() {
         .unwrap();
     let mut python = Killed(python);
     let status = common::wait_exit(&mut python.0, "OpenCV did not stop after 3.5 s");
-    let mut out = String::new();
-    let mut err = String::new();
-    python
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    python
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let out = io::read_to_string(python.0.stdout.take().unwrap()).unwrap();
+    let err = io::read_to_string(python.0.stderr.take().unwrap()).unwrap();
     assert!(status.success(), "{err}");
     let frames: Vec<&str> = out.lines().collect();
     // The first frame at once, then one a second.
