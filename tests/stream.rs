@@ -290,7 +290,7 @@ fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
     // Everything up to the first part's body, its delimiter, then three keep-alive spaces.
     while !received.ends_with(b"   ") {
         let mut chunk = [0u8; 4096];
-        let n = std::io::Read::read(&mut conn, &mut chunk).unwrap();
+        let n = common::read_some(&mut conn, &mut chunk).unwrap();
         assert!(
             n > 0 && start.elapsed() < DEADLINE,
             "{}",
@@ -371,7 +371,7 @@ fn a_keepalive_or_repeat_beyond_the_clock_means_never() {
     let mut received = Vec::new();
     while !String::from_utf8_lossy(&received).contains("\"seq\":1") {
         let mut chunk = [0u8; 4096];
-        let n = std::io::Read::read(&mut events, &mut chunk).unwrap();
+        let n = common::read_some(&mut events, &mut chunk).unwrap();
         assert!(n > 0, "/events ended: {}", server.stderr());
         received.extend_from_slice(&chunk[..n]);
     }

@@ -268,6 +268,16 @@ impl Response {
     }
 }
 
+/// One `read` that is retried when a signal interrupts it (EINTR), as `read_exact` would be.
+pub fn read_some(conn: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match conn.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -336,7 +346,7 @@ impl PartReader {
                 return Some(at);
             }
             let mut chunk = [0u8; 65536];
-            match self.conn.read(&mut chunk) {
+            match read_some(&mut self.conn, &mut chunk) {
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) => panic!("stream read failed: {e}"),
