@@ -23,7 +23,7 @@ _pushserve() {
 
     case "${cmd}" in
         pushserve)
-            opts="-p -b -t -q -v -r -h -V --port --bind --poll --type --keepalive --repeat --write-timeout --max-frame --cors --quiet --verbose --interval --ext --recursive --order --once --print-manpage --print-completions --help --version"
+            opts="-p -b -t -q -v -r -h -V --port --bind --allow-host --poll --type --keepalive --repeat --write-timeout --max-frame --cors --quiet --verbose --interval --ext --recursive --follow-links --order --once --print-manpage --print-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _pushserve() {
                     return 0
                     ;;
                 -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,5 +1,6 @@
 complete -c pushserve -s p -l port -d 'Port to listen on (0 picks a free one)' -r
 complete -c pushserve -s b -l bind -d 'Address to listen on; use 0.0.0.0 or :: to serve other machines' -r
+complete -c pushserve -l allow-host -d 'Also answer requests that call this server NAME (Host header), which a server bound to loopback refuses unless it is localhost or a loopback address (DNS rebinding); bound to another address, only IP addresses and the names given are then accepted. A leading dot (.example.com) also allows every subdomain. Repeat, or separate with commas' -r
 complete -c pushserve -l poll -d 'How often to check the file for a new version, in milliseconds' -r
 complete -c pushserve -s t -l type -d 'Content-Type of the parts [default: guessed from the file extension]' -r
 complete -c pushserve -l keepalive -d 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers one byte of padding they ignore)' -r
@@ -20,6 +21,7 @@ complete -c pushserve -l cors -d 'Add Access-Control-Allow-Origin: * to /events,
 complete -c pushserve -s q -l quiet -d 'Print only errors (wins over --verbose)'
 complete -c pushserve -s v -l verbose -d 'Also print one line per finished connection: client, path, status, duration, bytes'
 complete -c pushserve -s r -l recursive -d 'Include files in subfolders'
+complete -c pushserve -l follow-links -d 'Also walk symlinked folders that lead outside the folder (symlinked files are always shown)'
 complete -c pushserve -l once -d 'Play each file once, end every stream, and exit'
 complete -c pushserve -l print-manpage -d 'Print the man page (roff) and exit'
 complete -c pushserve -s h -l help -d 'Print help (see more with \'--help\')'

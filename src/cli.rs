@@ -7,6 +7,8 @@ use clap::builder::FalseyValueParser;
 use clap::{Arg, ArgAction, Parser};
 use clap_complete::Shell;
 
+use crate::http::head::HeaderValue;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "pushserve",
@@ -46,6 +48,18 @@ pub struct Args {
     )]
     pub bind: IpAddr,
 
+    /// Also answer requests that call this server NAME (Host header), which a server bound to
+    /// loopback refuses unless it is localhost or a loopback address (DNS rebinding); bound to
+    /// another address, only IP addresses and the names given are then accepted. A leading dot
+    /// (.example.com) also allows every subdomain. Repeat, or separate with commas
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "PUSHSERVE_ALLOW_HOST"
+    )]
+    pub allow_host: Vec<String>,
+
     /// How often to check the file for a new version, in milliseconds
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_POLL")]
     pub poll: u64,
@@ -55,9 +69,10 @@ pub struct Args {
         short = 't',
         long = "type",
         value_name = "MIME",
+        value_parser = |t: &str| HeaderValue::new(t.to_string()),
         env = "PUSHSERVE_TYPE"
     )]
-    pub content_type: Option<String>,
+    pub content_type: Option<HeaderValue>,
 
     /// Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies
     /// keep idle streams open and vanished clients are noticed (browsers get the current frame
@@ -174,6 +189,11 @@ pub struct SlideshowArgs {
     /// Include files in subfolders
     #[arg(short, long, env = "PUSHSERVE_RECURSIVE", value_parser = FalseyValueParser::new())]
     pub recursive: bool,
+
+    /// Also walk symlinked folders that lead outside the folder (symlinked files are always
+    /// shown)
+    #[arg(long, env = "PUSHSERVE_FOLLOW_LINKS", value_parser = FalseyValueParser::new())]
+    pub follow_links: bool,
 
     /// Order of the slides in each cycle
     #[arg(long, value_enum, default_value_t = Order::Name, env = "PUSHSERVE_ORDER")]

@@ -4,12 +4,13 @@
 //! Both send [`Frame::json`], rendered once per frame; neither ever reads frame bytes.
 
 use std::io::{self, IoSlice};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::frame::{Frame, Wait};
+use crate::http::conn::Conn;
+use crate::http::head::{Head, HeaderValue};
 use crate::http::request::Request;
-use crate::http::response::{Response, peer_has_closed, write_all_vectored};
+use crate::http::response::Response;
 use crate::routes::App;
 
 /// How long /poll holds a request when `?timeout=` does not say.
@@ -27,25 +28,25 @@ fn seen(app: &App, claimed: Option<u64>) -> u64 {
 
 /// `/events`: one event per new frame, the current one first (or after `Last-Event-ID` if
 /// that is the current frame), a comment line as keep-alive.
-pub fn event_stream(conn: &mut TcpStream, req: &Request, app: &App) -> u64 {
+pub fn event_stream(conn: Conn, req: &Request, app: &App) -> u64 {
     let mut sent = 0;
-    let _ = send_events(conn, req, app, &mut sent);
+    let _ = send_events(&conn, req, app, &mut sent);
     sent
 }
 
-fn send_events(conn: &mut TcpStream, req: &Request, app: &App, sent: &mut u64) -> io::Result<()> {
-    conn.set_write_timeout(Some(app.write_timeout))?;
-    let head = format!(
-        "HTTP/1.1 200 OK\r\n\
-         Content-Type: text/event-stream\r\n\
-         Cache-Control: no-cache\r\n\
-         Connection: close\r\n\
-         X-Accel-Buffering: no\r\n\
-         {}\r\n\
-         retry: 2000\n\n",
-        app.cors_header()
-    );
-    *sent += write_all_vectored(conn, &mut [IoSlice::new(head.as_bytes())])?;
+fn send_events(conn: &Conn, req: &Request, app: &App, sent: &mut u64) -> io::Result<()> {
+    let mut head = Head::new(200)
+        .field(
+            "Content-Type",
+            HeaderValue::from_static("text/event-stream"),
+        )
+        .field("Cache-Control", HeaderValue::from_static("no-cache"))
+        .field("X-Accel-Buffering", HeaderValue::from_static("no"));
+    app.add_cors(&mut head);
+    *sent += conn.send(&mut [
+        IoSlice::new(&head.render()),
+        IoSlice::new(b"retry: 2000\n\n"),
+    ])?;
     if req.is_head() {
         return Ok(());
     }
@@ -53,45 +54,57 @@ fn send_events(conn: &mut TcpStream, req: &Request, app: &App, sent: &mut u64) -
         .header("last-event-id")
         .and_then(|id| id.trim().parse().ok());
     let mut seen = seen(app, last_id);
+    let frames = app.latest.subscribe(conn.waiter());
     loop {
-        match app.latest.wait_newer(seen, app.keepalive) {
+        match frames.wait_newer(seen, app.keepalive) {
             Wait::Newer(frame) => {
-                *sent += write_all_vectored(conn, &mut [IoSlice::new(&frame.event)])?;
+                *sent += conn.send(&mut [IoSlice::new(&frame.event)])?;
                 app.stats.sent_frame(frame.event.len());
                 seen = frame.seq;
             }
-            Wait::TimedOut if peer_has_closed(conn) => return Ok(()),
-            Wait::TimedOut => {
-                *sent += write_all_vectored(conn, &mut [IoSlice::new(b": keep-alive\n\n")])?
-            }
-            Wait::Closed => return Ok(()),
+            Wait::TimedOut => *sent += conn.send(&mut [IoSlice::new(b": keep-alive\n\n")])?,
+            Wait::Closed | Wait::Gone | Wait::Kicked => return Ok(()),
         }
     }
 }
 
 /// `/poll?since=N[&timeout=SECS]`: the frame description at once if the current frame is not
 /// N, else when the next one is published, else `204` after the timeout.
-pub fn long_poll(conn: &mut TcpStream, req: &Request, app: &App) -> (u16, u64) {
+pub fn long_poll(conn: Conn, req: &Request, app: &App) -> (u16, u64) {
     let since = req.query_param("since").map(str::parse::<u64>);
     let timeout = req.query_param("timeout").map(str::parse::<u64>);
     let (Ok(since), Ok(timeout)) = (since.transpose(), timeout.transpose()) else {
-        return (400, app.send(conn, &Response::error(400), req.is_head()));
+        return (400, app.send(conn, Response::error(400), req.is_head()));
     };
     let timeout = timeout.map_or(POLL_TIMEOUT, |s| {
         Duration::from_secs(s).min(MAX_POLL_TIMEOUT)
     });
-    match app.latest.wait_newer(seen(app, since), timeout) {
+    let next = app
+        .latest
+        .subscribe(conn.waiter())
+        .wait_newer(seen(app, since), timeout);
+    match next {
         Wait::Newer(frame) => answer(conn, req, app, &frame),
-        Wait::TimedOut | Wait::Closed => (
+        // Nobody to answer.
+        Wait::Gone => (499, 0),
+        Wait::TimedOut | Wait::Closed | Wait::Kicked => (
             204,
-            app.send_cors(conn, Response::new(204, "text/plain", &[]), req.is_head()),
+            app.send_cors(
+                conn,
+                Response::new(204, HeaderValue::from_static("text/plain"), &[]),
+                req.is_head(),
+            ),
         ),
     }
 }
 
-fn answer(conn: &mut TcpStream, req: &Request, app: &App, frame: &Frame) -> (u16, u64) {
+fn answer(conn: Conn, req: &Request, app: &App, frame: &Frame) -> (u16, u64) {
     app.stats.sent_frame(frame.json.len());
-    let response = Response::new(200, "application/json", frame.json.as_bytes())
-        .header("Cache-Control", "no-cache");
+    let response = Response::new(
+        200,
+        HeaderValue::from_static("application/json"),
+        frame.json.as_bytes(),
+    )
+    .header("Cache-Control", HeaderValue::from_static("no-cache"));
     (200, app.send_cors(conn, response, req.is_head()))
 }

@@ -2,30 +2,33 @@
 //!
 //! A [`Frame`] is immutable and shared through an `Arc`; everything a connection writes about it
 //! (part headers, ETag) is rendered once here, when it is published, never per client.
-//! [`Latest`] holds the newest frame behind a mutex and wakes waiting connections with a condvar:
-//! latest wins, nothing queues per client, so memory does not grow with slow clients.
+//! [`Latest`] holds the newest frame behind a mutex and wakes each subscribed connection once
+//! per new frame (`wake.rs`): latest wins, nothing queues per client, so memory does not grow
+//! with slow clients, and a client coming or going wakes nobody else.
 
 use std::hash::{DefaultHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::http::head::HeaderValue;
 use crate::json;
+use crate::wake::Waiter;
 
 /// One version of the source: bytes plus everything said about them on the wire.
 pub struct Frame {
     /// 1 for the first frame published, +1 for each later one.
     pub seq: u64,
     pub bytes: Vec<u8>,
-    pub content_type: String,
+    pub content_type: HeaderValue,
     /// File name (not a path) the frame was read from, for captions and logs.
     pub name: String,
     pub modified: SystemTime,
     /// When it was published (the status line's "changed 2s ago").
     pub published: Instant,
     /// Strong validator derived from the content, so it survives a restart.
-    pub etag: String,
-    /// `--B`, Content-Type and Content-Length, then the blank line: a complete part head.
+    pub etag: HeaderValue,
+    /// `--B`, Content-Type and Content-Length, then the blank line: a complete part head
+    /// (documents also say `Content-Security-Policy: sandbox`, see [`is_document`]).
     pub part_head: Vec<u8>,
     /// `\r\n--B`, Content-Type, blank line: closes the previous part and opens the next one
     /// before its body exists (see `push.rs`, browser framing).
@@ -46,7 +49,9 @@ fn describe(seq: u64, new: &NewFrame) -> String {
         .modified
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let text = if new.content_type.starts_with("text/") && new.bytes.len() <= TEXT_IN_JSON_LIMIT {
+    let text = if new.content_type.as_str().starts_with("text/")
+        && new.bytes.len() <= TEXT_IN_JSON_LIMIT
+    {
         std::str::from_utf8(&new.bytes).ok()
     } else {
         None
@@ -54,16 +59,31 @@ fn describe(seq: u64, new: &NewFrame) -> String {
     format!(
         r#"{{"seq":{seq},"name":{},"type":{},"size":{},"modified":{modified},"snapshot":"snapshot?seq={seq}"{}}}"#,
         json::string(&new.name),
-        json::string(&new.content_type),
+        json::string(new.content_type.as_str()),
         new.bytes.len(),
         text.map_or(String::new(), |t| format!(r#","text":{}"#, json::string(t))),
     )
 }
 
+/// Whether a browser shown a part of this type (outside the viewer's sandboxed iframe) would
+/// render a document that can run scripts on this origin: HTML, XHTML, SVG and XML.
+pub fn is_document(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    [
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+    ]
+    .iter()
+    .any(|t| essence.eq_ignore_ascii_case(t))
+}
+
 /// What a source hands to [`Latest::publish`]; the rest of a [`Frame`] is derived from it.
 pub struct NewFrame {
     pub bytes: Vec<u8>,
-    pub content_type: String,
+    pub content_type: HeaderValue,
     pub name: String,
     pub modified: SystemTime,
 }
@@ -80,14 +100,21 @@ impl Frame {
         } = new;
         let mut hasher = DefaultHasher::new();
         hasher.write(&bytes);
-        let etag = format!("\"{:016x}-{:x}\"", hasher.finish(), bytes.len());
+        let etag = HeaderValue::new(format!("\"{:016x}-{:x}\"", hasher.finish(), bytes.len()))
+            .expect("hex digits and quotes");
+        let sandbox = if is_document(content_type.as_str()) {
+            "Content-Security-Policy: sandbox\r\n"
+        } else {
+            ""
+        };
         let part_head = format!(
-            "--{boundary}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            "--{boundary}\r\nContent-Type: {content_type}\r\n{sandbox}Content-Length: {}\r\n\r\n",
             bytes.len()
         )
         .into_bytes();
         let next_part_head =
-            format!("\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").into_bytes();
+            format!("\r\n--{boundary}\r\nContent-Type: {content_type}\r\n{sandbox}\r\n")
+                .into_bytes();
         Frame {
             seq,
             bytes,
@@ -107,10 +134,14 @@ impl Frame {
 /// What a connection learns when it waits for a frame newer than the one it has.
 pub enum Wait {
     Newer(Arc<Frame>),
-    /// Nothing new within the timeout: time for a keep-alive or a repeat.
+    /// Nothing new by the deadline: time for a keep-alive or a repeat.
     TimedOut,
     /// The server is shutting down: end the response cleanly.
     Closed,
+    /// The client has closed its side: end the response, nobody reads it.
+    Gone,
+    /// The keeper asked the connection to act (see `keeper.rs`).
+    Kicked,
 }
 
 struct State {
@@ -122,7 +153,15 @@ struct State {
 pub struct Latest {
     boundary: String,
     state: Mutex<State>,
-    changed: Condvar,
+    /// The connections waiting for frames, each woken once per new frame.
+    subscribers: Mutex<Slots>,
+}
+
+/// Waiters by slot; a slot is reused once its subscription ends.
+#[derive(Default)]
+struct Slots {
+    waiters: Vec<Option<Arc<Waiter>>>,
+    free: Vec<usize>,
 }
 
 impl Latest {
@@ -133,7 +172,7 @@ impl Latest {
                 frame: None,
                 closed: false,
             }),
-            changed: Condvar::new(),
+            subscribers: Mutex::new(Slots::default()),
         }
     }
 
@@ -141,92 +180,115 @@ impl Latest {
         &self.boundary
     }
 
-    /// Makes `new` the current frame and wakes every waiting connection.
+    /// Makes `new` the current frame and wakes every subscriber once.
     pub fn publish(&self, new: NewFrame) -> Arc<Frame> {
-        let mut state = self.lock();
+        let mut state = lock(&self.state);
         let seq = state.frame.as_ref().map_or(1, |f| f.seq + 1);
         let frame = Arc::new(Frame::render(new, seq, &self.boundary));
         state.frame = Some(Arc::clone(&frame));
         drop(state);
-        self.changed.notify_all();
+        self.wake_all();
         frame
     }
 
     pub fn current(&self) -> Option<Arc<Frame>> {
-        self.lock().frame.clone()
+        lock(&self.state).frame.clone()
     }
 
-    /// Waits until a frame with a sequence number above `seen` exists (0 = any frame), the
-    /// timeout passes, or the server closes. A client that is behind gets the newest frame only.
-    pub fn wait_newer(&self, seen: u64, timeout: Duration) -> Wait {
-        let never_kicked = AtomicBool::new(false);
-        // A timeout too long for the clock (`--keepalive 99999999999`) is none.
-        self.wait(seen, Instant::now().checked_add(timeout), &never_kicked)
-            .unwrap_or(Wait::TimedOut)
-    }
-
-    /// [`Latest::wait_newer`] until `deadline` (None: no timeout), returning None once `kicked`
-    /// is set (and [`Latest::kick`] called): how an idle reader stream waits while `keeper.rs`
-    /// keeps its connection alive.
-    pub fn wait_newer_or_kicked(
-        &self,
-        seen: u64,
-        kicked: &AtomicBool,
-        deadline: Option<Instant>,
-    ) -> Option<Wait> {
-        self.wait(seen, deadline, kicked)
-    }
-
-    fn wait(&self, seen: u64, deadline: Option<Instant>, kicked: &AtomicBool) -> Option<Wait> {
-        let mut state = self.lock();
-        loop {
-            // A newer frame first: the last slide of a `--once` show still reaches everyone.
-            if let Some(frame) = state.frame.as_ref().filter(|f| f.seq > seen) {
-                return Some(Wait::Newer(Arc::clone(frame)));
+    /// Registers `waiter` to be woken by every new frame (and by [`Latest::close`]) until the
+    /// returned subscription is dropped.
+    pub fn subscribe(&self, waiter: &Arc<Waiter>) -> Subscription<'_> {
+        let mut slots = lock(&self.subscribers);
+        let waiter = Arc::clone(waiter);
+        let slot = match slots.free.pop() {
+            Some(slot) => {
+                slots.waiters[slot] = Some(Arc::clone(&waiter));
+                slot
             }
-            if state.closed {
-                return Some(Wait::Closed);
+            None => {
+                slots.waiters.push(Some(Arc::clone(&waiter)));
+                slots.waiters.len() - 1
             }
-            if kicked.swap(false, Ordering::SeqCst) {
-                return None;
-            }
-            state = match deadline {
-                None => self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Some(Wait::TimedOut);
-                    }
-                    self.changed
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+        };
+        Subscription {
+            latest: self,
+            waiter,
+            slot,
         }
     }
 
-    /// Wakes every waiting connection so that those whose `kicked` flag is set return. The
-    /// flag must be set before: taking the lock here means no waiter can miss it.
-    pub fn kick(&self) {
-        drop(self.lock());
-        self.changed.notify_all();
-    }
-
-    /// Wakes every waiting connection with [`Wait::Closed`], now and from then on.
+    /// Wakes every subscriber with [`Wait::Closed`], now and from then on.
     pub fn close(&self) {
-        self.lock().closed = true;
-        self.changed.notify_all();
+        lock(&self.state).closed = true;
+        self.wake_all();
     }
 
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        lock(&self.state).closed
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panicking holder cannot leave State half-updated (each update is one assignment).
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn wake_all(&self) {
+        for waiter in lock(&self.subscribers).waiters.iter().flatten() {
+            waiter.wake();
+        }
     }
+}
+
+/// A connection's place among the subscribers of a [`Latest`].
+pub struct Subscription<'a> {
+    latest: &'a Latest,
+    waiter: Arc<Waiter>,
+    slot: usize,
+}
+
+impl Subscription<'_> {
+    /// Waits until a frame with a sequence number above `seen` exists (0 = any frame), the
+    /// server closes, the client goes, the keeper kicks, or `timeout` passes (one beyond the
+    /// clock's range, `--keepalive 99999999999`, is none). A client that is behind gets the
+    /// newest frame only.
+    pub fn wait_newer(&self, seen: u64, timeout: Duration) -> Wait {
+        self.wait_until(seen, Instant::now().checked_add(timeout))
+    }
+
+    /// [`Subscription::wait_newer`] until `deadline`; None: no deadline.
+    pub fn wait_until(&self, seen: u64, deadline: Option<Instant>) -> Wait {
+        let waiter = &self.waiter;
+        loop {
+            if waiter.is_gone() {
+                return Wait::Gone;
+            }
+            {
+                let state = lock(&self.latest.state);
+                // A newer frame first: the last slide of a `--once` show still reaches everyone.
+                if let Some(frame) = state.frame.as_ref().filter(|f| f.seq > seen) {
+                    return Wait::Newer(Arc::clone(frame));
+                }
+                if state.closed {
+                    return Wait::Closed;
+                }
+            }
+            if waiter.take_kick() {
+                return Wait::Kicked;
+            }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Wait::TimedOut;
+            }
+            waiter.sleep(deadline);
+        }
+    }
+}
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        let mut slots = lock(&self.latest.subscribers);
+        slots.waiters[self.slot] = None;
+        slots.free.push(self.slot);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking holder cannot leave either state half-updated (each update is one assignment).
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -236,7 +298,7 @@ mod tests {
     fn new_frame(bytes: &[u8]) -> NewFrame {
         NewFrame {
             bytes: bytes.to_vec(),
-            content_type: "text/plain".into(),
+            content_type: HeaderValue::from_static("text/plain"),
             name: "a.txt".into(),
             modified: SystemTime::UNIX_EPOCH,
         }
@@ -245,16 +307,32 @@ mod tests {
     #[test]
     fn a_client_that_is_behind_gets_only_the_newest_frame() {
         let latest = Latest::new("B".into());
+        let sub = latest.subscribe(&Waiter::for_current_thread());
         latest.publish(new_frame(b"one"));
         latest.publish(new_frame(b"two"));
-        match latest.wait_newer(0, Duration::ZERO) {
+        match sub.wait_newer(0, Duration::ZERO) {
             Wait::Newer(f) => assert_eq!((f.seq, f.bytes.as_slice()), (2, &b"two"[..])),
             _ => panic!("expected the newest frame"),
         }
         assert!(matches!(
-            latest.wait_newer(2, Duration::from_millis(1)),
+            sub.wait_newer(2, Duration::from_millis(1)),
             Wait::TimedOut
         ));
+    }
+
+    #[test]
+    fn document_parts_say_sandbox() {
+        let latest = Latest::new("B".into());
+        let mut svg = new_frame(b"<svg/>");
+        svg.content_type = HeaderValue::from_static("image/svg+xml");
+        let f = latest.publish(svg);
+        assert_eq!(
+            f.part_head,
+            b"--B\r\nContent-Type: image/svg+xml\r\nContent-Security-Policy: sandbox\r\n\
+              Content-Length: 6\r\n\r\n"
+        );
+        assert!(is_document("text/html; charset=utf-8"));
+        assert!(!is_document("image/jpeg"));
     }
 
     #[test]
@@ -271,16 +349,48 @@ mod tests {
         );
     }
 
+    /// Starts a thread that subscribes, then waits for a frame newer than the current one; what
+    /// it learns.
+    fn waiting(latest: &Arc<Latest>) -> (Arc<Waiter>, std::thread::JoinHandle<&'static str>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let latest = Arc::clone(latest);
+        let thread = std::thread::spawn(move || {
+            let waiter = Waiter::for_current_thread();
+            let sub = latest.subscribe(&waiter);
+            let seen = latest.current().map_or(0, |f| f.seq);
+            tx.send(Arc::clone(&waiter)).unwrap();
+            match sub.wait_newer(seen, Duration::from_secs(30)) {
+                Wait::Newer(_) => "newer",
+                Wait::Closed => "closed",
+                Wait::Gone => "gone",
+                Wait::Kicked => "kicked",
+                Wait::TimedOut => "timed out",
+            }
+        });
+        (rx.recv().unwrap(), thread)
+    }
+
     #[test]
-    fn close_wakes_waiters() {
+    fn each_waiter_learns_what_concerns_it() {
         let latest = Arc::new(Latest::new("B".into()));
-        let waiter = {
-            let latest = Arc::clone(&latest);
-            std::thread::spawn(move || {
-                matches!(latest.wait_newer(0, Duration::from_secs(30)), Wait::Closed)
-            })
-        };
+        latest.publish(new_frame(b"one"));
+        let (waiter, thread) = waiting(&latest);
+        waiter.set_gone();
+        assert_eq!(thread.join().unwrap(), "gone");
+        let (waiter, thread) = waiting(&latest);
+        waiter.kick();
+        assert_eq!(thread.join().unwrap(), "kicked");
+        let (_, thread) = waiting(&latest);
+        latest.publish(new_frame(b"two"));
+        assert_eq!(thread.join().unwrap(), "newer");
+        let (_, thread) = waiting(&latest);
         latest.close();
-        assert!(waiter.join().unwrap());
+        assert_eq!(thread.join().unwrap(), "closed");
+        assert!(
+            lock(&latest.subscribers)
+                .waiters
+                .iter()
+                .all(Option::is_none)
+        );
     }
 }

@@ -3,34 +3,33 @@
 //! A reader stream always ends what it writes with the next part's delimiter line, `--B`, left
 //! open (see `push.rs`). When a stream has sent nothing for `--keepalive`, this thread adds one
 //! space to its open line: transport padding, which RFC 2046 (5.1.1) says receivers must
-//! ignore. So proxies see traffic and vanished clients are noticed, while the idle streams' own
+//! ignore. So proxies see traffic and clients that stopped reading are noticed (clients that
+//! leave are noticed by the connection layer's watcher), while the idle streams' own
 //! threads sleep until the next frame (or `--repeat`, for OpenCV, which padding does not
 //! satisfy): the idle cost is one small send per client, not a thread wake-up and a frame
 //! copy, and none for a stream that a repeat kept busy. The keeper sleeps until the next
 //! stream falls due, and streams that went quiet together are padded in one pass. It never
 //! blocks on a client and never writes inside a part.
 
-use std::io::{self, Write};
-use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::frame::Latest;
-use crate::http::response::read_pending;
+use crate::http::conn::Conn;
 
 /// Spaces on one line before the stream's own thread ends it with a repeat of the current
 /// frame instead: some readers cap line length (ffmpeg reads 127 bytes of it, aiohttp 64 KiB).
 pub const MAX_PADDING: u32 = 64;
 
-/// One reader stream, shared by its connection thread and the keeper.
+/// One reader stream, shared by its connection thread and the keeper. The keeper kicks the
+/// connection's waiter when the thread must act: its client stopped reading, or its line is
+/// full.
 pub struct Parked {
-    pub conn: TcpStream,
-    line: Mutex<Line>,
-    /// Set by the keeper when the stream's thread must act: its client is gone, or its line is
-    /// full. The thread waits with `Latest::wait_newer_or_kicked` on it.
-    pub kicked: AtomicBool,
+    pub conn: Conn,
+    /// Locked by whoever writes to the connection.
+    pub line: Mutex<Line>,
 }
 
 /// The state of the stream's open delimiter line; locked by whoever writes to the connection.
@@ -59,8 +58,8 @@ impl Line {
 }
 
 impl Parked {
-    /// The line, locked for a write.
-    pub fn line(&self) -> MutexGuard<'_, Line> {
+    #[cfg(test)]
+    fn line(&self) -> MutexGuard<'_, Line> {
         self.line.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -89,10 +88,7 @@ impl Keeper {
                 while !latest.is_closed() {
                     let wait = next.map_or(every, |t| t.saturating_duration_since(Instant::now()));
                     thread::sleep(wait.saturating_add(batch));
-                    let (kick, due) = keeping.pad_quiet(every);
-                    if kick {
-                        latest.kick();
-                    }
+                    let due = keeping.pad_quiet(every);
                     // A stream that goes quiet from now on is due `every` from now at the earliest.
                     next = due
                         .into_iter()
@@ -104,25 +100,24 @@ impl Keeper {
     }
 
     /// Registers a reader stream; it stays registered while its `Arc` lives.
-    pub fn park(&self, conn: TcpStream) -> Arc<Parked> {
+    pub fn park(&self, conn: Conn) -> Arc<Parked> {
         let parked = Arc::new(Parked {
             conn,
             line: Mutex::new(Line::default()),
-            kicked: AtomicBool::new(false),
         });
         self.lock().push(Arc::downgrade(&parked));
         parked
     }
 
-    /// Pads every open line quiet for `idle` once. Returns whether a stream's thread must be
-    /// kicked, and when the next line falls due.
-    fn pad_quiet(&self, idle: Duration) -> (bool, Option<Instant>) {
+    /// Pads every open line quiet for `idle` once, kicking the streams that must act. Returns
+    /// when the next line falls due.
+    fn pad_quiet(&self, idle: Duration) -> Option<Instant> {
         let streams: Vec<Arc<Parked>> = {
             let mut parked = self.lock();
             parked.retain(|p| p.strong_count() > 0);
             parked.iter().filter_map(Weak::upgrade).collect()
         };
-        let (mut kick, mut next) = (false, None::<Instant>);
+        let mut next = None::<Instant>;
         // One clock read a pass, not one a stream: a pass takes well under a millisecond.
         let now = Instant::now();
         for stream in streams {
@@ -143,24 +138,24 @@ impl Keeper {
                 _ => {}
             }
             line.last_write = Some(now);
-            match pad(&stream.conn) {
+            match stream.conn.try_send(b" ") {
                 Ok(true) => {
                     line.padding += 1;
                     line.full_once = false;
                 }
                 // No room for one byte two keep-alives running: the client stopped reading.
                 Ok(false) if !line.full_once => line.full_once = true,
-                Ok(false) | Err(_) => {
+                Ok(false) => {
+                    stream.conn.stall();
                     line.dead = true;
-                    let _ = stream.conn.shutdown(Shutdown::Both);
                 }
+                Err(_) => line.dead = true,
             }
             if line.dead || line.padding >= MAX_PADDING {
-                stream.kicked.store(true, Ordering::SeqCst);
-                kick = true;
+                stream.conn.waiter().kick();
             }
         }
-        (kick, next)
+        next
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Weak<Parked>>> {
@@ -168,53 +163,45 @@ impl Keeper {
     }
 }
 
-/// Writes one space without blocking: Ok(true) if written, Ok(false) if the send buffer is
-/// full, Err if the client has closed or the connection failed.
-fn pad(mut conn: &TcpStream) -> io::Result<bool> {
-    conn.set_nonblocking(true)?;
-    let result = match read_pending(conn) {
-        Ok(true) => Err(io::ErrorKind::UnexpectedEof.into()),
-        Ok(false) => match conn.write(b" ") {
-            Ok(n) => Ok(n == 1),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    conn.set_nonblocking(false)?;
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::watch::Watcher;
     use std::io::Read;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
 
     /// A connected pair on loopback: (server side, client side).
-    fn pair() -> (TcpStream, TcpStream) {
+    fn pair() -> (Conn, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        (listener.accept().unwrap().0, client)
+        let server = listener.accept().unwrap().0;
+        let watcher = Watcher::start().unwrap();
+        (Conn::new(server, &watcher, Duration::from_secs(10)), client)
+    }
+
+    fn keeper() -> Keeper {
+        Keeper {
+            parked: Mutex::new(Vec::new()),
+        }
     }
 
     #[test]
     fn pads_only_open_lines_and_kicks_when_one_is_full() {
-        let keeper = Keeper {
-            parked: Mutex::new(Vec::new()),
-        };
+        let keeper = keeper();
         let (server, mut client) = pair();
         let stream = keeper.park(server);
-        assert!(!keeper.pad_quiet(Duration::ZERO).0, "no line open yet");
+        keeper.pad_quiet(Duration::ZERO);
+        assert_eq!(stream.line().padding, 0, "no line open yet");
         stream.line().open = true;
         for _ in 0..MAX_PADDING - 1 {
-            assert!(!keeper.pad_quiet(Duration::ZERO).0);
+            keeper.pad_quiet(Duration::ZERO);
+            assert!(!stream.conn.waiter().take_kick());
         }
+        keeper.pad_quiet(Duration::ZERO);
         assert!(
-            keeper.pad_quiet(Duration::ZERO).0,
+            stream.conn.waiter().take_kick(),
             "the 64th space fills the line"
         );
-        assert!(stream.kicked.load(Ordering::SeqCst));
         let mut spaces = vec![0u8; MAX_PADDING as usize];
         client.read_exact(&mut spaces).unwrap();
         assert!(spaces.iter().all(|&c| c == b' '));
@@ -222,14 +209,12 @@ mod tests {
 
     #[test]
     fn only_lines_quiet_for_the_keepalive_are_padded() {
-        let keeper = Keeper {
-            parked: Mutex::new(Vec::new()),
-        };
+        let keeper = keeper();
         let (server, _client) = pair();
         let stream = keeper.park(server);
         stream.line().part_written();
         let minute = Duration::from_secs(60);
-        let (_, next) = keeper.pad_quiet(minute);
+        let next = keeper.pad_quiet(minute);
         assert_eq!(stream.line().padding, 0, "a part just went out");
         let due = next
             .expect("the stream falls due")
@@ -244,23 +229,25 @@ mod tests {
     }
 
     #[test]
-    fn a_client_that_closed_is_found_dead_at_the_next_round() {
-        let keeper = Keeper {
-            parked: Mutex::new(Vec::new()),
-        };
+    fn a_client_that_stopped_reading_is_kicked_at_the_second_full_round() {
+        let keeper = keeper();
         let (server, client) = pair();
         let stream = keeper.park(server);
+        // Fill the send buffer (and the client's receive buffer) without reading.
+        while let Ok(true) = stream.conn.try_send(&[b'x'; 1024]) {}
+        while stream.conn.try_send(b"x").unwrap() {}
         stream.line().open = true;
-        drop(client);
-        assert!(keeper.pad_quiet(Duration::ZERO).0);
+        keeper.pad_quiet(Duration::ZERO);
+        assert!(!stream.line().dead, "one full round may be a burst");
+        keeper.pad_quiet(Duration::ZERO);
         assert!(stream.line().dead);
+        assert!(stream.conn.waiter().take_kick());
+        drop(client);
     }
 
     #[test]
     fn a_stream_whose_thread_ended_is_forgotten() {
-        let keeper = Keeper {
-            parked: Mutex::new(Vec::new()),
-        };
+        let keeper = keeper();
         drop(keeper.park(pair().0));
         keeper.pad_quiet(Duration::ZERO);
         assert!(keeper.lock().is_empty());

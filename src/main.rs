@@ -28,6 +28,7 @@ mod server;
 mod shutdown;
 mod source;
 mod status;
+mod wake;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -9,14 +9,14 @@
 //! Frame bytes are never copied: each write is one vectored syscall over the shared frame.
 
 use std::io::{self, IoSlice};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::frame::{Frame, Latest, Wait};
+use crate::frame::{Frame, Latest, Subscription, Wait};
+use crate::http::conn::Conn;
+use crate::http::head::{Head, HeaderValue};
 use crate::http::request::Request;
-use crate::http::response::{peer_has_closed, write_all_vectored};
-use crate::keeper::{Keeper, Line, MAX_PADDING, Parked};
+use crate::keeper::{Keeper, Line, MAX_PADDING};
 use crate::status::Stats;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,13 +52,11 @@ pub struct StreamOptions {
     /// With nothing new for this long, a reader gets the current frame again: OpenCV gives up
     /// on a stream after 30 s without a frame, whatever else arrives. None: never.
     pub repeat: Option<Duration>,
-    /// A client that accepts no byte for this long is dropped.
-    pub write_timeout: Duration,
 }
 
 /// Serves `/stream` until the client goes away or the server closes; returns the bytes sent.
 pub fn stream(
-    conn: TcpStream,
+    conn: Conn,
     latest: &Latest,
     stats: &Stats,
     keeper: &Keeper,
@@ -78,6 +76,30 @@ pub fn stream(
     parts.sent
 }
 
+/// The response head of a stream; the boundary is ours (letters and digits).
+fn stream_head(boundary: &str) -> Vec<u8> {
+    let content_type = format!("multipart/x-mixed-replace; boundary={boundary}");
+    Head::new(200)
+        .field(
+            "Content-Type",
+            HeaderValue::new(content_type).expect("an alphanumeric boundary"),
+        )
+        .field(
+            "Cache-Control",
+            HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+        )
+        .field("Pragma", HeaderValue::from_static("no-cache"))
+        .field("Expires", HeaderValue::from_static("0"))
+        // Tells nginx and other proxies not to buffer.
+        .field("X-Accel-Buffering", HeaderValue::from_static("no"))
+        // Opened on its own, an HTML or SVG part must not run scripts on this origin.
+        .field(
+            "Content-Security-Policy",
+            HeaderValue::from_static("sandbox"),
+        )
+        .render()
+}
+
 /// Writes the parts of one client's stream; remembers what that client has been sent.
 struct PartWriter<'a> {
     boundary: &'a str,
@@ -93,30 +115,23 @@ struct PartWriter<'a> {
 impl PartWriter<'_> {
     fn serve(
         &mut self,
-        conn: TcpStream,
+        conn: Conn,
         latest: &Latest,
         keeper: &Keeper,
         opts: &StreamOptions,
         head_only: bool,
     ) -> io::Result<()> {
-        conn.set_write_timeout(Some(opts.write_timeout))?;
-        let head = format!(
-            "HTTP/1.1 200 OK\r\n\
-             Content-Type: multipart/x-mixed-replace; boundary={}\r\n\
-             Cache-Control: no-cache, no-store, must-revalidate\r\n\
-             Pragma: no-cache\r\n\
-             Expires: 0\r\n\
-             Connection: close\r\n\
-             X-Accel-Buffering: no\r\n\r\n",
-            self.boundary
-        );
-        self.sent += write_all_vectored(&conn, &mut [IoSlice::new(head.as_bytes())])?;
+        self.sent += conn.send(&mut [IoSlice::new(&stream_head(self.boundary))])?;
         if head_only {
             return Ok(());
         }
+        let subscription = latest.subscribe(conn.waiter());
         match opts.framing {
-            Framing::Browser => self.serve_browser(&conn, latest, opts.keepalive),
-            Framing::Reader => self.serve_reader(&keeper.park(conn), latest, opts.repeat),
+            Framing::Browser => self.serve_browser(&conn, &subscription, opts.keepalive),
+            Framing::Reader => {
+                let stream = keeper.park(conn);
+                self.serve_reader(&stream.conn, &stream.line, &subscription, opts.repeat)
+            }
         }
     }
 
@@ -124,26 +139,26 @@ impl PartWriter<'_> {
     /// `keepalive` without a change (the open part needs a body: nothing shorter will do).
     fn serve_browser(
         &mut self,
-        conn: &TcpStream,
-        latest: &Latest,
+        conn: &Conn,
+        frames: &Subscription,
         keepalive: Duration,
     ) -> io::Result<()> {
         loop {
             let seen = self.shown.as_ref().map_or(0, |f| f.seq);
-            match latest.wait_newer(seen, keepalive) {
+            match frames.wait_newer(seen, keepalive) {
                 Wait::Newer(frame) => self.write_browser(conn, frame)?,
-                Wait::TimedOut if peer_has_closed(conn) => return Ok(()),
                 Wait::TimedOut => {
                     if let Some(frame) = self.shown.clone() {
                         self.write_browser(conn, frame)?;
                     }
                 }
                 Wait::Closed => return self.finish_browser(conn),
+                Wait::Gone | Wait::Kicked => return Ok(()),
             }
         }
     }
 
-    fn write_browser(&mut self, conn: &TcpStream, frame: Arc<Frame>) -> io::Result<()> {
+    fn write_browser(&mut self, conn: &Conn, frame: Arc<Frame>) -> io::Result<()> {
         // The first part opens with its own head (no leading CRLF); every later one was
         // opened by the previous write.
         let open = if self.shown.is_none() {
@@ -151,44 +166,39 @@ impl PartWriter<'_> {
         } else {
             &[][..]
         };
-        self.sent += write_all_vectored(
-            conn,
-            &mut [
-                IoSlice::new(open),
-                IoSlice::new(&frame.bytes),
-                IoSlice::new(&frame.next_part_head),
-            ],
-        )?;
+        self.sent += conn.send(&mut [
+            IoSlice::new(open),
+            IoSlice::new(&frame.bytes),
+            IoSlice::new(&frame.next_part_head),
+        ])?;
         self.shown_now(frame);
         Ok(())
     }
 
     /// Fills a browser's open part with the current frame, then the final boundary.
-    fn finish_browser(&mut self, conn: &TcpStream) -> io::Result<()> {
+    fn finish_browser(&mut self, conn: &Conn) -> io::Result<()> {
         let close = format!("--{}--\r\n", self.boundary);
         let (body, crlf) = match &self.shown {
             Some(frame) => (&frame.bytes[..], &b"\r\n"[..]),
             None => (&[][..], &[][..]),
         };
-        self.sent += write_all_vectored(
-            conn,
-            &mut [
-                IoSlice::new(body),
-                IoSlice::new(crlf),
-                IoSlice::new(close.as_bytes()),
-            ],
-        )?;
+        self.sent += conn.send(&mut [
+            IoSlice::new(body),
+            IoSlice::new(crlf),
+            IoSlice::new(close.as_bytes()),
+        ])?;
         Ok(())
     }
 
     /// Whole parts with Content-Length, each followed by the next delimiter line `--B` left
     /// open, which `keeper.rs` pads while nothing changes; this thread sleeps until a new frame,
-    /// the server closing, `repeat` since the last part, or a kick from the keeper (client
-    /// gone, line full).
+    /// the server closing, `repeat` since the last part, the client leaving, or a kick from the
+    /// keeper (the client stopped reading, or the line is full).
     fn serve_reader(
         &mut self,
-        stream: &Parked,
-        latest: &Latest,
+        conn: &Conn,
+        line: &std::sync::Mutex<Line>,
+        frames: &Subscription,
         repeat: Option<Duration>,
     ) -> io::Result<()> {
         loop {
@@ -196,31 +206,27 @@ impl PartWriter<'_> {
             let due = repeat
                 .zip(self.shown.as_ref())
                 .and_then(|(every, frame)| next_repeat(frame.published, self.shown_at, every));
-            let next = latest.wait_newer_or_kicked(seen, &stream.kicked, due);
-            let mut line = stream.line();
+            let next = frames.wait_until(seen, due);
+            let mut line = line.lock().unwrap_or_else(|e| e.into_inner());
             if line.dead {
                 return Ok(());
             }
             let part = match next {
-                Some(Wait::Newer(frame)) => Some(frame),
-                Some(Wait::Closed) => return self.finish_reader(&stream.conn, &line),
+                Wait::Newer(frame) => Some(frame),
+                Wait::Closed => return self.finish_reader(conn, &line),
+                Wait::Gone => return Ok(()),
                 // Nothing new for `repeat`: the current frame again.
-                Some(Wait::TimedOut) => self.shown.clone(),
+                Wait::TimedOut => self.shown.clone(),
                 // Kicked with a full line: end it with the current frame, so it can be padded anew.
-                None => self.shown.clone().filter(|_| line.padding >= MAX_PADDING),
+                Wait::Kicked => self.shown.clone().filter(|_| line.padding >= MAX_PADDING),
             };
             if let Some(frame) = part {
-                self.write_reader(&stream.conn, &mut line, frame)?;
+                self.write_reader(conn, &mut line, frame)?;
             }
         }
     }
 
-    fn write_reader(
-        &mut self,
-        conn: &TcpStream,
-        line: &mut Line,
-        frame: Arc<Frame>,
-    ) -> io::Result<()> {
+    fn write_reader(&mut self, conn: &Conn, line: &mut Line, frame: Arc<Frame>) -> io::Result<()> {
         // part_head is `--B` + `\r\nContent-Type: ..\r\nContent-Length: ..\r\n` + `\r\n`; after the
         // first part, `--B` is already on the wire, padded or not.
         let (dash_boundary, rest) = frame.part_head.split_at(self.boundary.len() + 2);
@@ -233,17 +239,14 @@ impl PartWriter<'_> {
                 probe_padding(frame.part_head.len() + frame.bytes.len() + self.delimiter.len()),
             )
         };
-        self.sent += write_all_vectored(
-            conn,
-            &mut [
-                IoSlice::new(open),
-                IoSlice::new(fields),
-                IoSlice::new(padding.as_bytes()),
-                IoSlice::new(blank),
-                IoSlice::new(&frame.bytes),
-                IoSlice::new(&self.delimiter),
-            ],
-        )?;
+        self.sent += conn.send(&mut [
+            IoSlice::new(open),
+            IoSlice::new(fields),
+            IoSlice::new(padding.as_bytes()),
+            IoSlice::new(blank),
+            IoSlice::new(&frame.bytes),
+            IoSlice::new(&self.delimiter),
+        ])?;
         line.part_written();
         self.shown_now(frame);
         Ok(())
@@ -251,7 +254,7 @@ impl PartWriter<'_> {
 
     /// Turns the open delimiter line into the final one, `--B--`. A padded line cannot be:
     /// it is ended as a delimiter, the current frame repeated, and the stream closed after it.
-    fn finish_reader(&mut self, conn: &TcpStream, line: &Line) -> io::Result<()> {
+    fn finish_reader(&mut self, conn: &Conn, line: &Line) -> io::Result<()> {
         let close_line = format!("--{}--\r\n", self.boundary);
         let bufs: &mut [IoSlice] = match &self.shown {
             None => &mut [IoSlice::new(close_line.as_bytes())],
@@ -263,7 +266,7 @@ impl PartWriter<'_> {
                 IoSlice::new(b"--\r\n"),
             ],
         };
-        self.sent += write_all_vectored(conn, bufs)?;
+        self.sent += conn.send(bufs)?;
         Ok(())
     }
 

@@ -1,5 +1,10 @@
-//! Everything pushserve says on stderr goes through here, so that `--quiet`, `--verbose` and
-//! the live status line (which must not be torn by a message) are decided in one place.
+//! Everything pushserve says on stderr goes through here, so that `--quiet`, `--verbose`, the
+//! live status line (which must not be torn by a message) and the escaping of what comes from
+//! outside (file names, request paths) are decided in one place. Nothing here can fail: with
+//! stderr closed, a message is lost, and serving goes on.
+
+use std::borrow::Cow;
+use std::io::Write;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -27,8 +32,40 @@ pub fn enabled(level: Level) -> bool {
 /// Prints one line, prefixed with the program name, if `level` is enabled.
 pub fn line(level: Level, message: std::fmt::Arguments) {
     if enabled(level) {
-        crate::status::print_line(&format!("pushserve: {message}"));
+        crate::status::print_line(&format!(
+            "pushserve: {}",
+            escape_controls(&message.to_string())
+        ));
     }
+}
+
+/// Writes `line` and a newline to stderr, dropping it if stderr is gone (never a panic, unlike
+/// `eprintln!`).
+pub fn write_stderr(line: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_all(line.as_bytes())
+        .and_then(|()| stderr.write_all(b"\n"));
+}
+
+/// `text` with every control character (C0, DEL, C1) and bidirectional override shown as an
+/// escape like `\u{1b}`: a file named with an ESC sequence or a newline must neither drive the
+/// terminal nor forge a line of its own.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// An I/O error as one short phrase: "No such file or directory", without Rust's "(os error 2)".
@@ -37,5 +74,19 @@ pub fn describe_io_error(e: &std::io::Error) -> String {
     match text.find(" (os error ") {
         Some(at) => text[..at].to_string(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(escape_controls("cam.jpg"), "cam.jpg");
+        assert_eq!(
+            escape_controls("\u{1b}[31mred\r\nfake line\u{7f}\u{9b}\u{202e}.jpg"),
+            "\\u{1b}[31mred\\u{d}\\u{a}fake line\\u{7f}\\u{9b}\\u{202e}.jpg"
+        );
     }
 }

@@ -1,15 +1,18 @@
 //! Which request gets what: path and method to handler. The only place URL paths are named;
 //! no path ever names a file, so nothing outside the one PATH can be served.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::events;
 use crate::frame::Latest;
-use crate::http::request::{self, HeadError, Request};
-use crate::http::response::{Response, http_date};
+use crate::http::conn::Conn;
+use crate::http::head::{Head, HeaderValue, http_date, inline_disposition};
+use crate::http::host::HostCheck;
+use crate::http::request::{HeadError, Request};
+use crate::http::response::Response;
 use crate::json;
 use crate::keeper::Keeper;
 use crate::push::{self, Framing, StreamOptions};
@@ -21,6 +24,9 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 const PATHS: [&str; 6] = ["/", "/stream", "/snapshot", "/events", "/poll", "/status"];
 
+/// The viewer page, the same for every run.
+const VIEWER: &str = include_str!("viewer.html");
+
 /// What every connection thread shares.
 pub struct App {
     pub latest: Arc<Latest>,
@@ -29,56 +35,49 @@ pub struct App {
     pub keepalive: Duration,
     /// `--repeat` for reader streams; None for 0.
     pub repeat: Option<Duration>,
-    pub write_timeout: Duration,
     pub cors: bool,
+    pub hosts: HostCheck,
     pub source_path: PathBuf,
     pub source_is_folder: bool,
-    /// The viewer page, rendered once with this run's settings.
-    pub viewer: String,
 }
 
 impl App {
-    /// The CORS header line (with its CRLF) when `--cors` is on, else nothing.
-    pub fn cors_header(&self) -> &'static str {
+    /// Adds the CORS headers when `--cors` is on.
+    pub fn add_cors(&self, head: &mut Head) {
         if self.cors {
-            "Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: ETag\r\n"
-        } else {
-            ""
+            head.push("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+            head.push(
+                "Access-Control-Expose-Headers",
+                HeaderValue::from_static("ETag"),
+            );
         }
     }
 
-    /// Sends a complete response (plus the CORS header for the endpoints that take it).
-    pub fn send(&self, conn: &mut TcpStream, response: &Response, head_only: bool) -> u64 {
-        let _ = conn.set_write_timeout(Some(self.write_timeout));
+    /// Sends a complete response; returns the bytes sent.
+    pub fn send(&self, conn: Conn, response: Response, head_only: bool) -> u64 {
         response.send(conn, head_only).unwrap_or(0)
     }
 
-    pub fn send_cors(&self, conn: &mut TcpStream, response: Response, head_only: bool) -> u64 {
-        let response = if self.cors {
-            response
-                .header("Access-Control-Allow-Origin", "*")
-                .header("Access-Control-Expose-Headers", "ETag")
-        } else {
-            response
-        };
-        self.send(conn, &response, head_only)
+    /// [`App::send`], plus the CORS headers for the endpoints that take them.
+    pub fn send_cors(&self, conn: Conn, mut response: Response, head_only: bool) -> u64 {
+        self.add_cors(&mut response.head);
+        self.send(conn, response, head_only)
     }
 }
 
 /// Serves one connection: reads its request and answers it. Errors end the connection only.
-pub fn handle(app: &App, mut conn: TcpStream) {
+pub fn handle(app: &App, conn: Conn) {
     let started = Instant::now();
-    let peer = conn.peer_addr().ok();
-    let _ = conn.set_nodelay(true);
-    let req = match request::read_head(&mut conn, HEAD_TIMEOUT) {
+    let peer = conn.peer_addr();
+    let req = match conn.read_head(HEAD_TIMEOUT) {
         Ok(req) => req,
         Err(HeadError::Gone) => return,
         Err(HeadError::TooLarge) => {
-            let bytes = app.send(&mut conn, &Response::error(431), false);
+            let bytes = app.send(conn, Response::error(431), false);
             return log_access(peer, "-", 431, started, bytes);
         }
         Err(HeadError::Malformed) => {
-            let bytes = app.send(&mut conn, &Response::error(400), false);
+            let bytes = app.send(conn, Response::error(400), false);
             return log_access(peer, "-", 400, started, bytes);
         }
     };
@@ -87,21 +86,30 @@ pub fn handle(app: &App, mut conn: TcpStream) {
 }
 
 /// Answers `req`; returns the status and the bytes sent.
-fn route(app: &App, req: &Request, mut conn: TcpStream) -> (u16, u64) {
+fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
     let head_only = req.is_head();
+    if !app.hosts.allows(req.host.as_deref()) {
+        let body = b"Forbidden: this server does not answer to that Host name \
+            (start pushserve with --allow-host NAME to add it)\n";
+        let response = Response::new(403, HeaderValue::from_static("text/plain"), body);
+        return (403, app.send(conn, response, head_only));
+    }
     if !PATHS.contains(&req.path.as_str()) {
-        return (404, app.send(&mut conn, &Response::error(404), head_only));
+        return (404, app.send(conn, Response::error(404), head_only));
     }
     if req.method == "OPTIONS" && app.cors {
         // A preflight, sent by browsers before a cross-origin request with If-None-Match.
-        let response = Response::new(204, "text/plain", &[])
-            .header("Access-Control-Allow-Methods", "GET, HEAD")
+        let response = Response::new(204, HeaderValue::from_static("text/plain"), &[])
+            .header(
+                "Access-Control-Allow-Methods",
+                HeaderValue::from_static("GET, HEAD"),
+            )
             .header(
                 "Access-Control-Allow-Headers",
-                "If-None-Match, Last-Event-ID",
+                HeaderValue::from_static("If-None-Match, Last-Event-ID"),
             )
-            .header("Access-Control-Max-Age", "86400");
-        return (204, app.send_cors(&mut conn, response, false));
+            .header("Access-Control-Max-Age", HeaderValue::from_static("86400"));
+        return (204, app.send_cors(conn, response, false));
     }
     if req.method != "GET" && req.method != "HEAD" {
         let allow = if app.cors {
@@ -109,14 +117,8 @@ fn route(app: &App, req: &Request, mut conn: TcpStream) -> (u16, u64) {
         } else {
             "GET, HEAD"
         };
-        return (
-            405,
-            app.send(
-                &mut conn,
-                &Response::error(405).header("Allow", allow),
-                false,
-            ),
-        );
+        let response = Response::error(405).header("Allow", HeaderValue::from_static(allow));
+        return (405, app.send(conn, response, false));
     }
     match req.path.as_str() {
         "/stream" => {
@@ -125,7 +127,6 @@ fn route(app: &App, req: &Request, mut conn: TcpStream) -> (u16, u64) {
                 framing: Framing::for_request(req),
                 keepalive: app.keepalive,
                 repeat: app.repeat,
-                write_timeout: app.write_timeout,
             };
             (
                 200,
@@ -134,53 +135,70 @@ fn route(app: &App, req: &Request, mut conn: TcpStream) -> (u16, u64) {
         }
         "/events" => {
             let _client = app.stats.connect(Endpoint::Events);
-            (200, events::event_stream(&mut conn, req, app))
+            (200, events::event_stream(conn, req, app))
         }
         "/poll" => {
             let _client = app.stats.connect(Endpoint::Poll);
-            events::long_poll(&mut conn, req, app)
+            events::long_poll(conn, req, app)
         }
-        "/snapshot" => snapshot(app, req, &mut conn),
+        "/snapshot" => snapshot(app, req, conn),
         "/status" => {
             let body = status_json(app);
-            let response = Response::new(200, "application/json", body.as_bytes())
-                .header("Cache-Control", "no-cache");
-            (200, app.send_cors(&mut conn, response, head_only))
+            let response = Response::new(
+                200,
+                HeaderValue::from_static("application/json"),
+                body.as_bytes(),
+            )
+            .header("Cache-Control", HeaderValue::from_static("no-cache"));
+            (200, app.send_cors(conn, response, head_only))
         }
         _ => {
-            let page = Response::new(200, "text/html; charset=utf-8", app.viewer.as_bytes())
-                .header("Cache-Control", "no-cache");
-            (200, app.send(&mut conn, &page, head_only))
+            let page = Response::new(
+                200,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+                VIEWER.as_bytes(),
+            )
+            .header("Cache-Control", HeaderValue::from_static("no-cache"));
+            (200, app.send(conn, page, head_only))
         }
     }
 }
 
-/// The current frame as a plain response, validated by its ETag.
-fn snapshot(app: &App, req: &Request, conn: &mut TcpStream) -> (u16, u64) {
+/// The current frame as a plain response, validated by its ETag; `?seq=N` asks for that
+/// version, which is 404 once a newer one has replaced it.
+fn snapshot(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
     let Some(frame) = app.latest.current() else {
-        let response = Response::error(503).header("Retry-After", "1");
+        let response = Response::error(503).header("Retry-After", HeaderValue::from_static("1"));
         return (503, app.send_cors(conn, response, req.is_head()));
     };
+    if let Some(seq) = req.query_param("seq")
+        && seq.parse() != Ok(frame.seq)
+    {
+        return (
+            404,
+            app.send_cors(conn, Response::error(404), req.is_head()),
+        );
+    }
     let unchanged = req
         .header("if-none-match")
-        .is_some_and(|tags| etag_matches(tags, &frame.etag));
+        .is_some_and(|tags| etag_matches(tags, frame.etag.as_str()));
     let (status, body) = if unchanged {
         (304, &[][..])
     } else {
         (200, &frame.bytes[..])
     };
-    let response = Response::new(status, &frame.content_type, body)
+    let response = Response::new(status, frame.content_type.clone(), body)
         .header("ETag", frame.etag.clone())
         .header("Last-Modified", http_date(frame.modified))
-        .header("Cache-Control", "no-cache")
-        // So that "Save as" offers the file's own name.
+        .header("Cache-Control", HeaderValue::from_static("no-cache"))
+        // Opened on its own, an HTML or SVG frame must not run its scripts on this origin (the
+        // viewer shows HTML in a sandboxed iframe); nothing else is hurt by the sandbox.
         .header(
-            "Content-Disposition",
-            format!(
-                "inline; filename=\"{}\"",
-                frame.name.replace(['"', '\\'], "_")
-            ),
-        );
+            "Content-Security-Policy",
+            HeaderValue::from_static("sandbox"),
+        )
+        // So that "Save as" offers the file's own name.
+        .header("Content-Disposition", inline_disposition(&frame.name));
     let bytes = app.send_cors(conn, response, req.is_head());
     if status == 200 && !req.is_head() {
         app.stats.sent_frame(frame.bytes.len());

@@ -1,9 +1,10 @@
 //! Wires a run together: checks PATH, starts its source thread, listens, prints the URL and
 //! accepts connections. Startup errors return here; everything after is per connection.
 
-use std::fs::{self, File};
+use std::fs;
 use std::hash::{BuildHasher, RandomState};
-use std::net::{SocketAddr, TcpListener};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -12,22 +13,21 @@ use anyhow::{Result, anyhow, bail};
 
 use crate::cli::Args;
 use crate::frame::Latest;
+use crate::http::host::HostCheck;
 use crate::http::listener;
 use crate::keeper::Keeper;
 use crate::report::describe_io_error;
 use crate::report::{self, Level};
 use crate::routes::{self, App};
 use crate::shutdown;
-use crate::source::file::FileSource;
+use crate::source::file::{self, FileSource, Skip};
 use crate::source::slideshow::Slideshow;
 use crate::source::{Source, content_type_for};
 use crate::status::{self, Stats};
+use crate::wake::Waiter;
 
 /// How long startup waits for the first complete frame before printing the URL anyway.
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
-
-/// The viewer page; `{{POLL_MS}}` becomes `--poll`, its fallback polling interval.
-const VIEWER: &str = include_str!("viewer.html");
 
 pub fn run(args: Args) -> Result<()> {
     report::set_level(match (args.quiet, args.verbose) {
@@ -36,12 +36,11 @@ pub fn run(args: Args) -> Result<()> {
         _ => Level::Normal,
     });
     let source = open_source(&args)?;
-    let source_is_folder = matches!(source, Source::Slideshow(_));
+    let source_is_folder = matches!(source, Source::Slideshow(..));
     let latest = Arc::new(Latest::new(random_boundary()));
-    let listener = TcpListener::bind((args.bind, args.port)).map_err(|e| {
-        let addr = SocketAddr::new(args.bind, args.port);
-        anyhow!("cannot listen on {addr}: {}", describe_io_error(&e))
-    })?;
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener = listener::bind(addr)
+        .map_err(|e| anyhow!("cannot listen on {addr}: {}", describe_io_error(&e)))?;
     let stats = Arc::new(Stats::default());
     shutdown::on_signal_close(Arc::clone(&latest), Arc::clone(&stats))?;
 
@@ -49,7 +48,7 @@ pub fn run(args: Args) -> Result<()> {
     thread::Builder::new()
         .name("source".into())
         .spawn(move || {
-            let finite = matches!(&source, Source::Slideshow(show) if show.once);
+            let finite = matches!(&source, Source::Slideshow(show, _) if show.once);
             source.run(Arc::clone(&source_latest));
             if finite {
                 shutdown::close_and_exit(&source_latest, &source_stats);
@@ -63,22 +62,27 @@ pub fn run(args: Args) -> Result<()> {
         stats: Arc::clone(&stats),
         keepalive,
         repeat: (args.repeat > 0).then(|| Duration::from_secs(args.repeat)),
-        write_timeout: Duration::from_secs(args.write_timeout),
         cors: args.cors,
+        hosts: HostCheck::new(args.bind, &args.allow_host),
         source_path: args.path.clone(),
         source_is_folder,
-        viewer: VIEWER.replace("{{POLL_MS}}", &args.poll.to_string()),
     };
     // Once the URL is out, every thread is up and, unless the file is mid-write, the first
     // frame is there: a script may fetch /snapshot at once.
-    let _ = latest.wait_newer(0, FIRST_FRAME_WAIT);
-    println!("{}", viewer_url(listener.local_addr()?));
+    let _ = latest
+        .subscribe(&Waiter::for_current_thread())
+        .wait_newer(0, FIRST_FRAME_WAIT);
+    // Nobody may be reading stdout (`| head -1` has exited, or it was closed): serve anyway.
+    let _ = writeln!(std::io::stdout(), "{}", viewer_url(listener.local_addr()?));
     status::start_line(stats, latest);
-    listener::serve(&listener, Arc::new(move |conn| routes::handle(&app, conn)))
+    let write_timeout = Duration::from_secs(args.write_timeout);
+    let handle = Arc::new(move |conn| routes::handle(&app, conn));
+    listener::serve(&listener, write_timeout, handle)
+        .map_err(|e| anyhow!("cannot serve: {}", describe_io_error(&e)))
 }
 
-/// The source for PATH, checked before anything listens: a readable file, or a folder with at
-/// least one slide.
+/// The source for PATH, checked before anything listens: a regular file that can be opened,
+/// or a folder with at least one file that can be shown.
 fn open_source(args: &Args) -> Result<Source> {
     let path = &args.path;
     let cannot_read = |e: std::io::Error| {
@@ -88,11 +92,21 @@ fn open_source(args: &Args) -> Result<Source> {
             describe_io_error(&e)
         )
     };
-    if !fs::metadata(path).map_err(cannot_read)?.is_dir() {
-        File::open(path).map_err(cannot_read)?;
+    let meta = fs::metadata(path).map_err(cannot_read)?;
+    if !meta.is_dir() {
+        match file::open_regular(path) {
+            Ok(_) => {}
+            Err(Skip::Unreadable(e)) => return Err(cannot_read(e)),
+            Err(skip) => bail!(
+                "cannot serve '{}': it is {} (a regular file or a folder is needed)",
+                path.display(),
+                skip.describe(args.max_frame)
+                    .trim_start_matches("not a regular file but ")
+            ),
+        }
         return Ok(Source::File(FileSource {
             path: path.clone(),
-            content_type: content_type_for(path, args.content_type.as_deref()),
+            content_type: content_type_for(path, args.content_type.as_ref()),
             poll: Duration::from_millis(args.poll),
             max_frame: args.max_frame,
         }));
@@ -107,25 +121,15 @@ fn open_source(args: &Args) -> Result<Source> {
             .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
             .collect(),
         recursive: opts.recursive,
+        follow_links: opts.follow_links,
         order: opts.order,
         interval: Duration::from_millis(opts.interval),
         once: opts.once,
         forced_type: args.content_type.clone(),
         max_frame: args.max_frame,
     };
-    if show.list().is_empty() {
-        bail!(
-            "'{}' has no files ending in {}{}",
-            path.display(),
-            show.extensions.join(", "),
-            if opts.recursive {
-                ""
-            } else {
-                " (add --recursive to look in subfolders)"
-            }
-        );
-    }
-    Ok(Source::Slideshow(show))
+    let first = show.first_slide().map_err(|e| anyhow!(e))?;
+    Ok(Source::Slideshow(show, first))
 }
 
 /// The URL to print: an unspecified bind address is shown as loopback, which always works here.

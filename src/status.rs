@@ -118,7 +118,8 @@ pub fn start_line(stats: Arc<Stats>, latest: Arc<Latest>) {
     }
     let _ = thread::Builder::new().name("status".into()).spawn(move || {
         while !latest.is_closed() {
-            bar.set_message(describe(&stats, latest.current().as_deref()));
+            let status = describe(&stats, latest.current().as_deref());
+            bar.set_message(report::escape_controls(&status).into_owned());
             bar.tick();
             thread::sleep(REDRAW);
         }
@@ -162,7 +163,7 @@ pub fn clear_line() {
 /// Writes one line to stderr, above the status line if there is one.
 pub fn print_line(line: &str) {
     match LINE.get() {
-        Some(bar) => bar.suspend(|| eprintln!("{line}")),
-        None => eprintln!("{line}"),
+        Some(bar) => bar.suspend(|| report::write_stderr(line)),
+        None => report::write_stderr(line),
     }
 }

@@ -31,7 +31,11 @@ struct EventReader {
 impl EventReader {
     fn open(server: &TestServer, headers: &str) -> EventReader {
         let mut conn = server.connect();
-        write!(conn, "GET /events HTTP/1.1\r\nHost: x\r\n{headers}\r\n").unwrap();
+        write!(
+            conn,
+            "GET /events HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n"
+        )
+        .unwrap();
         let mut lines = BufReader::new(conn);
         let mut head = String::new();
         while !head.ends_with("\r\n\r\n") {
@@ -137,7 +141,7 @@ fn long_poll_answers_at_once_on_change_or_204_after_the_timeout() {
         std::thread::spawn(move || {
             let mut s = TcpStream::connect(server_addr).unwrap();
             s.set_read_timeout(Some(DEADLINE)).unwrap();
-            s.write_all(b"GET /poll?since=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.write_all(b"GET /poll?since=1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 .unwrap();
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut s, &mut out).unwrap();
@@ -212,7 +216,7 @@ fn cors_headers_are_sent_only_when_asked() {
             .contains("Access-Control-Allow-Origin: *\r\n")
     );
     let preflight = common::Response::parse(
-        &cors.raw(b"OPTIONS /snapshot HTTP/1.1\r\nOrigin: http://a\r\n\r\n"),
+        &cors.raw(b"OPTIONS /snapshot HTTP/1.1\r\nHost: localhost\r\nOrigin: http://a\r\n\r\n"),
     );
     assert_eq!(preflight.status, 204);
     assert!(

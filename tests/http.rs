@@ -59,10 +59,12 @@ fn the_first_frame_is_there_as_soon_as_the_url_is_printed() {
 #[test]
 fn head_gives_the_headers_without_a_body() {
     let (_dir, server) = serve("a.txt", b"hello");
-    let snap = common::Response::parse(&server.raw(b"HEAD /snapshot HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let snap =
+        common::Response::parse(&server.raw(b"HEAD /snapshot HTTP/1.1\r\nHost: localhost\r\n\r\n"));
     assert_eq!((snap.status, snap.body.len()), (200, 0));
     assert_eq!(snap.header("content-length").as_deref(), Some("5"));
-    let stream = common::Response::parse(&server.raw(b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let stream =
+        common::Response::parse(&server.raw(b"HEAD /stream HTTP/1.1\r\nHost: localhost\r\n\r\n"));
     assert_eq!((stream.status, stream.body.len()), (200, 0));
     assert!(
         stream
@@ -78,7 +80,7 @@ fn unknown_paths_are_404_and_other_methods_405() {
     assert_eq!(server.get("/a.txt", "").status, 404);
     assert_eq!(server.get("/../a.txt", "").status, 404);
     let post = common::Response::parse(
-        &server.raw(b"POST /stream HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"),
+        &server.raw(b"POST /stream HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi"),
     );
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
@@ -133,7 +135,7 @@ fn running_out_of_file_descriptors_is_survived_with_a_back_off() {
     command.args([
         "-c",
         script,
-        common::bin(),
+        &common::bin(),
         dir.path("a.txt").to_str().unwrap(),
         "--keepalive",
         "1",
@@ -142,7 +144,8 @@ fn running_out_of_file_descriptors_is_survived_with_a_back_off() {
     let streams: Vec<_> = (0..60)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
-            s.write_all(b"GET /stream HTTP/1.1\r\n\r\n").unwrap();
+            s.write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
             s
         })
         .collect();
@@ -153,7 +156,8 @@ fn running_out_of_file_descriptors_is_survived_with_a_back_off() {
     loop {
         let mut s = server.connect();
         let mut out = Vec::new();
-        if s.write_all(b"GET /snapshot HTTP/1.1\r\n\r\n").is_ok()
+        if s.write_all(b"GET /snapshot HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .is_ok()
             && s.read_to_end(&mut out).is_ok()
             && !out.is_empty()
         {

@@ -151,7 +151,7 @@ fn a_hundred_clients_connecting_at_once_all_get_the_current_frame_within_2_s() {
             thread::spawn(move || {
                 let mut s = std::net::TcpStream::connect(addr).unwrap();
                 s.set_read_timeout(Some(DEADLINE)).unwrap();
-                s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
                     .unwrap();
                 let part = common::PartReader::new(s).next_part().unwrap();
                 (part.body, start.elapsed())
@@ -196,7 +196,9 @@ fn a_client_that_stops_reading_neither_delays_others_nor_stays() {
     // Connects, sends its request, never reads: once the socket buffers are full, the
     // server's writes to it block.
     let mut stalled = server.connect();
-    stalled.write_all(b"GET /stream HTTP/1.1\r\n\r\n").unwrap();
+    stalled
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     server.wait_threads(
         "rose for the stalled client",
         |n| n > idle_threads,
@@ -283,7 +285,7 @@ fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
         "0",
     ]);
     let mut conn = server.connect();
-    conn.write_all(b"GET /stream HTTP/1.1\r\nUser-Agent: curl/8\r\n\r\n")
+    conn.write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/8\r\n\r\n")
         .unwrap();
     let mut received = Vec::new();
     let start = Instant::now();
@@ -366,7 +368,9 @@ fn a_keepalive_or_repeat_beyond_the_clock_means_never() {
     let mut browser = server.stream("", BROWSER);
     let mut reader = server.stream("", READER);
     let mut events = server.connect();
-    events.write_all(b"GET /events HTTP/1.1\r\n\r\n").unwrap();
+    events
+        .write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     events.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut received = Vec::new();
     while !String::from_utf8_lossy(&received).contains("\"seq\":1") {

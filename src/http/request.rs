@@ -1,4 +1,6 @@
-//! Reads one request head from a connection, with a size limit and an overall deadline.
+//! Reads one request head from a connection, with a size limit and an overall deadline, and
+//! refuses heads that HTTP/1.1 says to refuse (RFC 9112): no Host, two Hosts, conflicting
+//! Content-Lengths.
 
 use std::io::{self, Read};
 use std::net::TcpStream;
@@ -13,6 +15,9 @@ pub struct Request {
     /// The path without the query string, e.g. `/stream`.
     pub path: String,
     pub query: String,
+    /// The host the client asked for: from an absolute-form target (`GET http://host/stream`,
+    /// RFC 9112 3.2.2), else the Host header; None from an HTTP/1.0 client that sent none.
+    pub host: Option<String>,
     headers: Vec<(String, String)>,
 }
 
@@ -52,7 +57,7 @@ pub enum HeadError {
 }
 
 /// Reads until a complete request head has arrived or `timeout` has passed in all.
-pub fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Request, HeadError> {
+pub fn read_head(mut stream: &TcpStream, timeout: Duration) -> Result<Request, HeadError> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
@@ -89,26 +94,68 @@ fn parse(bytes: &[u8]) -> Result<Option<Request>, HeadError> {
     match req.parse(bytes) {
         Ok(httparse::Status::Partial) => Ok(None),
         Ok(httparse::Status::Complete(_)) => {
-            let target = req.path.unwrap_or("/");
+            let headers: Vec<(String, String)> = req
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            let hosts = values(&headers, "host");
+            let lengths = values(&headers, "content-length");
+            let conflicting_lengths = lengths.iter().any(|l| *l != lengths[0]);
+            if hosts.len() > 1
+                || (hosts.is_empty() && req.version == Some(1))
+                || conflicting_lengths
+            {
+                return Err(HeadError::Malformed);
+            }
+            let (authority, target) = split_absolute_form(req.path.unwrap_or("/"));
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             Ok(Some(Request {
                 method: req.method.unwrap_or("").to_string(),
                 path: path.to_string(),
                 query: query.to_string(),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_string(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect(),
+                host: authority.or(hosts.first().copied()).map(str::to_string),
+                headers,
             }))
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
         Err(_) => Err(HeadError::Malformed),
+    }
+}
+
+/// Every value of the header `name`, trimmed.
+fn values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .collect()
+}
+
+/// `http://host:8080/stream?x` → (Some("host:8080"), "/stream?x"); an origin-form target
+/// (`/stream?x`) is returned as it is.
+fn split_absolute_form(target: &str) -> (Option<&str>, &str) {
+    let scheme_end = ["http://", "https://"]
+        .iter()
+        .find(|scheme| {
+            target
+                .get(..scheme.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(scheme))
+        })
+        .map(|scheme| scheme.len());
+    let Some(start) = scheme_end else {
+        return (None, target);
+    };
+    let rest = &target[start..];
+    match rest.find(['/', '?']) {
+        Some(at) if rest.as_bytes()[at] == b'/' => (Some(&rest[..at]), &rest[at..]),
+        Some(at) => (Some(&rest[..at]), "/"),
+        None => (Some(rest), "/"),
     }
 }
 
@@ -118,12 +165,46 @@ mod tests {
 
     #[test]
     fn parses_path_query_and_headers() {
-        let req = parse(b"GET /stream?framing=reader HTTP/1.1\r\nUser-Agent: Lavf/59\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let req =
+            parse(b"GET /stream?framing=reader HTTP/1.1\r\nHost: a\r\nUser-Agent: Lavf/59\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert_eq!((req.method.as_str(), req.path.as_str()), ("GET", "/stream"));
         assert_eq!(req.query_param("framing"), Some("reader"));
         assert_eq!(req.header("user-agent"), Some("Lavf/59"));
+    }
+
+    #[test]
+    fn absolute_form_targets_name_the_host() {
+        let req = parse(b"GET http://127.0.0.1:8080/stream?x=1 HTTP/1.1\r\nHost: other\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((req.path.as_str(), req.query.as_str()), ("/stream", "x=1"));
+        assert_eq!(req.host.as_deref(), Some("127.0.0.1:8080"));
+        let bare = parse(b"GET HTTP://cam HTTP/1.1\r\nHost: cam\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (bare.path.as_str(), bare.host.as_deref()),
+            ("/", Some("cam"))
+        );
+    }
+
+    #[test]
+    fn heads_http_1_1_forbids_are_malformed() {
+        let malformed = |head: &[u8]| matches!(parse(head), Err(HeadError::Malformed));
+        assert!(malformed(b"GET / HTTP/1.1\r\n\r\n"), "no Host");
+        assert!(malformed(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+        assert!(malformed(
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"
+        ));
+        assert!(
+            !malformed(b"GET / HTTP/1.0\r\n\r\n"),
+            "HTTP/1.0 needs no Host"
+        );
+        assert!(!malformed(
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
+        ));
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! Recognises a complete image, so a file caught mid-write is never published.
 //!
-//! Only formats whose end can be found by walking their structure are checked (JPEG, PNG, GIF,
-//! WebP); for every other type the re-stat in `file.rs` is the only guard. Pure functions, no I/O.
+//! Every image type of the default `--ext` is checked: JPEG, PNG and GIF by walking their
+//! structure to the end marker, WebP and BMP by the length their header states, SVG by the
+//! closing tag of its root element. For other types (HTML, text) the re-stat in `file.rs` is
+//! the only guard. Pure functions, no I/O.
 
-/// Whether `bytes` can be published as a frame of type `content_type`: any non-image type is
-/// accepted as is; a JPEG, PNG, GIF or WebP type needs a whole image of one of those formats.
+/// Whether `bytes` can be published as a frame of type `content_type`: any other type is
+/// accepted as is; a JPEG, PNG, GIF, WebP or BMP type needs a whole image of one of those
+/// formats, an SVG type a whole SVG document.
 pub fn is_complete(content_type: &str, bytes: &[u8]) -> bool {
-    let checked = matches!(
-        content_type,
-        "image/jpeg" | "image/png" | "image/gif" | "image/webp"
-    );
-    if !checked {
-        return true;
+    match content_type {
+        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/bmp" => {}
+        "image/svg+xml" => return svg_complete(bytes),
+        _ => return true,
     }
     match bytes {
+        [b'B', b'M', ..] => bmp_complete(bytes),
         [0xFF, 0xD8, ..] => jpeg_complete(bytes),
         [0x89, b'P', b'N', b'G', ..] => png_complete(bytes),
         [b'G', b'I', b'F', b'8', ..] => gif_complete(bytes),
@@ -145,6 +147,66 @@ fn webp_complete(b: &[u8]) -> bool {
     b.len() >= len + 8
 }
 
+/// A BMP states its file size in its header (bytes 2 to 5).
+fn bmp_complete(b: &[u8]) -> bool {
+    let Some(size) = b.get(2..6) else {
+        return false;
+    };
+    let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+    size >= 26 && b.len() >= size
+}
+
+/// An SVG document ends with its root element: `</svg>` (or `</prefix:svg>`) closing the first
+/// `<svg>` (nested ones are counted), or a root that closes itself (`<svg .../>`), followed by
+/// nothing but white space and comments.
+fn svg_complete(b: &[u8]) -> bool {
+    let mut text = b.trim_ascii_end();
+    while text.ends_with(b"-->") {
+        match find_last(text, b"<!--") {
+            Some(at) => text = text[..at].trim_ascii_end(),
+            None => return false,
+        }
+    }
+    let is_svg = |name: &[u8]| name == b"svg" || name.ends_with(b":svg");
+    let mut depth = 0u32;
+    let mut i = 0;
+    while let Some(open) = text[i..].iter().position(|&c| c == b'<').map(|at| i + at) {
+        let Some(close) = text[open..]
+            .iter()
+            .position(|&c| c == b'>')
+            .map(|at| open + at)
+        else {
+            return false;
+        };
+        let tag = &text[open + 1..close];
+        let (closing, rest) = match tag.strip_prefix(b"/") {
+            Some(rest) => (true, rest),
+            None => (false, tag),
+        };
+        let name_len = rest
+            .iter()
+            .position(|c| c.is_ascii_whitespace() || *c == b'/')
+            .unwrap_or(rest.len());
+        if is_svg(&rest[..name_len]) {
+            match (closing, tag.ends_with(b"/")) {
+                (true, _) => depth = depth.saturating_sub(1),
+                (false, false) => depth += 1,
+                (false, true) => {}
+            }
+            // The root is closed: the document is complete if nothing follows.
+            if depth == 0 {
+                return close == text.len() - 1;
+            }
+        }
+        i = close + 1;
+    }
+    false
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,9 +238,44 @@ mod tests {
 
     #[test]
     fn webp_is_complete_when_its_riff_length_is_there() {
-        let mut webp = b"RIFF\x08\0\0\0WEBPVP8 ".to_vec();
+        // A RIFF header stating 92 bytes after the first 8, then a VP8L chunk.
+        let mut webp = b"RIFF\x5c\0\0\0WEBPVP8L\x50\0\0\0".to_vec();
+        webp.resize(100, 0x2a);
         assert!(is_complete("image/webp", &webp));
-        webp.truncate(11);
-        assert!(!is_complete("image/webp", &webp));
+        for cut in [99, 60, 20, 11] {
+            assert!(!is_complete("image/webp", &webp[..cut]), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn bmp_is_complete_when_the_size_in_its_header_is_there() {
+        let mut bmp = b"BM".to_vec();
+        bmp.extend_from_slice(&12_342u32.to_le_bytes());
+        bmp.resize(12_342, 0x7f);
+        assert!(is_complete("image/bmp", &bmp));
+        assert!(!is_complete("image/bmp", &bmp[..6000]));
+        assert!(!is_complete("image/bmp", &bmp[..4]));
+    }
+
+    #[test]
+    fn svg_is_complete_once_its_root_is_closed() {
+        let svg = b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"8\" height=\"8\">\n<rect width=\"8\" height=\"8\" fill=\"red\"/>\n</svg>\n<!-- made by hand -->\n";
+        assert!(is_complete("image/svg+xml", svg));
+        let end = svg.len() - "</svg>\n<!-- made by hand -->\n".len();
+        for cut in [end, end + 3, svg.len() / 2, 10] {
+            assert!(!is_complete("image/svg+xml", &svg[..cut]), "cut at {cut}");
+        }
+        assert!(is_complete(
+            "image/svg+xml",
+            b"<s:svg xmlns:s=\"x\"></s:svg >"
+        ));
+        assert!(is_complete("image/svg+xml", b"<svg xmlns=\"x\"/>"));
+        assert!(!is_complete("image/svg+xml", b"<svg xmlns=\"x\"><rect/>"));
+        let nested = b"<svg><svg><rect/></svg><circle/></svg>";
+        assert!(is_complete("image/svg+xml", nested));
+        assert!(
+            !is_complete("image/svg+xml", &nested[..24]),
+            "inner svg closed only"
+        );
     }
 }

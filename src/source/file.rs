@@ -2,16 +2,23 @@
 //! new, complete version to [`Latest`].
 //!
 //! This is the only code that touches the file: one `stat` per poll and one read per change,
-//! whatever the number of clients. It never publishes a version that moved while it was read.
+//! whatever the number of clients. It never publishes a version that moved while it was read,
+//! never blocks on what it opens (a FIFO or a device put in the file's place is opened
+//! non-blocking and refused after an `fstat` of the opened descriptor), and never reads more
+//! than `--max-frame` + 1 bytes.
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::fs::{self, File, Metadata};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::fs::OFlags;
+
 use crate::frame::{Latest, NewFrame};
+use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
 use crate::source::complete::is_complete;
 
@@ -28,7 +35,7 @@ pub struct Version {
 }
 
 impl Version {
-    pub fn of(meta: &fs::Metadata) -> Version {
+    pub fn of(meta: &Metadata) -> Version {
         Version {
             mtime: (meta.mtime(), meta.mtime_nsec()),
             size: meta.size(),
@@ -39,19 +46,44 @@ impl Version {
 
 pub struct FileSource {
     pub path: PathBuf,
-    pub content_type: String,
+    pub content_type: HeaderValue,
     pub poll: Duration,
     pub max_frame: u64,
 }
 
 /// Why a read of the file gave no frame.
+#[derive(Debug)]
 pub enum Skip {
     /// The file is not there (between an editor's delete and rename, say) or cannot be read.
     Unreadable(std::io::Error),
+    /// Something other than a regular file is there: what, e.g. "a FIFO".
+    NotRegular(&'static str),
     /// The file moved while it was read, or is not a whole image yet: try at the next poll.
     Unsettled(Version),
-    /// Over `--max-frame`: not read at all.
+    /// Over `--max-frame`: not read (or not past `--max-frame` + 1 bytes).
     TooLarge(Version),
+}
+
+impl Skip {
+    /// Why, in a few words, e.g. "100 bytes, over --max-frame 10".
+    pub fn describe(&self, max_frame: u64) -> String {
+        match self {
+            Skip::Unreadable(e) => describe_io_error(e),
+            Skip::NotRegular(what) => format!("not a regular file but {what}"),
+            Skip::Unsettled(_) => "still being written".into(),
+            Skip::TooLarge(v) => format!("{} bytes, over --max-frame {max_frame}", v.size),
+        }
+    }
+}
+
+/// What the source last said was wrong, so that each problem is said once (a version over
+/// `--max-frame` once per version), not at every poll.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Said {
+    Unreadable,
+    NotRegular,
+    TooLarge(Version),
+    Unsettled(Version),
 }
 
 impl FileSource {
@@ -59,78 +91,155 @@ impl FileSource {
     pub fn run(self, latest: Arc<Latest>) {
         let name = self.path.display().to_string();
         let mut published: Option<Version> = None;
-        let mut missing = false;
-        // A version we decided not to publish, and since when: not re-read until it changes.
-        let mut skipped: Option<(Version, Instant, bool)> = None;
+        // A version over --max-frame: not read again until the file changes.
+        let mut too_large: Option<Version> = None;
+        let mut unsettled_since: Option<(Version, Instant)> = None;
+        let mut said: Option<Said> = None;
         while !latest.is_closed() {
-            let seen = published.or(skipped.map(|s| s.0));
+            let seen = |v: Version| Some(v) == published || Some(v) == too_large;
             match read_version(&self.path, &self.content_type, self.max_frame, seen) {
                 Ok(None) => {}
                 Ok(Some((version, frame))) => {
-                    if missing {
+                    if matches!(said, Some(Said::Unreadable | Said::NotRegular)) {
                         note!("'{name}' is back");
-                        missing = false;
                     }
                     latest.publish(frame);
                     published = Some(version);
-                    skipped = None;
+                    (too_large, unsettled_since, said) = (None, None, None);
                 }
-                Err(Skip::Unreadable(e)) => {
-                    if !missing {
-                        warning!(
-                            "cannot read '{name}': {}; keeping the last frame",
-                            describe_io_error(&e)
-                        );
-                        missing = true;
-                    }
-                }
-                Err(Skip::TooLarge(version)) => {
-                    warning!(
-                        "'{name}' is {} bytes, over --max-frame {}; keeping the last frame",
-                        version.size,
-                        self.max_frame
-                    );
-                    skipped = Some((version, Instant::now(), true));
-                }
-                Err(Skip::Unsettled(version)) => match &mut skipped {
-                    Some((v, since, warned)) if *v == version => {
-                        if !*warned && since.elapsed() >= INCOMPLETE_WARNING_AFTER {
-                            warning!(
+                Err(skip) => {
+                    let now = match &skip {
+                        Skip::Unreadable(_) => Some(Said::Unreadable),
+                        Skip::NotRegular(_) => Some(Said::NotRegular),
+                        Skip::TooLarge(v) => {
+                            too_large = Some(*v);
+                            Some(Said::TooLarge(*v))
+                        }
+                        Skip::Unsettled(v) => match unsettled_since {
+                            Some((u, since)) if u == *v => (since.elapsed()
+                                >= INCOMPLETE_WARNING_AFTER)
+                                .then_some(Said::Unsettled(*v)),
+                            _ => {
+                                unsettled_since = Some((*v, Instant::now()));
+                                None
+                            }
+                        },
+                    };
+                    if now.is_some() && now != said {
+                        match &skip {
+                            Skip::Unreadable(e) => warning!(
+                                "cannot read '{name}': {}; keeping the last frame",
+                                describe_io_error(e)
+                            ),
+                            Skip::Unsettled(_) => warning!(
                                 "'{name}' is not a complete {}; waiting for the next version",
                                 self.content_type
-                            );
-                            *warned = true;
+                            ),
+                            skip => warning!(
+                                "'{name}' is {}; keeping the last frame",
+                                skip.describe(self.max_frame)
+                            ),
                         }
+                        said = now;
                     }
-                    _ => skipped = Some((version, Instant::now(), false)),
-                },
+                }
             }
             thread::sleep(self.poll);
         }
     }
 }
 
-/// One look at `path`: a stat, and if the version is not `seen`, a read checked against a
-/// second stat and, for images, a completeness check. Shared by the file and folder sources.
+/// Opens `path` for reading without blocking on it, and checks what the opened descriptor is:
+/// only a regular file on a disk-backed filesystem can be served.
+pub fn open_regular(path: &Path) -> Result<(File, Metadata), Skip> {
+    let file = File::options()
+        .read(true)
+        // Opening a FIFO for reading would wait for a writer; a terminal would become ours.
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .map_err(Skip::Unreadable)?;
+    let meta = file.metadata().map_err(Skip::Unreadable)?;
+    if let Some(what) = not_regular(&meta) {
+        return Err(Skip::NotRegular(what));
+    }
+    if is_kernel_file(&file) {
+        return Err(Skip::NotRegular(
+            "a kernel file (/proc, /sys), whose size and changes are not reported",
+        ));
+    }
+    Ok((file, meta))
+}
+
+/// What `meta` describes, if not a regular file: "a FIFO", "a folder", ...
+pub fn not_regular(meta: &Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    Some(match () {
+        _ if kind.is_file() => return None,
+        _ if kind.is_dir() => "a folder",
+        _ if kind.is_fifo() => "a FIFO",
+        _ if kind.is_char_device() => "a character device",
+        _ if kind.is_block_device() => "a block device",
+        _ if kind.is_socket() => "a socket",
+        _ => "not a file",
+    })
+}
+
+/// Whether `file` lives on one of the kernel's pseudo-filesystems, whose files say they are
+/// empty (or 4096 bytes) whatever they hold, and never change their mtime.
+fn is_kernel_file(file: &File) -> bool {
+    const PSEUDO_FILESYSTEMS: [u64; 8] = [
+        0x9fa0,     // proc
+        0x62656572, // sysfs
+        0x64626720, // debugfs
+        0x74726163, // tracefs
+        0x73636673, // securityfs
+        0x27e0eb,   // cgroup
+        0x63677270, // cgroup2
+        0x62656570, // configfs
+    ];
+    rustix::fs::fstatfs(file).is_ok_and(|fs| PSEUDO_FILESYSTEMS.contains(&(fs.f_type as u64)))
+}
+
+/// One look at `path`: a stat, and unless `seen` says that version is known, a bounded read
+/// checked against the descriptor's stat before and after and, for images, a completeness
+/// check. Shared by the file and folder sources.
 pub fn read_version(
     path: &Path,
-    content_type: &str,
+    content_type: &HeaderValue,
     max_frame: u64,
-    seen: Option<Version>,
+    seen: impl Fn(Version) -> bool,
 ) -> Result<Option<(Version, NewFrame)>, Skip> {
     let meta = fs::metadata(path).map_err(Skip::Unreadable)?;
+    if let Some(what) = not_regular(&meta) {
+        return Err(Skip::NotRegular(what));
+    }
     let version = Version::of(&meta);
-    if seen == Some(version) {
+    if seen(version) {
         return Ok(None);
     }
     if version.size > max_frame {
         return Err(Skip::TooLarge(version));
     }
-    let bytes = fs::read(path).map_err(Skip::Unreadable)?;
-    let after = fs::metadata(path).map_err(Skip::Unreadable)?;
+    let (file, opened) = open_regular(path)?;
+    if Version::of(&opened) != version {
+        return Err(Skip::Unsettled(Version::of(&opened)));
+    }
+    // One byte more than allowed tells a file that grew past --max-frame while read.
+    let mut bytes = Vec::with_capacity(version.size as usize + 1);
+    (&file)
+        .take(max_frame.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(Skip::Unreadable)?;
+    if bytes.len() as u64 > max_frame {
+        return Err(Skip::TooLarge(Version {
+            size: bytes.len() as u64,
+            ..version
+        }));
+    }
+    let after = file.metadata().map_err(Skip::Unreadable)?;
     if Version::of(&after) != version
         || bytes.len() as u64 != version.size
-        || !is_complete(content_type, &bytes)
+        || !is_complete(content_type.as_str(), &bytes)
     {
         return Err(Skip::Unsettled(version));
     }
@@ -142,12 +251,11 @@ pub fn read_version(
     let modified = meta
         .modified()
         .unwrap_or_else(|_| std::time::SystemTime::now());
-    let content_type = content_type.to_string();
     Ok(Some((
         version,
         NewFrame {
             bytes,
-            content_type,
+            content_type: content_type.clone(),
             name,
             modified,
         },
@@ -158,10 +266,10 @@ pub fn read_version(
 mod tests {
     use super::*;
 
-    fn source(path: PathBuf, content_type: &str) -> FileSource {
+    fn source(path: PathBuf, content_type: &'static str) -> FileSource {
         FileSource {
             path,
-            content_type: content_type.into(),
+            content_type: HeaderValue::from_static(content_type),
             poll: Duration::from_millis(1),
             max_frame: 1 << 20,
         }
@@ -179,13 +287,14 @@ mod tests {
     #[test]
     fn a_version_already_seen_is_not_read_again() {
         let src = source(temp_file("a.txt", b"one"), "text/plain");
-        let (v, frame) = read_version(&src.path, &src.content_type, src.max_frame, None)
+        let (v, frame) = read_version(&src.path, &src.content_type, src.max_frame, |_| false)
             .ok()
             .flatten()
             .unwrap();
         assert_eq!(frame.bytes, b"one");
         assert!(matches!(
-            read_version(&src.path, &src.content_type, src.max_frame, Some(v)),
+            read_version(&src.path, &src.content_type, src.max_frame, |seen| seen
+                == v),
             Ok(None)
         ));
     }
@@ -195,9 +304,35 @@ mod tests {
         let jpeg = include_bytes!("../../tests/fixtures/red.jpg");
         let src = source(temp_file("half.jpg", &jpeg[..jpeg.len() / 2]), "image/jpeg");
         assert!(matches!(
-            read_version(&src.path, &src.content_type, src.max_frame, None),
+            read_version(&src.path, &src.content_type, src.max_frame, |_| false),
             Err(Skip::Unsettled(_))
         ));
+    }
+
+    #[test]
+    fn fifos_devices_and_kernel_files_are_refused_without_blocking() {
+        let fifo = temp_file("fifo", b"").with_file_name("a.fifo");
+        let _ = fs::remove_file(&fifo);
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let text = HeaderValue::from_static("text/plain");
+        let refused = |path: &Path| match read_version(path, &text, 1 << 20, |_| false) {
+            Err(Skip::NotRegular(what)) => what,
+            Err(other) => panic!("{}: {other:?}", path.display()),
+            Ok(_) => panic!("{} was read", path.display()),
+        };
+        assert_eq!(refused(&fifo), "a FIFO");
+        assert!(matches!(
+            open_regular(&fifo),
+            Err(Skip::NotRegular("a FIFO"))
+        ));
+        assert_eq!(refused(Path::new("/dev/zero")), "a character device");
+        assert!(refused(Path::new("/proc/uptime")).starts_with("a kernel file"));
     }
 
     #[test]
@@ -205,7 +340,7 @@ mod tests {
         let mut src = source(temp_file("big.txt", b"0123456789"), "text/plain");
         src.max_frame = 9;
         assert!(matches!(
-            read_version(&src.path, &src.content_type, src.max_frame, None),
+            read_version(&src.path, &src.content_type, src.max_frame, |_| false),
             Err(Skip::TooLarge(_))
         ));
     }

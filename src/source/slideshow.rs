@@ -1,50 +1,85 @@
 //! The folder source: a slideshow that publishes each matching file in turn, `--interval` apart.
 //!
 //! The folder is listed again at the start of every cycle and each slide is read when its turn
-//! comes, so added, deleted and changed files are seen. Reads go through the same settle and
-//! completeness checks as the file source: a slide being written is never sent half-written.
+//! comes, so added, deleted and changed files are seen. Reads go through the same checks as the
+//! file source (`file.rs`): a slide being written is never sent half-written, and anything but a
+//! regular file is skipped. The first slide is found before the server listens, walking only as
+//! far as it must, so that any folder starts serving at once; the whole listing follows.
+//! Symlinked files are served; symlinked folders are walked only when they stay inside the
+//! folder, unless `--follow-links` says otherwise.
 
 use std::cmp::Ordering;
+use std::fs;
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use walkdir::WalkDir;
+use walkdir::{DirEntry, WalkDir};
 
 use crate::cli::Order;
-use crate::frame::Latest;
-use crate::report::describe_io_error;
+use crate::frame::{Latest, NewFrame};
+use crate::http::head::HeaderValue;
 use crate::source::content_type_for;
 use crate::source::file::{Skip, read_version};
 
 /// How often a slide that is being written is looked at again during its turn.
 const SETTLE_RETRY: Duration = Duration::from_millis(20);
+/// How long the first slide may take to settle before the next file is tried.
+const FIRST_SLIDE_SETTLE: Duration = Duration::from_millis(500);
 
 pub struct Slideshow {
     pub dir: PathBuf,
     /// Lower-case, without dots.
     pub extensions: Vec<String>,
     pub recursive: bool,
+    /// Walk symlinked folders that lead outside `dir` too.
+    pub follow_links: bool,
     pub order: Order,
     pub interval: Duration,
     pub once: bool,
-    pub forced_type: Option<String>,
+    pub forced_type: Option<HeaderValue>,
     pub max_frame: u64,
 }
 
+/// The slide shown first, found before the server listens.
+pub struct FirstSlide {
+    path: PathBuf,
+    frame: NewFrame,
+}
+
 impl Slideshow {
-    /// The slides of one cycle, in show order: matching, non-hidden regular files.
-    pub fn list(&self) -> Vec<PathBuf> {
-        let walk = WalkDir::new(&self.dir)
+    /// The matching, non-hidden regular files, in walk order (by name within each folder).
+    fn walk(&self) -> impl Iterator<Item = DirEntry> + '_ {
+        let root = fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        WalkDir::new(&self.dir)
             .follow_links(true) // walkdir detects symlink loops and reports them as errors
             .max_depth(if self.recursive { usize::MAX } else { 1 })
+            .sort_by(|a, b| natural_cmp(Path::new(a.file_name()), Path::new(b.file_name())))
             .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-        let mut slides: Vec<(PathBuf, SystemTime)> = walk
+            .filter_entry(move |e| {
+                e.depth() == 0
+                    || (!e.file_name().to_string_lossy().starts_with('.')
+                        && self.may_walk_into(e, &root))
+            })
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_file() && self.matches(e.path()))
+    }
+
+    /// A symlinked folder that leads outside the folder (to `/`, to `/etc`) is walked only with
+    /// `--follow-links`.
+    fn may_walk_into(&self, e: &DirEntry, root: &Path) -> bool {
+        self.follow_links
+            || !e.path_is_symlink()
+            || !e.file_type().is_dir()
+            || fs::canonicalize(e.path()).is_ok_and(|target| target.starts_with(root))
+    }
+
+    /// The slides of one cycle, in show order.
+    pub fn list(&self) -> Vec<PathBuf> {
+        let mut slides: Vec<(PathBuf, SystemTime)> = self
+            .walk()
             .map(|e| {
                 let modified = e.metadata().ok().and_then(|m| m.modified().ok());
                 (e.into_path(), modified.unwrap_or(SystemTime::UNIX_EPOCH))
@@ -65,13 +100,59 @@ impl Slideshow {
             .is_some_and(|ext| self.extensions.iter().any(|e| ext.eq_ignore_ascii_case(e)))
     }
 
-    /// Plays cycle after cycle (one with `--once`) until the server closes.
-    pub fn run(self, latest: Arc<Latest>) {
+    /// The first file of the walk that can be shown, read; or why there is none, in one line.
+    pub fn first_slide(&self) -> Result<FirstSlide, String> {
+        let mut skipped: Vec<(PathBuf, Skip)> = Vec::new();
+        for entry in self.walk() {
+            let path = entry.into_path();
+            match self.read_slide(&path, Instant::now() + FIRST_SLIDE_SETTLE) {
+                Ok(frame) => return Ok(FirstSlide { path, frame }),
+                Err(skip) => skipped.push((path, skip)),
+            }
+        }
+        let dir = self.dir.display();
+        match skipped.first() {
+            None => Err(format!(
+                "'{dir}' has no files ending in {}{}",
+                self.extensions.join(", "),
+                if self.recursive {
+                    ""
+                } else {
+                    " (add --recursive to look in subfolders)"
+                }
+            )),
+            Some((path, skip)) => Err(format!(
+                "'{dir}' has no file that can be shown: '{}' is {}{}",
+                self.display_name(path),
+                self.describe(skip),
+                match skipped.len() - 1 {
+                    0 => String::new(),
+                    more => format!(", and {more} more cannot be shown either"),
+                }
+            )),
+        }
+    }
+
+    /// Shows `first`, then plays cycle after cycle (one with `--once`) until the server closes.
+    pub fn run(self, latest: Arc<Latest>, first: FirstSlide) {
+        latest.publish(first.frame);
+        let mut shown_until = Instant::now() + self.interval;
+        // The first cycle goes on after the first slide, and does not show it again.
+        let mut resume_after = Some(first.path);
         let mut emptied = false;
+        let mut stuck = false;
         let mut unreadable: Vec<PathBuf> = Vec::new();
         while !latest.is_closed() {
-            let slides = self.list();
-            if slides.is_empty() {
+            let mut slides: Vec<(usize, PathBuf)> = self.list().into_iter().enumerate().collect();
+            let count = slides.len();
+            if let Some(after) = resume_after.take()
+                && let Some(at) = slides.iter().position(|(_, p)| *p == after)
+            {
+                note!("slide {}/{count}: {}", at + 1, self.display_name(&after));
+                slides.rotate_left(at + 1);
+                slides.pop();
+            }
+            if count == 0 {
                 if !emptied {
                     warning!(
                         "'{}' has no slides left; keeping the last one",
@@ -83,40 +164,55 @@ impl Slideshow {
                 continue;
             }
             emptied = false;
-            let count = slides.len();
-            for (i, path) in slides.iter().enumerate() {
+            // Whether a slide was shown, or one was still being written (worth a new try at once).
+            let (mut shown, mut settling) = (false, false);
+            for (i, path) in slides {
+                sleep_until(shown_until);
                 if latest.is_closed() {
                     return;
                 }
-                let shown_until = Instant::now() + self.interval;
-                match self.read_slide(path, shown_until) {
+                match self.read_slide(&path, Instant::now() + self.interval) {
                     Ok(frame) => {
-                        unreadable.retain(|p| p != path);
-                        note!("slide {}/{count}: {}", i + 1, self.display_name(path));
+                        unreadable.retain(|p| *p != path);
+                        note!("slide {}/{count}: {}", i + 1, self.display_name(&path));
                         latest.publish(frame);
-                        thread::sleep(shown_until.saturating_duration_since(Instant::now()));
+                        shown_until = Instant::now() + self.interval;
+                        (shown, stuck) = (true, false);
                     }
                     // Deleted since the listing: no gap, no error.
                     Err(Skip::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(skip) => {
-                        if !unreadable.contains(path) {
+                        settling |= matches!(skip, Skip::Unsettled(_));
+                        if !unreadable.contains(&path) {
                             warning!("skipping '{}': {}", path.display(), self.describe(&skip));
-                            unreadable.push(path.clone());
+                            unreadable.push(path);
                         }
                     }
                 }
             }
             if self.once {
+                sleep_until(shown_until);
                 return;
+            }
+            if !shown && !settling {
+                // Nothing can be shown: one try per --interval, not a busy loop.
+                if !stuck {
+                    warning!(
+                        "no file in '{}' can be shown now; keeping the last slide",
+                        self.dir.display()
+                    );
+                    stuck = true;
+                }
+                shown_until = Instant::now() + self.interval;
             }
         }
     }
 
     /// Reads one slide, retrying while it is being written, at most until `deadline`.
-    fn read_slide(&self, path: &Path, deadline: Instant) -> Result<crate::frame::NewFrame, Skip> {
-        let content_type = content_type_for(path, self.forced_type.as_deref());
+    fn read_slide(&self, path: &Path, deadline: Instant) -> Result<NewFrame, Skip> {
+        let content_type = content_type_for(path, self.forced_type.as_ref());
         loop {
-            match read_version(path, &content_type, self.max_frame, None) {
+            match read_version(path, &content_type, self.max_frame, |_| false) {
                 Ok(Some((_, frame))) => return Ok(frame),
                 Ok(None) => unreachable!("nothing was seen before"),
                 Err(Skip::Unsettled(_)) if Instant::now() + SETTLE_RETRY < deadline => {
@@ -136,11 +232,14 @@ impl Slideshow {
 
     fn describe(&self, skip: &Skip) -> String {
         match skip {
-            Skip::Unreadable(e) => describe_io_error(e),
             Skip::Unsettled(_) => "still being written when its turn ended".into(),
-            Skip::TooLarge(v) => format!("{} bytes, over --max-frame {}", v.size, self.max_frame),
+            skip => skip.describe(self.max_frame),
         }
     }
+}
+
+fn sleep_until(deadline: Instant) {
+    thread::sleep(deadline.saturating_duration_since(Instant::now()));
 }
 
 /// Compares paths as people do: runs of digits by value, so `img2` < `img10`; letters

@@ -83,8 +83,10 @@ pub fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
     }
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pushserve")
+/// The binary under test: this build's, or `$PUSHSERVE_TEST_BIN` (to check that a test fails
+/// on another build, e.g. one without the fix it covers).
+pub fn bin() -> String {
+    std::env::var("PUSHSERVE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pushserve").into())
 }
 
 impl TestServer {
@@ -215,7 +217,8 @@ impl TestServer {
     /// `GET path` with extra header lines; returns (status, head, body).
     pub fn get(&self, path: &str, headers: &str) -> Response {
         Response::parse(
-            &self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes()),
+            &self
+                .raw(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n").as_bytes()),
         )
     }
 
@@ -224,7 +227,7 @@ impl TestServer {
         let mut s = self.connect();
         write!(
             s,
-            "GET /stream{query} HTTP/1.1\r\nHost: x\r\nUser-Agent: {user_agent}\r\n\r\n"
+            "GET /stream{query} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {user_agent}\r\n\r\n"
         )
         .unwrap();
         PartReader::new(s)
