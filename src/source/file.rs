@@ -81,7 +81,7 @@ impl Skip {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Said {
     Unreadable,
-    NotRegular,
+    NotRegular(&'static str),
     TooLarge(Version),
     Unsettled(Version),
 }
@@ -100,7 +100,7 @@ impl FileSource {
             match read_version(&self.path, &self.content_type, self.max_frame, seen) {
                 Ok(None) => {}
                 Ok(Some((version, frame))) => {
-                    if matches!(said, Some(Said::Unreadable | Said::NotRegular)) {
+                    if matches!(said, Some(Said::Unreadable | Said::NotRegular(_))) {
                         note!("'{name}' is back");
                     }
                     latest.publish(frame);
@@ -110,7 +110,7 @@ impl FileSource {
                 Err(skip) => {
                     let now = match &skip {
                         Skip::Unreadable(_) => Some(Said::Unreadable),
-                        Skip::NotRegular(_) => Some(Said::NotRegular),
+                        Skip::NotRegular(what) => Some(Said::NotRegular(what)),
                         Skip::TooLarge(v) => {
                             too_large = Some(*v);
                             Some(Said::TooLarge(*v))
