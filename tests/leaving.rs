@@ -1,0 +1,246 @@
+//! Clients that leave, stall, crawl or crowd in, on the real binary: each costs the server only
+//! its own thread and socket, for no longer than it must, and never the clients that stay.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, PartReader, Response, TempDir, TestServer, read_some};
+
+const READER: &str = "curl/8";
+
+/// Context switches so far of each of the server's connection threads, by thread id: a thread
+/// that is woken and goes back to sleep adds one.
+fn connection_thread_wakes(pid: u32) -> HashMap<String, u64> {
+    let mut wakes = HashMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
+            continue; // the thread just ended
+        };
+        if comm.trim() != "connection" {
+            continue;
+        }
+        let switches: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+            .sum();
+        wakes.insert(
+            task.file_name().unwrap().to_string_lossy().into_owned(),
+            switches,
+        );
+    }
+    wakes
+}
+
+fn request(server: &TestServer, target: &str, user_agent: &str) -> TcpStream {
+    let mut conn = server.connect();
+    write!(
+        conn,
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {user_agent}\r\n\r\n"
+    )
+    .unwrap();
+    conn
+}
+
+/// Reads at least `n` bytes (whatever the response is) from `conn`.
+fn read_at_least(conn: &mut TcpStream, n: usize) {
+    let mut buf = [0u8; 4096];
+    let mut got = 0;
+    while got < n {
+        match read_some(conn, &mut buf) {
+            Ok(0) => panic!("closed after {got} bytes"),
+            Ok(k) => got += k,
+            Err(e) => panic!("read failed after {got} bytes: {e}"),
+        }
+    }
+}
+
+#[test]
+fn clients_that_leave_while_waiting_are_freed_at_once() {
+    let dir = TempDir::new("leave");
+    dir.rewrite("a.txt", b"a");
+    // No keep-alive would reveal a departure during the test.
+    let server = TestServer::start(&[
+        dir.path("a.txt").to_str().unwrap(),
+        "--keepalive",
+        "3600",
+        "--repeat",
+        "0",
+    ]);
+    let idle_threads = server.threads();
+    let mut clients: Vec<TcpStream> = (0..100)
+        .map(|_| request(&server, "/poll?since=1&timeout=300", READER))
+        .collect();
+    for target in ["/events", "/stream?framing=browser"] {
+        for _ in 0..50 {
+            let mut conn = request(&server, target, "Mozilla/5.0");
+            read_at_least(&mut conn, 1);
+            clients.push(conn);
+        }
+    }
+    server.wait_until_connected("poll", 100);
+    server.wait_until_connected("events", 50);
+    server.wait_until_connected("stream", 50);
+    drop(clients);
+    let start = Instant::now();
+    for endpoint in ["poll", "events", "stream"] {
+        server.wait_until_connected(endpoint, 0);
+    }
+    server.wait_threads("fell back", |n| n == idle_threads, DEADLINE);
+    eprintln!("200 departures noticed within {:?}", start.elapsed());
+}
+
+#[test]
+fn clients_coming_and_going_wake_no_idle_connection() {
+    let dir = TempDir::new("churn");
+    dir.rewrite("a.txt", b"a");
+    // Departures are noticed within a second at worst, by the watcher or a keep-alive.
+    let server = TestServer::start(&[
+        dir.path("a.txt").to_str().unwrap(),
+        "--keepalive",
+        "1",
+        "--repeat",
+        "0",
+    ]);
+    let idle: Vec<PartReader> = (0..20)
+        .map(|_| {
+            let mut stream = server.stream("", READER);
+            stream.next_part().unwrap();
+            stream
+        })
+        .collect();
+    server.wait_until_connected("stream", 20);
+    let before = connection_thread_wakes(server.child.id());
+    assert_eq!(before.len(), 20, "{before:?}");
+
+    for _ in 0..30 {
+        let mut passing = server.stream("", READER);
+        passing.next_part().unwrap();
+    }
+    server.wait_until_connected("stream", 20);
+    let after = connection_thread_wakes(server.child.id());
+    for (thread, wakes) in &before {
+        assert_eq!(
+            after.get(thread),
+            Some(wakes),
+            "an idle connection's thread was woken by others coming and going"
+        );
+    }
+    drop(idle);
+}
+
+#[test]
+fn a_slow_but_steady_client_gets_the_whole_frame() {
+    let dir = TempDir::new("steady");
+    // More than the loopback buffers hold, so the server must wait for the client.
+    let size = 12 << 20;
+    let frame: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    dir.rewrite("big.bin", &frame);
+    let server = TestServer::start(&[
+        dir.path("big.bin").to_str().unwrap(),
+        "--write-timeout",
+        "1",
+    ]);
+    let mut conn = request(&server, "/snapshot", READER);
+    rustix::net::sockopt::set_socket_recv_buffer_size(&conn, 64 << 10).unwrap();
+    // About 4 MB/s: a few seconds for the frame, several times --write-timeout.
+    let mut received = Vec::with_capacity(size + 1024);
+    let mut chunk = vec![0u8; 64 << 10];
+    let start = Instant::now();
+    loop {
+        match read_some(&mut conn, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("cut after {} bytes: {e}", received.len()),
+        }
+        thread::sleep(Duration::from_millis(16));
+    }
+    let response = Response::parse(&received);
+    assert!(
+        response.body == frame,
+        "{} of {size} bytes in {:?}",
+        response.body.len(),
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() > Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_with_a_reset() {
+    let dir = TempDir::new("reset");
+    dir.rewrite("big.bin", &vec![b'x'; 16 << 20]);
+    let server = TestServer::start(&[
+        dir.path("big.bin").to_str().unwrap(),
+        "--write-timeout",
+        "1",
+    ]);
+    let mut stalled = request(&server, "/stream", READER);
+    rustix::net::sockopt::set_socket_recv_buffer_size(&stalled, 64 << 10).unwrap();
+    server.wait_until_connected("stream", 1);
+    server.wait_until_connected("stream", 0);
+    // What the kernel still held for it was thrown away: the client sees a reset, not the
+    // rest of the frame and a clean end.
+    let mut buf = vec![0u8; 1 << 20];
+    let mut received = 0;
+    let outcome = loop {
+        match stalled.read(&mut buf) {
+            Ok(0) => break format!("a clean end after {received} bytes"),
+            Ok(n) => received += n,
+            Err(e) => break e.kind().to_string(),
+        }
+    };
+    assert_eq!(outcome, std::io::ErrorKind::ConnectionReset.to_string());
+}
+
+#[test]
+fn a_burst_of_connections_is_queued_by_the_kernel_not_dropped() {
+    let dir = TempDir::new("burst");
+    dir.rewrite("a.txt", b"a");
+    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap()]);
+    let pid = server.child.id().to_string();
+    let signal = |sig: &str| {
+        let status = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(status.success());
+    };
+    // While the server accepts nothing, every connection waits in the listen backlog.
+    signal("-STOP");
+    let mut queued = Vec::new();
+    let mut refused = None;
+    for _ in 0..600 {
+        match TcpStream::connect_timeout(&server.addr.parse().unwrap(), Duration::from_millis(500))
+        {
+            Ok(conn) => queued.push(conn),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    signal("-CONT");
+    assert_eq!(
+        queued.len(),
+        600,
+        "the backlog overflowed after {} connections: {refused:?}",
+        queued.len()
+    );
+    for mut conn in queued {
+        conn.set_read_timeout(Some(DEADLINE)).unwrap();
+        conn.write_all(b"GET /snapshot HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        conn.read_to_end(&mut response).unwrap();
+        assert_eq!(Response::parse(&response).body, b"a");
+    }
+}
