@@ -48,10 +48,9 @@ pub struct Args {
     )]
     pub bind: IpAddr,
 
-    /// Also answer requests that call this server NAME (Host header), which a server bound to
-    /// loopback refuses unless it is localhost or a loopback address (DNS rebinding); bound to
-    /// another address, only IP addresses and the names given are then accepted. A leading dot
-    /// (.example.com) also allows every subdomain. Repeat, or separate with commas
+    /// Also answer requests whose Host is NAME (.example.com: and its subdomains). Bound to
+    /// loopback, other names than localhost are refused (DNS rebinding); bound elsewhere, giving
+    /// names limits requests to them and IP addresses. Repeat, or separate with commas
     #[arg(
         long,
         value_name = "NAME",
@@ -91,7 +90,8 @@ pub struct Args {
     )]
     pub repeat: u64,
 
-    /// Drop a client that accepts no data for this many seconds
+    /// Drop a client that takes less than 64 KiB (or all that is left to send) in this many
+    /// seconds: slow but steady clients are never cut
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_WRITE_TIMEOUT")]
     pub write_timeout: u64,
 

@@ -87,8 +87,10 @@ fn exit_status(roff: &mut Roff) {
         ),
         (
             "1",
-            "PATH cannot be read, a folder has no file to show, or the port cannot be bound; one \
-             line on stderr says which.",
+            "PATH cannot be read, is neither a regular file nor a folder (a FIFO, a device, a \
+             /proc or /sys file), is a folder with no file that can be shown, or the port cannot \
+             be bound; one line on stderr says which. A closed stdout or stderr changes nothing: \
+             what cannot be written is dropped.",
         ),
         ("2", "A usage error: an unknown option or a bad value."),
     ] {
@@ -109,7 +111,8 @@ fn endpoints(roff: &mut Roff) {
         ),
         (
             "/snapshot",
-            "The current version alone, with ETag and Last-Modified; If-None-Match gives 304.",
+            "The current version alone, with ETag and Last-Modified; If-None-Match gives 304; \
+             ?seq=N asks for version N, 404 once a newer one has replaced it.",
         ),
         (
             "/events",
@@ -132,7 +135,10 @@ fn endpoints(roff: &mut Roff) {
     roff.control("PP", []);
     roff.text([roman(
         "Only GET and HEAD are answered (others get 405), and any other path gets 404. No URL \
-         names a file: nothing but PATH is ever served.",
+         names a file: nothing but PATH is ever served. Bound to a loopback address, requests \
+         whose Host is not localhost, *.localhost, a loopback address or an --allow-host name \
+         get 403 (DNS rebinding). Every response says X-Content-Type-Options: nosniff; \
+         /snapshot and /stream say Content-Security-Policy: sandbox.",
     )]);
 }
 
