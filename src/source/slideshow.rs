@@ -9,8 +9,10 @@
 //! folder, unless `--follow-links` says otherwise.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::fs;
 use std::hash::{BuildHasher, RandomState};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
@@ -53,15 +55,24 @@ impl Slideshow {
     /// The matching, non-hidden regular files, in walk order (by name within each folder).
     fn walk(&self) -> impl Iterator<Item = DirEntry> + '_ {
         let root = fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        let mut folders_seen = HashSet::new();
         WalkDir::new(&self.dir)
-            .follow_links(true) // walkdir detects symlink loops and reports them as errors
+            .follow_links(true)
             .max_depth(if self.recursive { usize::MAX } else { 1 })
             .sort_by(|a, b| natural_cmp(Path::new(a.file_name()), Path::new(b.file_name())))
             .into_iter()
             .filter_entry(move |e| {
-                e.depth() == 0
-                    || (!e.file_name().to_string_lossy().starts_with('.')
-                        && self.may_walk_into(e, &root))
+                if e.depth() > 0
+                    && (e.file_name().to_string_lossy().starts_with('.')
+                        || !self.may_walk_into(e, &root))
+                {
+                    return false;
+                }
+                // Each folder once, however many links lead to it: loops end, and trees full of
+                // links (/sys) are not walked again and again.
+                !e.file_type().is_dir()
+                    || e.metadata()
+                        .is_ok_and(|m| folders_seen.insert((m.dev(), m.ino())))
             })
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_file() && self.matches(e.path()))
