@@ -5,8 +5,10 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
+
+use indicatif::ProgressBar;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 #[repr(u8)]
@@ -32,16 +34,39 @@ pub fn enabled(level: Level) -> bool {
 /// Prints one line, prefixed with the program name, if `level` is enabled.
 pub fn line(level: Level, message: std::fmt::Arguments) {
     if enabled(level) {
-        crate::status::print_line(&format!(
+        print_line(&format!(
             "pushserve: {}",
             escape_controls(&message.to_string())
         ));
     }
 }
 
+/// The live status line (`status.rs`), when stderr is a terminal and `--quiet` is off.
+static STATUS_LINE: OnceLock<ProgressBar> = OnceLock::new();
+
+/// Keeps `bar` below every line printed from now on; false if one is already kept.
+pub fn keep_below(bar: ProgressBar) -> bool {
+    STATUS_LINE.set(bar).is_ok()
+}
+
+/// Removes the status line (before exiting, so the terminal is left clean).
+pub fn clear_status_line() {
+    if let Some(bar) = STATUS_LINE.get() {
+        bar.finish_and_clear();
+    }
+}
+
+/// Writes one line to stderr, above the status line if there is one.
+fn print_line(line: &str) {
+    match STATUS_LINE.get() {
+        Some(bar) => bar.suspend(|| write_stderr(line)),
+        None => write_stderr(line),
+    }
+}
+
 /// Writes `line` and a newline to stderr, dropping it if stderr is gone (never a panic, unlike
 /// `eprintln!`).
-pub fn write_stderr(line: &str) {
+fn write_stderr(line: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr
         .write_all(line.as_bytes())

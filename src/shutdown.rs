@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::frame::Latest;
-use crate::status::{self, Stats};
+use crate::report;
+use crate::status::Stats;
 
 /// How long open streams get to write their final boundary.
 const GRACE: Duration = Duration::from_millis(800);
@@ -33,7 +34,7 @@ pub fn on_signal_close(latest: Arc<Latest>, stats: Arc<Stats>) -> Result<()> {
 /// Ends every stream with its final boundary (waiting at most [`GRACE`]), then exits 0.
 pub fn close_and_exit(latest: &Latest, stats: &Stats) -> ! {
     latest.close();
-    status::clear_line();
+    report::clear_status_line();
     let deadline = Instant::now() + GRACE;
     while stats.open_responses() > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));

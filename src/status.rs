@@ -1,12 +1,12 @@
 //! Counters of what the server is doing (clients by endpoint, frames and bytes sent), shared by
-//! `/status`, the live status line and shutdown; and the one place that writes to stderr
-//! (so that a message never tears the status line).
+//! `/status`, the live status line and shutdown; and the drawing of that line (which
+//! `report.rs` keeps below every message).
 //!
 //! Counting is a relaxed atomic add per event: nothing here may slow a connection down.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -99,8 +99,6 @@ impl Drop for Connected<'_> {
     }
 }
 
-/// The live status line, when stderr is a terminal and `--quiet` is off.
-static LINE: OnceLock<ProgressBar> = OnceLock::new();
 const REDRAW: Duration = Duration::from_millis(250);
 
 /// Draws the status line on stderr from now on, if stderr is a terminal.
@@ -113,7 +111,7 @@ pub fn start_line(stats: Arc<Stats>, latest: Arc<Latest>) {
         ProgressStyle::with_template("{spinner:.green} {msg}")
             .unwrap_or(ProgressStyle::default_spinner()),
     );
-    if LINE.set(bar.clone()).is_err() {
+    if !report::keep_below(bar.clone()) {
         return;
     }
     let _ = thread::Builder::new().name("status".into()).spawn(move || {
@@ -151,19 +149,4 @@ fn describe(stats: &Stats, frame: Option<&Frame>) -> String {
         stats.frames_sent(),
         HumanBytes(stats.bytes_sent()),
     )
-}
-
-/// Removes the status line (before exiting, so the terminal is left clean).
-pub fn clear_line() {
-    if let Some(bar) = LINE.get() {
-        bar.finish_and_clear();
-    }
-}
-
-/// Writes one line to stderr, above the status line if there is one.
-pub fn print_line(line: &str) {
-    match LINE.get() {
-        Some(bar) => bar.suspend(|| report::write_stderr(line)),
-        None => report::write_stderr(line),
-    }
 }
