@@ -2,7 +2,12 @@
 
 mod common;
 
-use std::time::Instant;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use common::browser::Browser;
 use common::{DEADLINE, TempDir, TestServer, fixture};
@@ -162,4 +167,214 @@ fn viewer_page_falls_back_to_polling_the_snapshot_when_stream_and_events_fail() 
     );
     dir.replace("cam.jpg", &fixture("blue.jpg"));
     wait_for_colour(&mut browser, "blue");
+}
+
+/// What a served document's own probes did: the document's title (each probe that runs appends
+/// its name to it), whether its marker element is there, and the origin it runs in.
+const PROBED: &str = r#"(() => ({
+    title: document.title,
+    marker: document.getElementById('marker') !== null,
+    origin: self.origin,
+}))()"#;
+
+/// Opens `URL/snapshot` on its own, as a person following a link to it would, and returns
+/// [`PROBED`] once the document and everything in it (the broken image too) has loaded.
+fn open_snapshot_and_probe(name: &str, content: &[u8]) -> Value {
+    let dir = TempDir::new("browser-probe");
+    dir.replace(name, content);
+    let server = TestServer::start(&[dir.path(name).to_str().unwrap(), "--poll", "20"]);
+    let mut browser = Browser::launch(&format!("{}status", server.url));
+    let snapshot = format!("{}snapshot", server.url);
+    browser.navigate(&snapshot);
+    browser.wait_until(
+        &format!("{snapshot} to load completely"),
+        "document.readyState === 'complete' && document.getElementById('marker') !== null",
+        DEADLINE,
+        |loaded| loaded == &Value::Bool(true),
+    );
+    browser.eval(PROBED)
+}
+
+/// An HTML file is served as what it is, but a script in it must not run on the server's origin
+/// (where it could read /status or the stream, or use the origin's storage): `/snapshot` puts it
+/// in a sandbox with an opaque origin.
+#[test]
+fn an_html_snapshot_opened_on_its_own_runs_no_script() {
+    let probed = open_snapshot_and_probe(
+        "page.html",
+        br#"<!doctype html>
+<html>
+<head><title>untouched</title></head>
+<body onload="document.title += ' +body-onload'">
+<p id="marker">served</p>
+<script>document.title += ' +inline-script';</script>
+<script src="data:text/javascript,document.title += ' +data-script'"></script>
+<img src="missing.png" onerror="document.title += ' +img-onerror'">
+<iframe srcdoc="<script>parent.document.title += ' +iframe-script'</script>"></iframe>
+</body>
+</html>
+"#,
+    );
+    assert_eq!(
+        probed,
+        serde_json::json!({ "title": "untouched", "marker": true, "origin": "null" }),
+        "the title lists every script of the file that ran; origin \"null\" is the sandbox's"
+    );
+}
+
+/// The same for an SVG image, which is a document with scripts too when opened on its own.
+#[test]
+fn an_svg_snapshot_opened_on_its_own_runs_no_script() {
+    let probed = open_snapshot_and_probe(
+        "drawing.svg",
+        br#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"
+     onload="document.title += ' +svg-onload'">
+<title>untouched</title>
+<rect id="marker" width="100" height="100" fill="red"/>
+<script>document.title += ' +inline-script';</script>
+<image href="missing.png" width="10" height="10" onerror="document.title += ' +image-onerror'"/>
+</svg>
+"#,
+    );
+    assert_eq!(
+        probed,
+        serde_json::json!({ "title": "untouched", "marker": true, "origin": "null" }),
+        "the title lists every script of the file that ran; origin \"null\" is the sandbox's"
+    );
+}
+
+/// A page of its own on another origin than the server's (another port of 127.0.0.1), served
+/// by a listener in this test until dropped: every request gets `html`.
+struct OtherOrigin {
+    url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl OtherOrigin {
+    fn serve(html: String) -> OtherOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(DEADLINE));
+                let _ = conn.set_write_timeout(Some(DEADLINE));
+                // Read the request head (and ignore it), then answer and close.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+            }
+        });
+        OtherOrigin {
+            url: format!("http://{addr}/"),
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for OtherOrigin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://").trim_end_matches('/'));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A text file that happens to be JavaScript must not be usable as a script by a page on
+/// another origin (`<script src>` is not bound by the same-origin policy, and would hand that
+/// page whatever the script computes from the file): the server says `nosniff`, so Chromium
+/// refuses to run `text/plain` as a script.
+#[test]
+fn a_page_on_another_origin_cannot_run_a_served_text_file_as_a_script() {
+    let dir = TempDir::new("browser-cross-origin");
+    dir.replace("data.txt", b"window.leaked = 42;\n");
+    let server = TestServer::start(&[dir.path("data.txt").to_str().unwrap(), "--poll", "20"]);
+    assert_eq!(
+        server
+            .get("/snapshot", "")
+            .header("Content-Type")
+            .as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    let page = OtherOrigin::serve(format!(
+        r#"<!doctype html><title>elsewhere</title>
+<script src="{}snapshot" onload="window.loaded = true" onerror="window.failed = true"></script>
+"#,
+        server.url
+    ));
+    assert_ne!(page.url, server.url);
+    let mut browser = Browser::launch(&page.url);
+    browser.wait_until(
+        "the page on the other origin to have loaded or failed to load the snapshot as a script",
+        "window.loaded === true || window.failed === true",
+        DEADLINE,
+        |done| done == &Value::Bool(true),
+    );
+    assert_eq!(
+        browser.eval(
+            "({ leaked: window.leaked ?? null, loaded: window.loaded ?? false, \
+                failed: window.failed ?? false })"
+        ),
+        serde_json::json!({ "leaked": null, "loaded": false, "failed": true }),
+        "the served text file ran as a script on another origin's page"
+    );
+}
+
+/// `--poll` is how often the server checks the file, which may be every few milliseconds; the
+/// viewer's fallback must not fetch /snapshot at that rate (a page left open in a tab would be a
+/// load on the server), but once a second.
+#[test]
+fn the_viewer_fallback_polls_once_a_second_whatever_the_poll() {
+    let dir = TempDir::new("browser-fallback-rate");
+    dir.replace("now.txt", b"hello");
+    let server = TestServer::start(&[dir.path("now.txt").to_str().unwrap(), "--poll", "5", "-v"]);
+    let mut browser = Browser::launch(&format!("{}status", server.url));
+    browser.block_urls(&["*/stream*", "*/events*"]);
+    browser.navigate(&server.url);
+    browser.wait_until(
+        "the viewer page to fall back to polling",
+        "document.getElementById('state').textContent",
+        DEADLINE,
+        |s| s == "polling",
+    );
+    wait_for_text(&mut browser, "text", "hello");
+
+    // With -v, each finished connection is one line of stderr: count the /snapshot ones over a
+    // fixed window.
+    let snapshot_requests = || {
+        server
+            .stderr()
+            .lines()
+            .filter(|line| line.contains(" /snapshot "))
+            .count()
+    };
+    const WINDOW: Duration = Duration::from_secs(3);
+    let before = snapshot_requests();
+    thread::sleep(WINDOW);
+    let during = snapshot_requests() - before;
+    assert!(
+        (1..=6).contains(&during),
+        "the viewer fetched /snapshot {during} times in {WINDOW:?} (once a second is 3)"
+    );
 }
