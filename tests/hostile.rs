@@ -191,12 +191,7 @@ fn bound_to_loopback_a_request_for_another_host_is_refused() {
     dir.rewrite("a.txt", b"a");
     let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap()]);
     let port = server.addr.rsplit(':').next().unwrap();
-    let with_host = |host: &str| {
-        Response::parse(
-            &server.raw(format!("GET /snapshot HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()),
-        )
-        .status
-    };
+    let with_host = |host: &str| status_of(&server, "/snapshot", host);
     assert_eq!(with_host("attacker.example"), 403);
     assert_eq!(with_host(&format!("attacker.example:{port}")), 403);
     assert_eq!(with_host("10.0.0.1"), 403);
@@ -209,12 +204,7 @@ fn bound_to_loopback_a_request_for_another_host_is_refused() {
         assert_eq!(with_host(&ok), 200, "{ok}");
     }
     // The absolute form names the host in the target, which wins over Host.
-    let absolute = |target: &str| {
-        Response::parse(
-            &server.raw(format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()),
-        )
-        .status
-    };
+    let absolute = |target: &str| status_of(&server, target, "localhost");
     assert_eq!(absolute("http://attacker.example/snapshot"), 403);
     assert_eq!(absolute(&format!("http://127.0.0.1:{port}/snapshot")), 200);
 
@@ -223,23 +213,22 @@ fn bound_to_loopback_a_request_for_another_host_is_refused() {
         "--allow-host",
         "cam.example,other.example",
     ]);
-    let status = |host: &str| {
-        Response::parse(
-            &allowed.raw(format!("GET /snapshot HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()),
-        )
-        .status
-    };
-    assert_eq!(status("cam.example:8080"), 200);
-    assert_eq!(status("other.example"), 200);
-    assert_eq!(status("attacker.example"), 403);
+    assert_eq!(status_of(&allowed, "/snapshot", "cam.example:8080"), 200);
+    assert_eq!(status_of(&allowed, "/snapshot", "other.example"), 200);
+    assert_eq!(status_of(&allowed, "/snapshot", "attacker.example"), 403);
 
     let mut from_env = Command::new(common::bin());
     from_env
         .arg(dir.path("a.txt"))
         .env("PUSHSERVE_ALLOW_HOST", "cam.example");
     let from_env = TestServer::start_command(from_env);
-    let r = Response::parse(&from_env.raw(b"GET /snapshot HTTP/1.1\r\nHost: cam.example\r\n\r\n"));
-    assert_eq!(r.status, 200);
+    assert_eq!(status_of(&from_env, "/snapshot", "cam.example"), 200);
+}
+
+/// The status of `GET target` sent with `Host: host`.
+fn status_of(server: &TestServer, target: &str, host: &str) -> u16 {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    Response::parse(&server.raw(request.as_bytes())).status
 }
 
 #[test]
