@@ -1,4 +1,4 @@
-//! Fan-out benchmark (issue 6): `cargo bench --bench fanout`.
+//! Fan-out benchmark: `cargo bench --bench fanout`.
 //!
 //! Starts the release `pushserve` on 127.0.0.1 and N raw-socket clients that parse parts, and,
 //! in the same run and with the same clients, a *baseline*: this binary re-executed as
@@ -24,11 +24,29 @@
 //!   each waiting on a Mutex + Condvar for a newer frame and writing the pre-rendered part
 //!   (head + body + CRLF, built once per frame) with one `write_all`.
 //!
+//! * Figures 6-8 measure pushserve alone (no baseline), and run only when selected:
+//!   - 6, churn: N idle readers, then the server's CPU over one window with nothing happening
+//!     and over another while [`CHURN_RATE`] readers a second come and go (each reads its first
+//!     part, stays [`CHURN_STAY`], closes). Threads end in that window, and schedstat has no
+//!     entry for an ended thread, so the threads that were not there before the churn are read
+//!     every [`TALLY_EVERY`] and each is counted to its last reading. Both windows open in a
+//!     lull between keep-alive rounds; the log splits them by thread and notes a window that
+//!     other processes or steal disturbed.
+//!   - 7, [`VIEWERS`] idle readers: RSS, threads, and `/status` timed on fresh connections.
+//!     They hold 10,000 sockets, so the bench raises its soft limit on open files (which the
+//!     servers inherit) if it must, or says what to raise.
+//!   - 8, a burst of [`BURST`] `/snapshot` requests released at once by a barrier: time from
+//!     just before each connect to the first response byte, and the kernel's
+//!     `TcpExt: ListenOverflows` (machine-wide) across the burst.
+//!
 //! Loopback only; every wait has a deadline; children are killed on drop, and a watchdog kills
-//! them and exits if the whole run takes longer than [`RUN_DEADLINE`].
-//! Environment: `FANOUT_FIGURES=1,2,3,4,5` selects figures, `FANOUT_IDLE_SECS` (default 10),
+//! them and exits if the whole run takes longer than [`run_deadline`] allows for the figures.
+//! Environment: `FANOUT_FIGURES=1,2,3,4,5` selects figures (the default; figures 6, 7 and 8
+//! take about 4 more minutes and 10,000 threads, so they run only when named, e.g.
+//! `FANOUT_FIGURES=6,7,8`), `FANOUT_IDLE_SECS` (default 10; also figure 6's windows),
 //! `FANOUT_PUSHSERVE=/path/to/pushserve` measures another build (to compare before and after).
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
@@ -37,7 +55,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{self, Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Barrier, Condvar, Mutex, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -57,7 +75,25 @@ const REQUEST: &[u8] =
 /// Longest wait for one change to reach every client.
 const CHANGE_DEADLINE: Duration = Duration::from_secs(15);
 const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+/// The watchdog's limit for figures 1-5; figures 6-8 add their own (see [`run_deadline`]).
 const RUN_DEADLINE: Duration = Duration::from_secs(420);
+/// Figure 6: readers that come and go per second beside the idle ones, how long each stays,
+/// and how often the threads that come and go are read.
+const CHURN_RATE: f64 = 20.0;
+const CHURN_STAY: Duration = Duration::from_secs(1);
+const TALLY_EVERY: Duration = Duration::from_millis(10);
+/// Figure 7: idle readers, and the `/status` requests timed while they are connected.
+const VIEWERS: usize = 10_000;
+const STATUS_REQUESTS: usize = 20;
+/// Figure 8: connections opened at once, and the longest wait for each one's connect and for
+/// each read of its response (SYNs dropped by a full backlog are sent again after 1, 3, 7 s).
+const BURST: usize = 2_000;
+const BURST_DEADLINE: Duration = Duration::from_secs(15);
+/// Open files the bench holds at most, with room to spare: figure 6 has 5000 readers with two
+/// descriptors each, figure 7 10,000 with one.
+const FDS_NEEDED: u64 = 10_500;
+/// SOI and EOI: the smallest frame pushserve's completeness check takes as a JPEG (figure 8).
+const TINY_JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xD9];
 
 fn base() -> Instant {
     static BASE: OnceLock<Instant> = OnceLock::new();
@@ -282,13 +318,71 @@ impl Server {
     /// Nanoseconds on CPU of the live threads (`/proc/PID/task/*/schedstat`): finer than ticks,
     /// used where no thread starts or ends in the interval (figure 3).
     fn cpu_ns_live(&self) -> u64 {
+        self.thread_ns().values().sum()
+    }
+
+    /// The live threads' ids.
+    fn tids(&self) -> Vec<u32> {
         let Ok(tasks) = fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return 0;
+            return Vec::new();
         };
         tasks
-            .filter_map(|t| fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
+            .filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    }
+
+    /// Nanoseconds on CPU of one thread, if it is still there.
+    fn task_ns(&self, tid: u32) -> Option<u64> {
+        fs::read_to_string(format!("/proc/{}/task/{tid}/schedstat", self.pid()))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// Nanoseconds on CPU of each live thread.
+    fn thread_ns(&self) -> HashMap<u32, u64> {
+        self.tids()
+            .into_iter()
+            .filter_map(|tid| Some((tid, self.task_ns(tid)?)))
+            .collect()
+    }
+
+    /// Nanoseconds on CPU of all the threads over `secs`, those that start or end in it
+    /// included (figure 6), and the wall time that covered. The threads in `steady` are read
+    /// at both ends; the others every [`TALLY_EVERY`], each counted to its last reading, so
+    /// what a thread does in its last few ms before it ends is missed.
+    fn cpu_ns_tally(&self, steady: &HashSet<u32>, secs: f64) -> (HashMap<u32, u64>, f64) {
+        let start = self.thread_ns();
+        let t0 = Instant::now();
+        let window = Duration::from_secs_f64(secs);
+        let mut last: HashMap<u32, u64> = HashMap::new();
+        while t0.elapsed() < window {
+            thread::sleep(TALLY_EVERY.min(window.saturating_sub(t0.elapsed())));
+            for tid in self.tids() {
+                if !steady.contains(&tid)
+                    && let Some(ns) = self.task_ns(tid)
+                {
+                    last.insert(tid, ns);
+                }
+            }
+        }
+        let end = self.thread_ns();
+        let wall = t0.elapsed().as_secs_f64();
+        last.extend(end);
+        (since(&start, &last), wall)
+    }
+
+    /// Each live thread's name (`/proc/PID/task/TID/comm`).
+    fn thread_names(&self) -> HashMap<u32, String> {
+        self.tids()
+            .into_iter()
+            .filter_map(|tid| {
+                let comm = fs::read_to_string(format!("/proc/{}/task/{tid}/comm", self.pid()));
+                Some((tid, comm.ok()?.trim().to_string()))
+            })
+            .collect()
     }
 
     /// A `/proc/PID/status` line's number (kB for memory lines).
@@ -362,6 +456,82 @@ fn tcp_mem_kb() -> u64 {
     pages * 4
 }
 
+/// A `TcpExt:` counter of the whole machine from `/proc/net/netstat`.
+fn tcp_ext(key: &str) -> u64 {
+    let netstat = fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut rows = netstat.lines().filter_map(|l| l.strip_prefix("TcpExt:"));
+    let (Some(names), Some(values)) = (rows.next(), rows.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// This process's limits on open files, (soft, hard), from `/proc/self/limits`.
+fn fd_limits() -> (u64, u64) {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let row = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .unwrap_or("");
+    let mut values = row.split_whitespace().map(|w| {
+        if w == "unlimited" {
+            Some(u64::MAX)
+        } else {
+            w.parse().ok()
+        }
+    });
+    (
+        values.next().flatten().unwrap_or(0),
+        values.next().flatten().unwrap_or(0),
+    )
+}
+
+/// Raises this process's soft limit on open files to `need` if it is lower; the servers,
+/// started later, inherit it. The package's rustix is built without the `process` feature that
+/// has `setrlimit` (and `unsafe` is forbidden), so `prlimit(1)` of util-linux does it.
+fn ensure_fds(need: u64) {
+    let (soft, hard) = fd_limits();
+    if soft >= need {
+        return;
+    }
+    if hard >= need {
+        let _ = Command::new("prlimit")
+            .arg(format!("--pid={}", process::id()))
+            .arg(format!("--nofile={need}:"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status();
+    }
+    let (soft, hard) = fd_limits();
+    assert!(
+        soft >= need,
+        "figures 6 and 7 need {need} open files, and the limit is {soft} (hard {hard}): raise \
+         it first, e.g. with `ulimit -n {need}`"
+    );
+    log(&format!("raised the soft limit on open files to {soft}"));
+}
+
+/// How long the figures selected may take in all, for the watchdog.
+fn run_deadline(figures: &[u32], idle_secs: f64) -> Duration {
+    let mut secs = RUN_DEADLINE.as_secs_f64();
+    if figures.contains(&6) {
+        // Six cases of two windows, each with up to 5000 readers to connect.
+        secs += 6.0 * (2.0 * idle_secs + 40.0);
+    }
+    if figures.contains(&7) {
+        secs += 180.0;
+    }
+    if figures.contains(&8) {
+        secs += 60.0;
+    }
+    Duration::from_secs_f64(secs)
+}
+
 /// Busy and steal time of the whole machine from `/proc/stat`, in ticks.
 fn machine_ticks() -> (u64, u64) {
     let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -402,6 +572,80 @@ fn clk_tck() -> f64 {
             .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
             .unwrap_or(100.0)
     })
+}
+
+/// Each thread's nanoseconds on CPU in `to` since `from` (0 there for a thread born since).
+fn since(from: &HashMap<u32, u64>, to: &HashMap<u32, u64>) -> HashMap<u32, u64> {
+    to.iter()
+        .map(|(tid, ns)| (*tid, ns.saturating_sub(from.get(tid).copied().unwrap_or(0))))
+        .collect()
+}
+
+/// CPU time in two windows by kind of thread, as `keeper 1.2 -> 3.4 ms, ...`, largest last
+/// first: the threads in `names` by name (its connection threads are the idle readers'), the
+/// others as the threads of the readers that came and went.
+fn by_thread(names: &HashMap<u32, String>, a: &HashMap<u32, u64>, b: &HashMap<u32, u64>) -> String {
+    let mut groups: Vec<(&str, [u64; 2])> = Vec::new();
+    for (i, window) in [a, b].into_iter().enumerate() {
+        for (tid, ns) in window {
+            let name = match names.get(tid).map(String::as_str) {
+                Some("connection") => "idle readers' threads",
+                Some(name) => name,
+                None => "threads that came and went",
+            };
+            match groups.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, sums)) => sums[i] += ns,
+                None => {
+                    let mut sums = [0; 2];
+                    sums[i] = *ns;
+                    groups.push((name, sums));
+                }
+            }
+        }
+    }
+    groups.sort_by_key(|(_, sums)| std::cmp::Reverse(sums[1]));
+    groups
+        .iter()
+        .map(|(name, [x, y])| format!("{name} {:.1} -> {:.1} ms", ms(*x), ms(*y)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the rest of the machine did while a window of figure 6 was measured: a window with a
+/// large share of either reads the server's CPU high (a disturbed reference spoils a ratio).
+struct Disturbance {
+    busy: u64,
+    steal: u64,
+    own: u64,
+    server: u64,
+    since: Instant,
+}
+
+impl Disturbance {
+    fn start(server: &Server) -> Disturbance {
+        let (busy, steal) = machine_ticks();
+        Disturbance {
+            busy,
+            steal,
+            own: own_ticks(),
+            server: server.cpu_ticks(),
+            since: Instant::now(),
+        }
+    }
+
+    /// (CPU of other processes, steal), each in % of the machine, since `start`.
+    fn end(&self, server: &Server) -> (f64, f64) {
+        let ((busy, steal), own) = (machine_ticks(), own_ticks());
+        let ours = (own - self.own) + server.cpu_ticks().saturating_sub(self.server);
+        let machine = self.since.elapsed().as_secs_f64()
+            * clk_tck()
+            * thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+        let pct = |ticks: u64| 100.0 * ticks as f64 / machine;
+        (
+            pct((busy - self.busy).saturating_sub(ours)),
+            pct(steal - self.steal),
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -542,6 +786,19 @@ fn read_stream(s: TcpStream, stat: &ClientStat) -> Result<(), String> {
     }
 }
 
+/// A thread that reads `s` as a stream until it ends, into `stat`.
+fn spawn_reader(s: TcpStream, stat: &Arc<ClientStat>) -> io::Result<JoinHandle<()>> {
+    let mine = Arc::clone(stat);
+    thread::Builder::new()
+        .name("client".into())
+        .stack_size(CLIENT_STACK)
+        .spawn(move || {
+            let e = read_stream(s, &mine).err();
+            *mine.error.lock().unwrap() = e;
+            mine.ended.store(true, Ordering::Release);
+        })
+}
+
 /// N reading clients, plus clients that read the response head and then nothing.
 #[derive(Default)]
 struct Fleet {
@@ -549,12 +806,17 @@ struct Fleet {
     socks: Vec<TcpStream>,
     threads: Vec<JoinHandle<()>>,
     slow: Vec<TcpStream>,
+    /// Keep no second descriptor per reader (10,000 readers would need 20,000): the readers
+    /// then end only when the server does, so such a fleet must be dropped after its server.
+    lean: bool,
 }
 
 impl Fleet {
     /// Connects `n` reading clients in batches; returns once each has its first part.
     fn connect(&mut self, addr: SocketAddr, n: usize) {
-        let deadline = Instant::now() + CONNECT_DEADLINE;
+        // 20 s, or 4 ms a client for many more than figures 1-5 have.
+        let allowed = CONNECT_DEADLINE.max(Duration::from_millis(4 * n as u64));
+        let deadline = Instant::now() + allowed;
         let mut left = n;
         while left > 0 {
             let batch = left.min(CONNECT_BATCH);
@@ -564,17 +826,10 @@ impl Fleet {
                     TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
                 s.write_all(REQUEST).expect("send request");
                 let stat = Arc::new(ClientStat::default());
-                self.socks.push(s.try_clone().expect("clone socket"));
-                let mine = Arc::clone(&stat);
-                let t = thread::Builder::new()
-                    .name("client".into())
-                    .stack_size(CLIENT_STACK)
-                    .spawn(move || {
-                        let e = read_stream(s, &mine).err();
-                        *mine.error.lock().unwrap() = e;
-                        mine.ended.store(true, Ordering::Release);
-                    })
-                    .expect("spawn client");
+                if !self.lean {
+                    self.socks.push(s.try_clone().expect("clone socket"));
+                }
+                let t = spawn_reader(s, &stat).expect("spawn client");
                 self.stats.push(stat);
                 self.threads.push(t);
             }
@@ -584,7 +839,7 @@ impl Fleet {
             {
                 assert!(
                     Instant::now() < deadline,
-                    "clients not served within {CONNECT_DEADLINE:?}"
+                    "clients not served within {allowed:?}"
                 );
                 thread::sleep(Duration::from_millis(1));
             }
@@ -944,6 +1199,423 @@ fn idle(kind: Kind, n: usize, secs: f64, args: &[&str]) -> Idle {
     }
 }
 
+/// One reader of figure 6 that comes and goes.
+struct Passer {
+    sock: TcpStream,
+    thread: JoinHandle<()>,
+    stat: Arc<ClientStat>,
+    since: Instant,
+    /// Just before its connect, in ns since the start of the run.
+    t0: u64,
+}
+
+/// What the readers that came and went saw.
+#[derive(Default)]
+struct Passers {
+    /// When each one connected (ns since the start of the run).
+    arrivals: Vec<u64>,
+    /// From just before the connect to the whole first part, in ms, of each that got one.
+    first_part: Vec<f64>,
+    failed: usize,
+    error: Option<String>,
+}
+
+impl Passers {
+    fn arrive(&mut self, addr: SocketAddr) -> Option<Passer> {
+        let t0 = now_ns();
+        self.arrivals.push(t0);
+        let attempt = || -> io::Result<Passer> {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+            s.write_all(REQUEST)?;
+            let stat = Arc::new(ClientStat::default());
+            let sock = s.try_clone()?;
+            let thread = spawn_reader(s, &stat)?;
+            Ok(Passer {
+                sock,
+                thread,
+                stat,
+                since: Instant::now(),
+                t0,
+            })
+        };
+        match attempt() {
+            Ok(passer) => Some(passer),
+            Err(e) => {
+                self.fail(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Closes the reader's connection (it has had its first part, or failed).
+    fn leave(&mut self, p: Passer) {
+        if p.stat.last_id.load(Ordering::Acquire) != 0 {
+            let done = p.stat.done_ns.load(Ordering::Relaxed);
+            self.first_part.push(ms(done.saturating_sub(p.t0)));
+        } else {
+            let why = p.stat.error.lock().unwrap().clone();
+            self.fail(why.unwrap_or_else(|| format!("no part within {CHURN_STAY:?}")));
+        }
+        let _ = p.sock.shutdown(Shutdown::Both);
+        let _ = p.thread.join();
+    }
+
+    fn fail(&mut self, why: String) {
+        self.failed += 1;
+        self.error.get_or_insert(why);
+    }
+}
+
+/// Figure 6: readers that come and go beside the idle ones, one every 1/[`CHURN_RATE`] s, each
+/// reading its first part, staying [`CHURN_STAY`] and closing, until `stop`.
+fn come_and_go(addr: SocketAddr, stop: &AtomicBool) -> Passers {
+    let every = Duration::from_secs_f64(1.0 / CHURN_RATE);
+    let mut out = Passers::default();
+    let mut passing: VecDeque<Passer> = VecDeque::new();
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next {
+            next += every;
+            passing.extend(out.arrive(addr));
+        }
+        while passing
+            .front()
+            .is_some_and(|p| p.since.elapsed() >= CHURN_STAY)
+        {
+            if let Some(p) = passing.pop_front() {
+                out.leave(p);
+            }
+        }
+        let wake = passing
+            .front()
+            .map_or(next, |p| next.min(p.since + CHURN_STAY));
+        let pause = wake.saturating_duration_since(Instant::now());
+        thread::sleep(pause.min(Duration::from_millis(10)));
+    }
+    for p in passing {
+        out.leave(p);
+    }
+    out
+}
+
+/// Sets the flag when dropped, also by a panic: what ends a thread that runs until told.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Churn {
+    /// Server CPU in % of a core: with the idle readers alone, then with readers coming and
+    /// going; from schedstat, and from /proc/PID/stat ticks as a cross-check.
+    idle_pct: f64,
+    churn_pct: f64,
+    idle_ticks_pct: f64,
+    churn_ticks_pct: f64,
+    /// Bytes the idle readers got in each window (the keep-alive padding), and whether each
+    /// window opened in a lull between two rounds of it.
+    idle_bytes: u64,
+    churn_bytes: u64,
+    aligned: (bool, bool),
+    /// The server's CPU in the two windows by kind of thread.
+    by_thread: String,
+    /// Other processes' CPU and steal in each window, in % of the machine.
+    idle_disturbed: (f64, f64),
+    churn_disturbed: (f64, f64),
+    /// Readers that connected within the churn window.
+    came: usize,
+    passers: Passers,
+    dropped: usize,
+    drop_reason: Option<String>,
+    stderr: String,
+}
+
+impl Fleet {
+    /// Waits for the lull after a round of keep-alive padding: the first padding after a quiet
+    /// spell of an eighth of `every`, then as long a quiet spell. The keeper pads each idle
+    /// reader once per `every` (a round can take a while when the readers came over a few
+    /// seconds), so two windows that open so and last the same hold the same rounds, whole;
+    /// opened at any moment, a window of 10 s may hold 4 rounds of `--keepalive 2` and the next
+    /// 5, or half a round. False if no such lull came in time.
+    fn await_lull(&self, every: Duration) -> bool {
+        let quiet = every / 8;
+        let deadline = Instant::now() + 3 * every + Duration::from_secs(1);
+        let (mut bytes, mut since) = (self.bytes(), Instant::now());
+        let mut in_round = false;
+        while Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+            let now = self.bytes();
+            if now != bytes {
+                in_round |= since.elapsed() >= quiet;
+                (bytes, since) = (now, Instant::now());
+            } else if in_round && since.elapsed() >= quiet {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Figure 6: `n` idle readers; the server's CPU over `secs` with nothing else happening, then
+/// over `secs` while [`CHURN_RATE`] readers a second come and go. Both windows open in a lull
+/// between two rounds of keep-alives (every `keepalive`), so that both hold the same ones.
+fn churn(n: usize, secs: f64, keepalive: Duration, args: &[&str]) -> Churn {
+    let mut server = Server::start(Kind::Pushserve, &jpeg(FRAME_100K, 1), args);
+    let mut fleet = Fleet::default();
+    fleet.connect(server.addr, n);
+    thread::sleep(Duration::from_secs(1));
+    // Idle, measured as figure 3 measures it.
+    let idle_aligned = fleet.await_lull(keepalive);
+    let threads0 = server.status("Threads");
+    let (cpu0, ticks0, start) = (server.thread_ns(), server.cpu_ticks(), Instant::now());
+    let (bytes0, others) = (fleet.bytes(), Disturbance::start(&server));
+    thread::sleep(Duration::from_secs_f64(secs));
+    let idle_disturbed = others.end(&server);
+    let idle_threads = since(&cpu0, &server.thread_ns());
+    let idle_ticks = server.cpu_ticks().saturating_sub(ticks0) as f64 / clk_tck();
+    let idle_wall = start.elapsed().as_secs_f64();
+    let idle_bytes = fleet.bytes() - bytes0;
+    assert_eq!(threads0, server.status("Threads"), "threads came or went");
+    // Every thread there now stays; those of the readers that come and go are read often.
+    let names = server.thread_names();
+    let steady: HashSet<u32> = names.keys().copied().collect();
+    let stop = AtomicBool::new(false);
+    let mut churn_aligned = false;
+    let (mut churn_threads, mut wall, mut ticks, mut churn_bytes) = (HashMap::new(), 0.0, 0.0, 0);
+    let (mut churn_disturbed, mut window) = ((0.0, 0.0), 0..0);
+    let passers = thread::scope(|scope| {
+        let driver = scope.spawn(|| come_and_go(server.addr, &stop));
+        let _stop = StopOnDrop(&stop);
+        // Until the first readers have left, and a little more: then about 20 are passing.
+        thread::sleep(CHURN_STAY + Duration::from_millis(500));
+        churn_aligned = fleet.await_lull(keepalive);
+        let (from, ticks0, bytes0) = (now_ns(), server.cpu_ticks(), fleet.bytes());
+        let others = Disturbance::start(&server);
+        (churn_threads, wall) = server.cpu_ns_tally(&steady, secs);
+        churn_disturbed = others.end(&server);
+        ticks = server.cpu_ticks().saturating_sub(ticks0) as f64 / clk_tck();
+        (window, churn_bytes) = (from..now_ns(), fleet.bytes() - bytes0);
+        stop.store(true, Ordering::Relaxed);
+        driver.join().expect("readers coming and going")
+    });
+    assert!(server.alive(), "pushserve died: {}", server.stderr());
+    let (dropped, drop_reason) = fleet.dropped();
+    let pct = |threads: &HashMap<u32, u64>, wall: f64| {
+        100.0 * threads.values().sum::<u64>() as f64 / 1e9 / wall
+    };
+    Churn {
+        idle_pct: pct(&idle_threads, idle_wall),
+        churn_pct: pct(&churn_threads, wall),
+        idle_ticks_pct: 100.0 * idle_ticks / idle_wall,
+        churn_ticks_pct: 100.0 * ticks / wall,
+        idle_bytes,
+        churn_bytes,
+        aligned: (idle_aligned, churn_aligned),
+        by_thread: by_thread(&names, &idle_threads, &churn_threads),
+        idle_disturbed,
+        churn_disturbed,
+        came: passers
+            .arrivals
+            .iter()
+            .filter(|t| window.contains(t))
+            .count(),
+        passers,
+        dropped,
+        drop_reason,
+        stderr: server.stderr(),
+    }
+}
+
+/// A response read whole, timed from just before the connect.
+struct Got {
+    first_byte: Duration,
+    whole: Duration,
+    head: String,
+    body: Vec<u8>,
+}
+
+/// `GET path` on a fresh connection, read to the end of its body (by Content-Length); the
+/// connect and each read wait at most `timeout`.
+fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Got, String> {
+    let t0 = Instant::now();
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut first_byte = None;
+    loop {
+        let got = match s.read(&mut chunk) {
+            Ok(0) => return Err(format!("closed after {} bytes", buf.len())),
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("read after {} bytes: {e}", buf.len())),
+        };
+        let first_byte = *first_byte.get_or_insert_with(|| t0.elapsed());
+        buf.extend_from_slice(&chunk[..got]);
+        let Some(at) = find(&buf, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..at]).into_owned();
+        let len: usize = header_value(&head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no Content-Length in {head:?}"))?;
+        if buf.len() >= at + 4 + len {
+            return Ok(Got {
+                first_byte,
+                whole: t0.elapsed(),
+                body: buf[at + 4..at + 4 + len].to_vec(),
+                head,
+            });
+        }
+    }
+}
+
+struct Viewers {
+    connect_secs: f64,
+    rss_kb: u64,
+    hwm_kb: u64,
+    threads: u64,
+    /// `/status` on fresh connections, from just before the connect to the whole response, ms.
+    status_ms: Vec<f64>,
+    status_failed: usize,
+    status_error: Option<String>,
+    /// The open streams `/status` counted (`clients.stream`), in its last answer.
+    streams: Option<u64>,
+    dropped: usize,
+    drop_reason: Option<String>,
+    stderr: String,
+}
+
+/// Figure 7: `n` idle readers; then the server's memory and threads, and `/status` timed.
+fn viewers(n: usize, args: &[&str]) -> Viewers {
+    // Lean, so declared before the server: dropped after it, when the killed server's sockets
+    // have closed and its readers have ended.
+    let mut fleet = Fleet::default();
+    fleet.lean = true;
+    let mut server = Server::start(Kind::Pushserve, &jpeg(FRAME_100K, 1), args);
+    let start = Instant::now();
+    fleet.connect(server.addr, n);
+    let connect_secs = start.elapsed().as_secs_f64();
+    thread::sleep(Duration::from_secs(1));
+    let mut out = Viewers {
+        connect_secs,
+        rss_kb: 0,
+        hwm_kb: 0,
+        threads: 0,
+        status_ms: Vec::new(),
+        status_failed: 0,
+        status_error: None,
+        streams: None,
+        dropped: 0,
+        drop_reason: None,
+        stderr: String::new(),
+    };
+    for _ in 0..STATUS_REQUESTS {
+        let why = match http_get(server.addr, "/status", Duration::from_secs(10)) {
+            Ok(got) if got.head.starts_with("HTTP/1.1 200") => {
+                out.status_ms.push(ms(got.whole.as_nanos() as u64));
+                out.streams = serde_json::from_slice::<serde_json::Value>(&got.body)
+                    .ok()
+                    .and_then(|v| v["clients"]["stream"].as_u64());
+                continue;
+            }
+            Ok(got) => got.head.lines().next().unwrap_or("").to_string(),
+            Err(e) => e,
+        };
+        out.status_failed += 1;
+        out.status_error.get_or_insert(why);
+    }
+    out.rss_kb = server.status("VmRSS");
+    out.hwm_kb = server.status("VmHWM");
+    out.threads = server.status("Threads");
+    (out.dropped, out.drop_reason) = fleet.dropped();
+    assert!(server.alive(), "pushserve died: {}", server.stderr());
+    out.stderr = server.stderr();
+    out
+}
+
+struct Burst {
+    /// Per connection, from just before its connect to the first response byte, in ms; a
+    /// connection that failed counts as never (infinity).
+    first_byte: Vec<f64>,
+    failed: usize,
+    error: Option<String>,
+    /// The machine's `TcpExt: ListenOverflows` and `ListenDrops` across the burst.
+    overflows: u64,
+    listen_drops: u64,
+    secs: f64,
+    stderr: String,
+}
+
+/// Figure 8: `n` connections to a fresh server released at once, each asking for `/snapshot`.
+fn burst(n: usize) -> Burst {
+    let mut server = Server::start(Kind::Pushserve, TINY_JPEG, &["--poll", "50"]);
+    let addr = server.addr;
+    match http_get(addr, "/snapshot", BURST_DEADLINE) {
+        Ok(got) if got.head.starts_with("HTTP/1.1 200") => {}
+        Ok(got) => panic!("no snapshot before the burst: {:?}", got.head),
+        Err(e) => panic!("no snapshot before the burst: {e}"),
+    }
+    let gate = Arc::new(Barrier::new(n + 1));
+    let clients: Vec<JoinHandle<Result<Got, String>>> = (0..n)
+        .map(|_| {
+            let gate = Arc::clone(&gate);
+            thread::Builder::new()
+                .name("burst".into())
+                .stack_size(CLIENT_STACK)
+                .spawn(move || {
+                    gate.wait();
+                    http_get(addr, "/snapshot", BURST_DEADLINE)
+                })
+                .expect("spawn burst client")
+        })
+        .collect();
+    let (overflows0, drops0) = (tcp_ext("ListenOverflows"), tcp_ext("ListenDrops"));
+    let start = Instant::now();
+    gate.wait();
+    let mut out = Burst {
+        first_byte: Vec::with_capacity(n),
+        failed: 0,
+        error: None,
+        overflows: 0,
+        listen_drops: 0,
+        secs: 0.0,
+        stderr: String::new(),
+    };
+    for client in clients {
+        let why = match client.join().expect("burst client") {
+            Ok(got) if got.head.starts_with("HTTP/1.1 200") => {
+                out.first_byte.push(ms(got.first_byte.as_nanos() as u64));
+                continue;
+            }
+            Ok(got) => got.head.lines().next().unwrap_or("").to_string(),
+            Err(e) => e,
+        };
+        out.first_byte.push(f64::INFINITY);
+        out.failed += 1;
+        out.error.get_or_insert(why);
+    }
+    out.secs = start.elapsed().as_secs_f64();
+    out.overflows = tcp_ext("ListenOverflows").saturating_sub(overflows0);
+    out.listen_drops = tcp_ext("ListenDrops").saturating_sub(drops0);
+    assert!(server.alive(), "pushserve died: {}", server.stderr());
+    out.stderr = server.stderr();
+    out
+}
+
+/// The value at or below which a share `p` of `v` lies (nearest rank).
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len().max(1));
+    s.get(rank - 1).copied().unwrap_or(f64::NAN)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -1025,14 +1697,6 @@ fn main() {
     let (busy0, steal0, own0) = (machine_ticks().0, machine_ticks().1, own_ticks());
     let _bin_copy = BinCopy;
     log(&format!("measuring {}", pushserve_bin().display()));
-    thread::spawn(|| {
-        thread::sleep(RUN_DEADLINE);
-        eprintln!("fanout: over {RUN_DEADLINE:?}, killing the servers and giving up");
-        for pid in children().lock().unwrap().iter() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        process::exit(2);
-    });
     let figures: Vec<u32> = env::var("FANOUT_FIGURES")
         .unwrap_or_else(|_| "1,2,3,4,5".into())
         .split(',')
@@ -1042,6 +1706,18 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10.0);
+    let deadline = run_deadline(&figures, idle_secs);
+    thread::spawn(move || {
+        thread::sleep(deadline);
+        eprintln!("fanout: over {deadline:?}, killing the servers and giving up");
+        for pid in children().lock().unwrap().iter() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        process::exit(2);
+    });
+    if figures.contains(&6) || figures.contains(&7) {
+        ensure_fds(FDS_NEEDED);
+    }
     let mut t = Table {
         rows: String::new(),
         notes: String::new(),
@@ -1389,6 +2065,233 @@ fn main() {
             ),
             "within 20 %, RSS flat".into(),
             verdict(slowdown <= 1.2 && rss_growth < 1.25),
+        ]);
+    }
+
+    if figures.contains(&6) {
+        // The frame never changes and is never repeated: the windows hold only the keep-alive
+        // and, in the second, the readers coming and going.
+        const TARGET_X: f64 = 1.5;
+        // Other processes' CPU plus steal, in % of the machine, above which a window is noted.
+        const DISTURBED_PCT: f64 = 5.0;
+        for (secs, flag) in [(10, None), (2, Some("2"))] {
+            let mut args = vec!["--poll", "50", "--repeat", "0"];
+            args.extend(flag.iter().flat_map(|k| ["--keepalive", k]));
+            let keepalive = flag.map_or("--keepalive 10 (default)".into(), |k| {
+                format!("--keepalive {k}")
+            });
+            // N = 10's churn and marginal, at this keep-alive.
+            let mut reference = None;
+            for n in [10, 1000, 5000] {
+                log(&format!(
+                    "figure 6: N = {n} idle, {keepalive}: {idle_secs} s idle, then {idle_secs} s \
+                     with {CHURN_RATE} readers/s coming and going"
+                ));
+                let r = churn(n, idle_secs, Duration::from_secs(secs), &args);
+                let marginal = r.churn_pct - r.idle_pct;
+                let p = &r.passers;
+                log(&format!(
+                    "  idle {:.2} % of a core ({:.1} % from ticks), churn {:.2} % ({:.1} % from \
+                     ticks): {marginal:+.2} points; {} readers came in the window, {} came and \
+                     went in all, {} failed; first part median {:.1} ms, max {:.1} ms; idle \
+                     readers got {} and {} (windows opened in a keep-alive lull: {:?}); \
+                     other processes used {:.1} and {:.1} % of the machine, steal {:.1} and \
+                     {:.1} %",
+                    r.idle_pct,
+                    r.idle_ticks_pct,
+                    r.churn_pct,
+                    r.churn_ticks_pct,
+                    r.came,
+                    p.arrivals.len(),
+                    p.failed,
+                    median(&p.first_part),
+                    max(&p.first_part),
+                    size(r.idle_bytes),
+                    size(r.churn_bytes),
+                    r.aligned,
+                    r.idle_disturbed.0,
+                    r.churn_disturbed.0,
+                    r.idle_disturbed.1,
+                    r.churn_disturbed.1
+                ));
+                log(&format!("  by thread, idle -> churn: {}", r.by_thread));
+                let disturbed = [r.idle_disturbed, r.churn_disturbed]
+                    .iter()
+                    .any(|(others, steal)| others + steal > DISTURBED_PCT);
+                if disturbed {
+                    let _ = writeln!(
+                        t.notes,
+                        "- figure 6 N={n} {keepalive}: other processes and steal took {:.1} + \
+                         {:.1} % of the machine in the idle window, {:.1} + {:.1} % in the churn \
+                         window; read this row (and, at N = 10, its ratios) with care",
+                        r.idle_disturbed.0,
+                        r.idle_disturbed.1,
+                        r.churn_disturbed.0,
+                        r.churn_disturbed.1
+                    );
+                }
+                if p.failed > 0 || r.dropped > 0 || !r.stderr.is_empty() {
+                    let _ = writeln!(
+                        t.notes,
+                        "- figure 6 N={n} {keepalive}: {} reader(s) coming and going failed \
+                         ({}), {} idle reader(s) dropped ({}), stderr: {:?}",
+                        p.failed,
+                        p.error.as_deref().unwrap_or("-"),
+                        r.dropped,
+                        r.drop_reason.as_deref().unwrap_or("-"),
+                        r.stderr.trim()
+                    );
+                }
+                let (churn10, marginal10) = *reference.get_or_insert((r.churn_pct, marginal));
+                let (total_x, marginal_x) = (r.churn_pct / churn10, marginal / marginal10);
+                let first = n == 10;
+                t.row(&[
+                    format!(
+                        "6. server CPU beside N idle readers: {idle_secs} s idle, then {idle_secs} \
+                         s with {CHURN_RATE} readers/s coming and going (each reads its first \
+                         part, stays {} s, closes); 100 KB frame, --poll 50, --repeat 0",
+                        CHURN_STAY.as_secs_f64()
+                    ),
+                    format!("N = {n}, {keepalive}"),
+                    format!(
+                        "idle {:.2} %, churn {:.2} % of a core ({:.1} % from ticks): \
+                         {marginal:+.2} points for the churn ({} readers came in the window, \
+                         first part median {:.1} ms; keep-alive to the idle: {} and {})",
+                        r.idle_pct,
+                        r.churn_pct,
+                        r.churn_ticks_pct,
+                        r.came,
+                        median(&p.first_part),
+                        size(r.idle_bytes),
+                        size(r.churn_bytes)
+                    ),
+                    "-".into(),
+                    if first {
+                        "(reference)".into()
+                    } else {
+                        format!("churn {total_x:.2}x, marginal {marginal_x:.2}x N = 10")
+                    },
+                    "churn CPU within 1.5x of N = 10".into(),
+                    if first {
+                        "-".into()
+                    } else {
+                        format!(
+                            "marginal: {}; total: {}",
+                            // A window disturbed by other work can put the churn below idle.
+                            if marginal <= 0.0 || marginal10 <= 0.0 {
+                                "inconclusive (churn not above idle)".into()
+                            } else {
+                                verdict(marginal_x <= TARGET_X && p.failed == 0)
+                            },
+                            verdict(total_x <= TARGET_X && p.failed == 0)
+                        )
+                    },
+                ]);
+            }
+        }
+    }
+
+    if figures.contains(&7) {
+        log(&format!("figure 7: {VIEWERS} idle readers, 100 KB frame"));
+        let r = viewers(VIEWERS, &["--poll", "50"]);
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        log(&format!(
+            "  connected in {:.1} s; RSS {} kB, peak {} kB, {} threads; /status (ms): {:.1?}; \
+             it counted {:?} streams",
+            r.connect_secs, r.rss_kb, r.hwm_kb, r.threads, r.status_ms, r.streams
+        ));
+        if r.status_failed > 0 || r.dropped > 0 || !r.stderr.is_empty() {
+            let _ = writeln!(
+                t.notes,
+                "- figure 7: {} /status request(s) failed ({}), {} idle reader(s) dropped ({}), \
+                 stderr: {:?}",
+                r.status_failed,
+                r.status_error.as_deref().unwrap_or("-"),
+                r.dropped,
+                r.drop_reason.as_deref().unwrap_or("-"),
+                r.stderr.trim()
+            );
+        }
+        t.row(&[
+            format!(
+                "7. {VIEWERS} idle viewers: server memory and threads; /status median / max of \
+                 {STATUS_REQUESTS} (each on a fresh connection, connect to whole response)"
+            ),
+            format!("N = {VIEWERS}, 100 KB frame, --poll 50"),
+            format!(
+                "{:.1} MB RSS, peak {:.1} MB ({} threads); /status {:.1} / {:.1} ms ({} failed; \
+                 it counted {} streams); all connected in {:.1} s",
+                mb(r.rss_kb),
+                mb(r.hwm_kb),
+                r.threads,
+                median(&r.status_ms),
+                max(&r.status_ms),
+                r.status_failed,
+                r.streams.map_or("no".into(), |s| s.to_string()),
+                r.connect_secs
+            ),
+            "-".into(),
+            "-".into(),
+            "RSS < 160 MB".into(),
+            verdict(mb(r.rss_kb) < 160.0 && r.dropped == 0),
+        ]);
+    }
+
+    if figures.contains(&8) {
+        log(&format!(
+            "figure 8: {BURST} connections at once, each GET /snapshot"
+        ));
+        let r = burst(BURST);
+        let (p50, p99, worst) = (
+            percentile(&r.first_byte, 0.5),
+            percentile(&r.first_byte, 0.99),
+            max(&r.first_byte),
+        );
+        let after = |s: f64| r.first_byte.iter().filter(|&&t| t >= s * 1e3).count();
+        log(&format!(
+            "  first byte p50 {p50:.1} ms, p99 {p99:.1} ms, max {worst:.1} ms; {} after 1 s, {} \
+             after 3 s; {} failed; ListenOverflows +{}, ListenDrops +{}; all done in {:.1} s",
+            after(1.0),
+            after(3.0),
+            r.failed,
+            r.overflows,
+            r.listen_drops,
+            r.secs
+        ));
+        if r.failed > 0 || !r.stderr.is_empty() {
+            let _ = writeln!(
+                t.notes,
+                "- figure 8: {} connection(s) failed ({}), stderr: {:?}",
+                r.failed,
+                r.error.as_deref().unwrap_or("-"),
+                r.stderr.trim()
+            );
+        }
+        let ms_or_never = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.0} ms")
+            } else {
+                "never (failed)".into()
+            }
+        };
+        t.row(&[
+            format!(
+                "8. burst of {BURST} connections at once: just before connect to the first byte \
+                 of /snapshot"
+            ),
+            format!("N = {BURST}, fresh server, 4-byte frame"),
+            format!(
+                "p50 {}, p99 {}, max {}; {} failed; ListenOverflows +{} (machine-wide)",
+                ms_or_never(p50),
+                ms_or_never(p99),
+                ms_or_never(worst),
+                r.failed,
+                r.overflows
+            ),
+            "-".into(),
+            "-".into(),
+            "p99 < 1 s".into(),
+            verdict(p99 < 1000.0),
         ]);
     }
 
