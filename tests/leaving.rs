@@ -40,6 +40,25 @@ fn connection_thread_wakes(pid: u32) -> HashMap<String, u64> {
     wakes
 }
 
+/// [`connection_thread_wakes`] once there are `n` connection threads and all are asleep: two
+/// readings 100 ms apart agree.
+fn settled_connection_threads(pid: u32, n: usize) -> HashMap<String, u64> {
+    let start = Instant::now();
+    let mut last = connection_thread_wakes(pid);
+    loop {
+        thread::sleep(Duration::from_millis(100));
+        let now = connection_thread_wakes(pid);
+        if now.len() == n && now == last {
+            return now;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "never {n} connection threads asleep: {now:?}"
+        );
+        last = now;
+    }
+}
+
 fn request(server: &TestServer, target: &str, user_agent: &str) -> TcpStream {
     let mut conn = server.connect();
     write!(
@@ -117,16 +136,13 @@ fn clients_coming_and_going_wake_no_idle_connection() {
             stream
         })
         .collect();
-    server.wait_until_connected("stream", 20);
-    let before = connection_thread_wakes(server.child.id());
-    assert_eq!(before.len(), 20, "{before:?}");
-
+    let before = settled_connection_threads(server.child.id(), 20);
     for _ in 0..30 {
         let mut passing = server.stream("", READER);
         passing.next_part().unwrap();
     }
-    server.wait_until_connected("stream", 20);
-    let after = connection_thread_wakes(server.child.id());
+    // Once the passing readers' threads have ended (their departures noticed).
+    let after = settled_connection_threads(server.child.id(), 20);
     for (thread, wakes) in &before {
         assert_eq!(
             after.get(thread),
@@ -232,7 +248,8 @@ fn a_burst_of_connections_is_queued_by_the_kernel_not_dropped() {
     assert_eq!(
         queued.len(),
         600,
-        "the backlog overflowed after {} connections: {refused:?}",
+        "the backlog overflowed after {} connections: {refused:?} (the kernel caps the \
+         backlog at net.core.somaxconn, which is 4096 since Linux 5.4)",
         queued.len()
     );
     for mut conn in queued {
