@@ -77,8 +77,7 @@ pub fn run(args: Args) -> Result<()> {
     status::start_line(stats, latest);
     let write_timeout = Duration::from_secs(args.write_timeout);
     let handle = Arc::new(move |conn| routes::handle(&app, conn));
-    listener::serve(&listener, write_timeout, handle)
-        .map_err(|e| anyhow!("cannot serve: {}", describe_io_error(&e)))
+    listener.serve(write_timeout, handle)
 }
 
 /// The source for PATH, checked before anything listens: a regular file that can be opened,

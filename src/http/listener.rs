@@ -24,8 +24,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// `net.core.somaxconn` (4096 by default since Linux 5.4); std's `TcpListener::bind` asks 128.
 const BACKLOG: i32 = 4096;
 
-/// A listening socket on `addr`, as `TcpListener::bind` makes it but with a deeper backlog.
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+/// The listening socket, and the watcher that notices clients leaving (started with it, so that
+/// every thread is up once the server says it listens).
+pub struct Listener {
+    socket: TcpListener,
+    watcher: Arc<Watcher>,
+}
+
+/// Listens on `addr`, as `TcpListener::bind` does but with a deeper backlog.
+pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
+    Ok(Listener {
+        socket: listen(addr)?,
+        watcher: Watcher::start()?,
+    })
+}
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
         SocketAddr::V6(_) => AddressFamily::INET6,
@@ -42,30 +56,35 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from(socket))
 }
 
-/// Accepts connections for ever, handing each to `handle` on its own thread (the process ends
-/// through `shutdown.rs`).
-pub fn serve<H>(listener: &TcpListener, write_timeout: Duration, handle: Arc<H>) -> io::Result<()>
-where
-    H: Fn(Conn) + Send + Sync + 'static,
-{
-    let watcher = Watcher::start()?;
-    let mut backoff = Duration::ZERO;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                backoff = Duration::ZERO;
-                spawn(stream, &watcher, write_timeout, Arc::clone(&handle));
-            }
-            Err(e) if is_transient(&e) => {}
-            Err(e) => {
-                if backoff.is_zero() {
-                    error!(
-                        "cannot accept connections: {}; retrying",
-                        describe_io_error(&e)
-                    );
+impl Listener {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Accepts connections for ever, handing each to `handle` on its own thread (the process
+    /// ends through `shutdown.rs`).
+    pub fn serve<H>(&self, write_timeout: Duration, handle: Arc<H>) -> !
+    where
+        H: Fn(Conn) + Send + Sync + 'static,
+    {
+        let mut backoff = Duration::ZERO;
+        loop {
+            match self.socket.accept() {
+                Ok((stream, _)) => {
+                    backoff = Duration::ZERO;
+                    spawn(stream, &self.watcher, write_timeout, Arc::clone(&handle));
                 }
-                backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
-                thread::sleep(backoff);
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    if backoff.is_zero() {
+                        error!(
+                            "cannot accept connections: {}; retrying",
+                            describe_io_error(&e)
+                        );
+                    }
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
+                    thread::sleep(backoff);
+                }
             }
         }
     }
