@@ -7,8 +7,12 @@
 //! with slow clients, and a client coming or going wakes nobody else.
 
 use std::hash::{DefaultHasher, Hasher};
+use std::io::{self, Read};
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use memmap2::MmapMut;
 
 use crate::http::head::HeaderValue;
 use crate::json;
@@ -18,7 +22,7 @@ use crate::wake::Waiter;
 pub struct Frame {
     /// 1 for the first frame published, +1 for each later one.
     pub seq: u64,
-    pub bytes: Vec<u8>,
+    pub bytes: FrameBytes,
     pub content_type: HeaderValue,
     /// File name (not a path) the frame was read from, for captions and logs.
     pub name: String,
@@ -37,6 +41,63 @@ pub struct Frame {
     pub json: String,
     /// The whole Server-Sent Event for this frame: `id:`, `data:`, blank line.
     pub event: Vec<u8>,
+}
+
+/// A frame's bytes. Large ones live in an anonymous mapping of their own, so that their memory
+/// goes back to the system as soon as the last client is done with them. From the heap it may
+/// not: the allocator keeps freed blocks of that size (glibc raises its mmap threshold after
+/// the first one is freed), and after slow clients had each held another 20 MiB version, the
+/// process stayed hundreds of MB large once they had all gone.
+pub struct FrameBytes(Storage);
+
+enum Storage {
+    Heap(Vec<u8>),
+    Mapped { map: MmapMut, len: usize },
+}
+
+impl FrameBytes {
+    /// Frames from this size on get a mapping of their own.
+    const MAPPED_FROM: usize = 1 << 20;
+
+    /// Reads `reader` to its end, but no more than `limit` bytes, into memory sized for
+    /// `expected` bytes; more than `expected` (a file that grew) ends the read at
+    /// `expected` + 1 bytes, which the caller sees as a length that does not match.
+    pub fn read(reader: impl Read, expected: usize, limit: u64) -> io::Result<FrameBytes> {
+        let mut reader = reader.take(limit);
+        if expected < Self::MAPPED_FROM {
+            let mut bytes = Vec::with_capacity(expected + 1);
+            reader.read_to_end(&mut bytes)?;
+            return Ok(FrameBytes(Storage::Heap(bytes)));
+        }
+        let mut map = MmapMut::map_anon(expected + 1)?;
+        let mut len = 0;
+        while len < map.len() {
+            match reader.read(&mut map[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(FrameBytes(Storage::Mapped { map, len }))
+    }
+}
+
+impl Deref for FrameBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Storage::Heap(bytes) => bytes,
+            Storage::Mapped { map, len } => &map[..*len],
+        }
+    }
+}
+
+impl From<Vec<u8>> for FrameBytes {
+    fn from(bytes: Vec<u8>) -> FrameBytes {
+        FrameBytes(Storage::Heap(bytes))
+    }
 }
 
 /// Text frames up to this size carry their text in their JSON, so a page needs no second request.
@@ -82,7 +143,7 @@ pub fn is_document(content_type: &str) -> bool {
 
 /// What a source hands to [`Latest::publish`]; the rest of a [`Frame`] is derived from it.
 pub struct NewFrame {
-    pub bytes: Vec<u8>,
+    pub bytes: FrameBytes,
     pub content_type: HeaderValue,
     pub name: String,
     pub modified: SystemTime,
@@ -297,7 +358,7 @@ mod tests {
 
     fn new_frame(bytes: &[u8]) -> NewFrame {
         NewFrame {
-            bytes: bytes.to_vec(),
+            bytes: bytes.to_vec().into(),
             content_type: HeaderValue::from_static("text/plain"),
             name: "a.txt".into(),
             modified: SystemTime::UNIX_EPOCH,
@@ -311,13 +372,27 @@ mod tests {
         latest.publish(new_frame(b"one"));
         latest.publish(new_frame(b"two"));
         match sub.wait_newer(0, Duration::ZERO) {
-            Wait::Newer(f) => assert_eq!((f.seq, f.bytes.as_slice()), (2, &b"two"[..])),
+            Wait::Newer(f) => assert_eq!((f.seq, &f.bytes[..]), (2, &b"two"[..])),
             _ => panic!("expected the newest frame"),
         }
         assert!(matches!(
             sub.wait_newer(2, Duration::from_millis(1)),
             Wait::TimedOut
         ));
+    }
+
+    #[test]
+    fn large_frames_are_read_into_a_mapping_of_their_own() {
+        let big: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+        let read =
+            |expected: usize, limit: u64| FrameBytes::read(&big[..], expected, limit).unwrap();
+        let whole = read(big.len(), u64::MAX);
+        assert!(matches!(whole.0, Storage::Mapped { .. }));
+        assert!(whole[..] == big[..]);
+        // A file that grew while read: one byte more than expected says so.
+        assert_eq!(read(2 << 20, u64::MAX).len(), (2 << 20) + 1);
+        assert_eq!(read(big.len(), 100).len(), 100);
+        assert!(matches!(read(1000, u64::MAX).0, Storage::Heap(_)));
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! than `--max-frame` + 1 bytes.
 
 use std::fs::{self, File, Metadata};
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::OFlags;
 
-use crate::frame::{Latest, NewFrame};
+use crate::frame::{FrameBytes, Latest, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
 use crate::source::complete::is_complete;
@@ -225,10 +224,7 @@ pub fn read_version(
         return Err(Skip::Unsettled(Version::of(&opened)));
     }
     // One byte more than allowed tells a file that grew past --max-frame while read.
-    let mut bytes = Vec::with_capacity(version.size as usize + 1);
-    (&file)
-        .take(max_frame.saturating_add(1))
-        .read_to_end(&mut bytes)
+    let bytes = FrameBytes::read(&file, version.size as usize, max_frame.saturating_add(1))
         .map_err(Skip::Unreadable)?;
     if bytes.len() as u64 > max_frame {
         return Err(Skip::TooLarge(Version {
@@ -291,7 +287,7 @@ mod tests {
             .ok()
             .flatten()
             .unwrap();
-        assert_eq!(frame.bytes, b"one");
+        assert_eq!(&frame.bytes[..], b"one");
         assert!(matches!(
             read_version(&src.path, &src.content_type, src.max_frame, |seen| seen
                 == v),
