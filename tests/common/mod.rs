@@ -83,6 +83,28 @@ pub fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
     }
 }
 
+/// Whether a client tool that a test drives (Chromium, ffmpeg, Python with OpenCV, curl) is
+/// here. Without it the test is skipped, and says so on the terminal: the line is written to
+/// stderr directly, past the test harness, which swallows what a passing test prints. With
+/// `PUSHSERVE_REQUIRE_CLIENTS=1` (as `.ci/run` sets it) a missing tool fails the test instead.
+pub fn client_present(what: &str, install: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    let required = std::env::var("PUSHSERVE_REQUIRE_CLIENTS")
+        .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"));
+    assert!(
+        !required,
+        "{what} not found, and PUSHSERVE_REQUIRE_CLIENTS is set: {install}"
+    );
+    let test = thread::current().name().unwrap_or("a test").to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: {what} not found ({install})"
+    );
+    false
+}
+
 /// The binary under test: this build's, or `$PUSHSERVE_TEST_BIN` (to check that a test fails
 /// on another build, e.g. one without the fix it covers).
 pub fn bin() -> String {
