@@ -37,7 +37,7 @@ use clap::{CommandFactory, FromArgMatches};
 use clap_complete::Shell;
 
 fn main() -> ExitCode {
-    // clap exits with 2 on a usage error, as DESIGN.md section 6 asks.
+    // clap exits with 2 on a usage error: the documented exit status for one.
     let matches = cli::Args::command().get_matches();
     // The hidden flags behind man/ and completions/: answered before `Args`, which needs PATH.
     if matches.get_flag(cli::PRINT_MANPAGE) {
