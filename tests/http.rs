@@ -168,3 +168,23 @@ fn running_out_of_file_descriptors_is_survived_with_a_back_off() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_printed_url_with_a_path_appended_is_served_despite_the_double_slash() {
+    let (_dir, server) = serve("cam.jpg", &fixture("red.jpg"));
+    // The printed URL ends with `/`, so `$URL/snapshot` asks for `//snapshot`.
+    let path_of = |url: &str| url.trim_start_matches("http://")[server.addr.len()..].to_string();
+    let snapshot = server.get(&path_of(&format!("{}/snapshot", server.url)), "");
+    assert_eq!((snapshot.status, snapshot.body), (200, fixture("red.jpg")));
+    assert_eq!(server.get("///status", "").status, 200);
+    let head = server.raw(b"HEAD //stream HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let stream = common::Response::parse(&head);
+    assert_eq!(stream.status, 200);
+    assert!(
+        stream
+            .header("content-type")
+            .unwrap()
+            .starts_with("multipart/x-mixed-replace")
+    );
+    assert_eq!(server.get("/snap//shot", "").status, 404);
+}

@@ -12,7 +12,8 @@ const MAX_HEADERS: usize = 64;
 
 pub struct Request {
     pub method: String,
-    /// The path without the query string, e.g. `/stream`.
+    /// The path without the query string, repeated slashes merged (as nginx does), so that
+    /// `$URL/stream` with the printed URL's trailing slash, `//stream`, is `/stream`.
     pub path: String,
     pub query: String,
     /// The host the client asked for: from an absolute-form target (`GET http://host/stream`,
@@ -119,7 +120,7 @@ fn parse(bytes: &[u8]) -> Result<Option<Request>, HeadError> {
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             Ok(Some(Request {
                 method: req.method.unwrap_or("").to_string(),
-                path: path.to_string(),
+                path: merge_slashes(path),
                 query: query.to_string(),
                 host: authority.or(hosts.first().copied()).map(str::to_string),
                 headers,
@@ -128,6 +129,17 @@ fn parse(bytes: &[u8]) -> Result<Option<Request>, HeadError> {
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
         Err(_) => Err(HeadError::Malformed),
     }
+}
+
+/// `//a///b` → `/a/b`.
+fn merge_slashes(path: &str) -> String {
+    let mut merged = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    merged
 }
 
 /// Every value of the header `name`, trimmed.
