@@ -205,8 +205,15 @@ pub enum Wait {
     Kicked,
 }
 
+/// Frames of this many types are kept for clients that cannot show the current one.
+const RECENT_TYPES: usize = 8;
+
 struct State {
     frame: Option<Arc<Frame>>,
+    /// The newest frame of each of the last [`RECENT_TYPES`] content types, newest first: a
+    /// client that shows only some types (an `<img>` during a text slide) starts with the newest
+    /// it can show.
+    recent: Vec<Arc<Frame>>,
     closed: bool,
 }
 
@@ -231,6 +238,7 @@ impl Latest {
             boundary,
             state: Mutex::new(State {
                 frame: None,
+                recent: Vec::new(),
                 closed: false,
             }),
             subscribers: Mutex::new(Slots::default()),
@@ -247,6 +255,11 @@ impl Latest {
         let seq = state.frame.as_ref().map_or(1, |f| f.seq + 1);
         let frame = Arc::new(Frame::render(new, seq, &self.boundary));
         state.frame = Some(Arc::clone(&frame));
+        state
+            .recent
+            .retain(|f| f.content_type.as_str() != frame.content_type.as_str());
+        state.recent.insert(0, Arc::clone(&frame));
+        state.recent.truncate(RECENT_TYPES);
         drop(state);
         self.wake_all();
         frame
@@ -254,6 +267,11 @@ impl Latest {
 
     pub fn current(&self) -> Option<Arc<Frame>> {
         lock(&self.state).frame.clone()
+    }
+
+    /// The newest frame for which `shows` is true, among the newest of each recent type.
+    pub fn newest_where(&self, shows: impl Fn(&Frame) -> bool) -> Option<Arc<Frame>> {
+        lock(&self.state).recent.iter().find(|f| shows(f)).cloned()
     }
 
     /// Registers `waiter` to be woken by every new frame (and by [`Latest::close`]) until the
@@ -421,6 +439,42 @@ mod tests {
         assert_eq!(
             f.next_part_head,
             b"\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn the_newest_frame_of_each_recent_type_is_kept() {
+        let latest = Latest::new("B".into());
+        let typed = |bytes: &[u8], t: &'static str| {
+            let mut f = new_frame(bytes);
+            f.content_type = HeaderValue::from_static(t);
+            f
+        };
+        latest.publish(typed(b"a", "image/jpeg"));
+        latest.publish(typed(b"b", "image/png"));
+        latest.publish(typed(b"c", "image/jpeg"));
+        latest.publish(typed(b"d", "text/plain"));
+        let jpeg = latest.newest_where(|f| f.content_type.as_str() == "image/jpeg");
+        assert_eq!(jpeg.map(|f| f.seq), Some(3));
+        let image = latest.newest_where(|f| f.content_type.as_str().starts_with("image/"));
+        assert_eq!(image.map(|f| f.seq), Some(3));
+        assert!(
+            latest
+                .newest_where(|f| f.content_type.as_str() == "x/y")
+                .is_none()
+        );
+        for i in 0..RECENT_TYPES {
+            let t = format!("x/t{i}");
+            let mut f = new_frame(b"x");
+            f.content_type = HeaderValue::new(t).unwrap();
+            latest.publish(f);
+        }
+        assert!(latest.newest_where(|_| true).is_some());
+        assert!(
+            latest
+                .newest_where(|f| f.content_type.as_str() == "image/jpeg")
+                .is_none(),
+            "only the last {RECENT_TYPES} types are kept"
         );
     }
 

@@ -15,6 +15,7 @@ macro_rules! note {
 }
 
 mod cli;
+mod client;
 mod events;
 mod frame;
 mod http;

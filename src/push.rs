@@ -6,46 +6,24 @@
 //! Stream readers (ffmpeg, OpenCV, curl, GStreamer) emit a part once its Content-Length bytes
 //! are in, so [`Framing::Reader`] sends whole parts with Content-Length, each followed by the
 //! next delimiter line, left open for `keeper.rs` to pad while nothing changes.
+//! A client is sent only the frames it can show (`client.rs` says which), and keeps the last
+//! of them on screen through the others.
 //! Frame bytes are never copied: each write is one vectored syscall over the shared frame.
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::client::{Framing, PartTypes};
 use crate::frame::{Frame, Latest, Subscription, Wait};
 use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
-use crate::http::request::Request;
 use crate::keeper::{Keeper, Line, MAX_PADDING};
 use crate::status::Stats;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Framing {
-    /// Part N+1's boundary and headers go out right after part N's body.
-    Browser,
-    /// Whole parts with Content-Length, each followed by `\r\n--B`.
-    Reader,
-}
-
-impl Framing {
-    /// `?framing=browser|reader` if given, else browsers by their `Mozilla/` User-Agent.
-    pub fn for_request(req: &Request) -> Framing {
-        match req.query_param("framing") {
-            Some("browser") => Framing::Browser,
-            Some("reader") => Framing::Reader,
-            _ if req
-                .header("user-agent")
-                .is_some_and(|ua| ua.starts_with("Mozilla/")) =>
-            {
-                Framing::Browser
-            }
-            _ => Framing::Reader,
-        }
-    }
-}
-
 pub struct StreamOptions {
     pub framing: Framing,
+    pub types: PartTypes,
     /// With nothing new for this long, a browser gets the current frame again (readers are
     /// kept alive by `keeper.rs`).
     pub keepalive: Duration,
@@ -66,6 +44,9 @@ pub fn stream(
     let boundary = latest.boundary();
     let mut parts = PartWriter {
         boundary,
+        latest,
+        types: &opts.types,
+        seen: 0,
         delimiter: format!("\r\n--{boundary}").into_bytes(),
         shown: None,
         shown_at: Instant::now(),
@@ -103,6 +84,10 @@ fn stream_head(boundary: &str) -> Vec<u8> {
 /// Writes the parts of one client's stream; remembers what that client has been sent.
 struct PartWriter<'a> {
     boundary: &'a str,
+    latest: &'a Latest,
+    types: &'a PartTypes,
+    /// The newest frame this client has seen, sent or left out.
+    seen: u64,
     /// `\r\n--B`: ends a part and opens the next one's delimiter line.
     delimiter: Vec<u8>,
     shown: Option<Arc<Frame>>,
@@ -144,9 +129,12 @@ impl PartWriter<'_> {
         keepalive: Duration,
     ) -> io::Result<()> {
         loop {
-            let seen = self.shown.as_ref().map_or(0, |f| f.seq);
-            match frames.wait_newer(seen, keepalive) {
-                Wait::Newer(frame) => self.write_browser(conn, frame)?,
+            match frames.wait_newer(self.seen, keepalive) {
+                Wait::Newer(frame) => {
+                    if let Some(frame) = self.pick(frame) {
+                        self.write_browser(conn, frame)?;
+                    }
+                }
                 Wait::TimedOut => {
                     if let Some(frame) = self.shown.clone() {
                         self.write_browser(conn, frame)?;
@@ -159,15 +147,20 @@ impl PartWriter<'_> {
     }
 
     fn write_browser(&mut self, conn: &Conn, frame: Arc<Frame>) -> io::Result<()> {
-        // The first part opens with its own head (no leading CRLF); every later one was
-        // opened by the previous write.
-        let open = if self.shown.is_none() {
-            &frame.next_part_head[2..]
+        // The first part opens with its own head (no leading CRLF), padded to
+        // [`FIRST_PART_MIN`]; every later one was opened by the previous write.
+        let (fields, padding, blank) = if self.shown.is_none() {
+            let head = &frame.next_part_head[2..];
+            let (fields, blank) = head.split_at(head.len() - 2);
+            let len = head.len() + frame.bytes.len() + frame.next_part_head.len();
+            (fields, first_part_padding(len), blank)
         } else {
-            &[][..]
+            (&[][..], String::new(), &[][..])
         };
         self.sent += conn.send(&mut [
-            IoSlice::new(open),
+            IoSlice::new(fields),
+            IoSlice::new(padding.as_bytes()),
+            IoSlice::new(blank),
             IoSlice::new(&frame.bytes),
             IoSlice::new(&frame.next_part_head),
         ])?;
@@ -202,17 +195,16 @@ impl PartWriter<'_> {
         repeat: Option<Duration>,
     ) -> io::Result<()> {
         loop {
-            let seen = self.shown.as_ref().map_or(0, |f| f.seq);
             let due = repeat
                 .zip(self.shown.as_ref())
                 .and_then(|(every, frame)| next_repeat(frame.published, self.shown_at, every));
-            let next = frames.wait_until(seen, due);
+            let next = frames.wait_until(self.seen, due);
             let mut line = line.lock().unwrap_or_else(|e| e.into_inner());
             if line.dead {
                 return Ok(());
             }
             let part = match next {
-                Wait::Newer(frame) => Some(frame),
+                Wait::Newer(frame) => self.pick(frame),
                 Wait::Closed => return self.finish_reader(conn, &line),
                 Wait::Gone => return Ok(()),
                 // Nothing new for `repeat`: the current frame again.
@@ -236,7 +228,9 @@ impl PartWriter<'_> {
         } else {
             (
                 dash_boundary,
-                probe_padding(frame.part_head.len() + frame.bytes.len() + self.delimiter.len()),
+                first_part_padding(
+                    frame.part_head.len() + frame.bytes.len() + self.delimiter.len(),
+                ),
             )
         };
         self.sent += conn.send(&mut [
@@ -270,6 +264,20 @@ impl PartWriter<'_> {
         Ok(())
     }
 
+    /// What to send for `newest`, a frame this client has not seen: itself if the client can
+    /// show it; else, to a client shown nothing yet, the newest earlier frame it can show (an
+    /// `<img>` opened during a text slide starts with the last image); else nothing.
+    fn pick(&mut self, newest: Arc<Frame>) -> Option<Arc<Frame>> {
+        self.seen = newest.seq;
+        if self.types.shows(&newest) {
+            Some(newest)
+        } else if self.shown.is_none() {
+            self.latest.newest_where(|f| self.types.shows(f))
+        } else {
+            None
+        }
+    }
+
     fn shown_now(&mut self, frame: Arc<Frame>) {
         self.stats.sent_frame(frame.bytes.len());
         self.shown = Some(frame);
@@ -288,15 +296,17 @@ fn next_repeat(published: Instant, shown_at: Instant, every: Duration) -> Option
     published.checked_add(every.checked_mul(rounds)?)
 }
 
-/// ffmpeg, and OpenCV through it, unless told `-f mpjpeg`, read 2048 bytes to guess the
-/// format before they emit anything: a first part smaller than that would wait for later ones.
-const FFMPEG_PROBE_SIZE: usize = 2048;
+/// A first part smaller than this waits for later ones in two kinds of client: ffmpeg, and
+/// OpenCV through it, unless told `-f mpjpeg`, read 2048 bytes to guess the format before they
+/// emit anything; Chromium holds back a response to an `<img>` on another origin until it has
+/// 1024 bytes to sniff (same-origin pages and Firefox do not).
+const FIRST_PART_MIN: usize = 2048;
 
 /// A header line that every multipart reader ignores, making a first part of `part_len` bytes
-/// at least [`FFMPEG_PROBE_SIZE`] long; empty when it already is.
-fn probe_padding(part_len: usize) -> String {
+/// at least [`FIRST_PART_MIN`] long; empty when it already is.
+fn first_part_padding(part_len: usize) -> String {
     const NAME: &str = "X-Padding: ";
-    let missing = FFMPEG_PROBE_SIZE.saturating_sub(part_len);
+    let missing = FIRST_PART_MIN.saturating_sub(part_len);
     if missing == 0 {
         return String::new();
     }
@@ -327,10 +337,10 @@ mod tests {
     }
 
     #[test]
-    fn a_small_first_part_is_padded_to_the_probe_size() {
-        assert_eq!(probe_padding(300).len() + 300, FFMPEG_PROBE_SIZE);
-        assert!(probe_padding(300).starts_with("X-Padding: ..."));
-        assert!(probe_padding(300).ends_with(".\r\n"));
-        assert_eq!(probe_padding(FFMPEG_PROBE_SIZE), "");
+    fn a_small_first_part_is_padded_to_the_minimum() {
+        assert_eq!(first_part_padding(300).len() + 300, FIRST_PART_MIN);
+        assert!(first_part_padding(300).starts_with("X-Padding: ..."));
+        assert!(first_part_padding(300).ends_with(".\r\n"));
+        assert_eq!(first_part_padding(FIRST_PART_MIN), "");
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::client::{Framing, PartTypes};
 use crate::events;
 use crate::frame::Latest;
 use crate::http::conn::Conn;
@@ -15,7 +16,7 @@ use crate::http::request::{HeadError, Request};
 use crate::http::response::Response;
 use crate::json;
 use crate::keeper::Keeper;
-use crate::push::{self, Framing, StreamOptions};
+use crate::push::{self, StreamOptions};
 use crate::report::{self, Level};
 use crate::status::{Endpoint, Stats};
 
@@ -122,9 +123,15 @@ fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
     }
     match req.path.as_str() {
         "/stream" => {
+            let Ok(types) = PartTypes::for_request(req) else {
+                let body = b"Bad Request: ?type= takes media types, e.g. image/jpeg or image/*\n";
+                let response = Response::new(400, HeaderValue::from_static("text/plain"), body);
+                return (400, app.send(conn, response, head_only));
+            };
             let _client = app.stats.connect(Endpoint::Stream);
             let opts = StreamOptions {
                 framing: Framing::for_request(req),
+                types,
                 keepalive: app.keepalive,
                 repeat: app.repeat,
             };

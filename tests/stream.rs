@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, TempDir, TestServer, fixture};
 
-const READER: &str = "Lavf/59.27.100";
+/// A stream reader that takes parts of every type (ffmpeg's `Lavf/` is sent JPEG only).
+const READER: &str = "curl/8.0.1";
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0";
 
 #[test]
@@ -385,4 +386,106 @@ fn a_keepalive_or_repeat_beyond_the_clock_means_never() {
     assert_eq!(browser.next_part().unwrap().body, b"two");
     assert_eq!(reader.next_part().unwrap().body, b"two");
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
+}
+
+/// Opens `/stream{query}` with extra request header lines.
+fn stream_with(server: &TestServer, query: &str, headers: &str) -> common::PartReader {
+    let mut s = server.connect();
+    write!(
+        s,
+        "GET /stream{query} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n"
+    )
+    .unwrap();
+    common::PartReader::new(s)
+}
+
+/// A mixed slideshow: red JPEG, red PNG, a text file.
+fn mixed_show(interval_ms: &str) -> (TempDir, TestServer) {
+    let dir = TempDir::new("mixed");
+    dir.rewrite("1.jpg", &fixture("red.jpg"));
+    dir.rewrite("2.png", &fixture("red.png"));
+    dir.rewrite("3.txt", b"a caption\n");
+    let server = TestServer::start(&[dir.0.to_str().unwrap(), "--interval", interval_ms]);
+    (dir, server)
+}
+
+/// An `<img>` cannot show a text part, and ffmpeg, OpenCV, mpv, VLC and GStreamer end their
+/// stream at the first part that is not JPEG: each client gets only the parts it can show.
+#[test]
+fn each_client_is_sent_only_the_parts_it_can_show() {
+    let (_dir, server) = mixed_show("100");
+    let img_headers = "User-Agent: Mozilla/5.0 Chrome/156.0\r\nSec-Fetch-Dest: image\r\n\
+                       Accept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\n";
+    let clients = [
+        (
+            "ffmpeg",
+            "",
+            "User-Agent: Lavf/59.27.100\r\n",
+            vec!["red.jpg"],
+        ),
+        ("<img>", "", img_headers, vec!["red.jpg", "red.png"]),
+        (
+            "?type=image/png",
+            "?type=image/png",
+            "User-Agent: Lavf/59.27.100\r\n",
+            vec!["red.png"],
+        ),
+        (
+            "?type=image/*,text/plain",
+            "?type=image%2F*,text/plain",
+            "User-Agent: Lavf/59.27.100\r\n",
+            vec!["red.jpg", "red.png", "text"],
+        ),
+        (
+            "curl",
+            "",
+            "User-Agent: curl/8.0.1\r\n",
+            vec!["red.jpg", "red.png", "text"],
+        ),
+    ];
+    for (who, query, headers, shows) in clients {
+        let mut stream = stream_with(&server, query, headers);
+        let mut got = Vec::new();
+        // Two rounds of the show, and more while a slide this client shows is missing.
+        while got.len() < 6 || shows.iter().any(|s| !got.contains(s)) {
+            let body = stream.next_part().expect("the stream goes on").body;
+            let name = ["red.jpg", "red.png"]
+                .into_iter()
+                .find(|n| body == fixture(n))
+                .unwrap_or("text");
+            assert!(shows.contains(&name), "{who} was sent {name}");
+            got.push(name);
+        }
+    }
+}
+
+/// A client that can show only images, opened while a text slide is up, starts with the last
+/// image at once rather than with nothing until the next one.
+#[test]
+fn a_client_opened_during_a_slide_it_cannot_show_starts_with_the_last_it_can() {
+    let (_dir, server) = mixed_show("1500");
+    let current =
+        || common::Response::parse(&server.raw(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&current().body).contains(r#""name":"3.txt""#) {
+        assert!(start.elapsed() < DEADLINE, "the text slide never came");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut stream = stream_with(&server, "", "User-Agent: Lavf/59.27.100\r\n");
+    assert_eq!(stream.next_part().unwrap().body, fixture("red.jpg"));
+    assert!(
+        String::from_utf8_lossy(&current().body).contains(r#""name":"3.txt""#),
+        "the image came only with the next slide"
+    );
+}
+
+#[test]
+fn a_type_that_is_no_media_type_is_a_bad_request() {
+    let (_dir, server) = mixed_show("100");
+    for query in ["?type=jpeg", "?type=", "?type=*/jpeg"] {
+        // HEAD, so that a build that streams anyway ends the response too.
+        let head = format!("HEAD /stream{query} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        let response = common::Response::parse(&server.raw(head.as_bytes()));
+        assert_eq!(response.status, 400, "{query}");
+    }
 }

@@ -131,6 +131,15 @@ fn parse(bytes: &[u8]) -> Result<Option<Request>, HeadError> {
     }
 }
 
+/// A complete head as a request, for other modules' tests.
+#[cfg(test)]
+pub fn parse_for_test(head: &str) -> Request {
+    parse(head.as_bytes())
+        .ok()
+        .flatten()
+        .expect("a complete, valid head")
+}
+
 /// `//a///b` → `/a/b`.
 fn merge_slashes(path: &str) -> String {
     let mut merged = String::with_capacity(path.len());
