@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::browser::Browser;
-use common::{DEADLINE, TempDir, TestServer, fixture};
+use common::{DEADLINE, TestServer, fixture};
 use serde_json::Value;
 
 /// The RGB of the centre pixel of the page's `<img>` as currently displayed, or null while it
@@ -64,19 +64,20 @@ fn viewer_page_shows_each_new_jpeg_without_waiting_for_the_next() {
         return;
     }
     let start = Instant::now();
-    let dir = TempDir::new("browser-jpeg");
-    dir.replace("cam.jpg", &fixture("red.jpg"));
-    let path = dir.path("cam.jpg");
     // A long keep-alive: a resend of the current frame would push a stuck part out and hide
     // exactly the lag this test is about.
-    let server = TestServer::start(&[path.to_str().unwrap(), "--poll", "20", "--keepalive", "600"]);
+    let server = TestServer::serving(
+        "cam.jpg",
+        &fixture("red.jpg"),
+        &["--poll", "20", "--keepalive", "600"],
+    );
     let mut browser = Browser::launch(&server.url);
     eprintln!("Chromium ready after {:?}", start.elapsed());
 
     wait_for_colour(&mut browser, "red");
-    dir.replace("cam.jpg", &fixture("green.jpg"));
+    server.dir().replace("cam.jpg", &fixture("green.jpg"));
     wait_for_colour(&mut browser, "green");
-    dir.replace("cam.jpg", &fixture("blue.jpg"));
+    server.dir().replace("cam.jpg", &fixture("blue.jpg"));
     wait_for_colour(&mut browser, "blue");
     eprintln!("whole test took {:?}", start.elapsed());
 }
@@ -106,9 +107,7 @@ fn viewer_page_shows_a_text_file_escaped_and_then_its_new_content() {
     if !common::browser::chromium_present() {
         return;
     }
-    let dir = TempDir::new("browser-text");
-    dir.replace("now.txt", b"first <b>not bold</b>");
-    let server = TestServer::start(&[dir.path("now.txt").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("now.txt", b"first <b>not bold</b>", &["--poll", "20"]);
     let mut browser = Browser::launch(&server.url);
     wait_for_text(&mut browser, "text", "first <b>not bold</b>");
     assert_eq!(browser.eval("document.querySelectorAll('b').length"), 0);
@@ -120,7 +119,7 @@ fn viewer_page_shows_a_text_file_escaped_and_then_its_new_content() {
         browser.eval("document.getElementById('state').textContent"),
         "live"
     );
-    dir.replace("now.txt", b"second");
+    server.dir().replace("now.txt", b"second");
     wait_for_text(&mut browser, "text", "second");
 }
 
@@ -129,19 +128,18 @@ fn viewer_page_renders_an_html_file_sandboxed_and_then_its_new_content() {
     if !common::browser::chromium_present() {
         return;
     }
-    let dir = TempDir::new("browser-html");
-    dir.replace(
+    let server = TestServer::serving(
         "page.html",
         b"<h1>one</h1><script>parent.document.title = 'escaped'</script>",
+        &["--poll", "20"],
     );
-    let server = TestServer::start(&[dir.path("page.html").to_str().unwrap(), "--poll", "20"]);
     let mut browser = Browser::launch(&server.url);
     wait_for_text(&mut browser, "html", "one");
     assert_eq!(
         browser.eval("document.getElementById('html').contentDocument.querySelector('h1').tagName"),
         "H1"
     );
-    dir.replace("page.html", b"<h1>two</h1>");
+    server.dir().replace("page.html", b"<h1>two</h1>");
     wait_for_text(&mut browser, "html", "two");
     assert_ne!(
         browser.eval("document.title"),
@@ -155,9 +153,7 @@ fn viewer_page_falls_back_to_polling_the_snapshot_when_stream_and_events_fail() 
     if !common::browser::chromium_present() {
         return;
     }
-    let dir = TempDir::new("browser-fallback");
-    dir.replace("cam.jpg", &fixture("red.jpg"));
-    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "100"]);
+    let server = TestServer::serving("cam.jpg", &fixture("red.jpg"), &["--poll", "100"]);
     let mut browser = Browser::launch(&format!("{}status", server.url));
     browser.block_urls(&["*/stream*", "*/events*"]);
     browser.navigate(&server.url);
@@ -166,7 +162,7 @@ fn viewer_page_falls_back_to_polling_the_snapshot_when_stream_and_events_fail() 
         browser.eval("document.getElementById('state').textContent"),
         "polling"
     );
-    dir.replace("cam.jpg", &fixture("green.jpg"));
+    server.dir().replace("cam.jpg", &fixture("green.jpg"));
     wait_for_colour(&mut browser, "green");
 
     // Once the stream works again, the page goes back to live (it retries every 5 s).
@@ -177,7 +173,7 @@ fn viewer_page_falls_back_to_polling_the_snapshot_when_stream_and_events_fail() 
         DEADLINE,
         |s| s == "live",
     );
-    dir.replace("cam.jpg", &fixture("blue.jpg"));
+    server.dir().replace("cam.jpg", &fixture("blue.jpg"));
     wait_for_colour(&mut browser, "blue");
 }
 
@@ -192,9 +188,7 @@ const PROBED: &str = r#"(() => ({
 /// Opens `URL/snapshot` on its own, as a person following a link to it would, and returns
 /// [`PROBED`] once the document and everything in it (the broken image too) has loaded.
 fn open_snapshot_and_probe(name: &str, content: &[u8]) -> Value {
-    let dir = TempDir::new("browser-probe");
-    dir.replace(name, content);
-    let server = TestServer::start(&[dir.path(name).to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving(name, content, &["--poll", "20"]);
     let mut browser = Browser::launch(&format!("{}status", server.url));
     let snapshot = format!("{}snapshot", server.url);
     browser.navigate(&snapshot);
@@ -328,9 +322,7 @@ fn a_page_on_another_origin_cannot_run_a_served_text_file_as_a_script() {
     if !common::browser::chromium_present() {
         return;
     }
-    let dir = TempDir::new("browser-cross-origin");
-    dir.replace("data.txt", b"window.leaked = 42;\n");
-    let server = TestServer::start(&[dir.path("data.txt").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("data.txt", b"window.leaked = 42;\n", &["--poll", "20"]);
     assert_eq!(
         server
             .get("/snapshot", "")
@@ -370,9 +362,7 @@ fn the_viewer_fallback_polls_once_a_second_whatever_the_poll() {
     if !common::browser::chromium_present() {
         return;
     }
-    let dir = TempDir::new("browser-fallback-rate");
-    dir.replace("now.txt", b"hello");
-    let server = TestServer::start(&[dir.path("now.txt").to_str().unwrap(), "--poll", "5", "-v"]);
+    let server = TestServer::serving("now.txt", b"hello", &["--poll", "5", "-v"]);
     let mut browser = Browser::launch(&format!("{}status", server.url));
     browser.block_urls(&["*/stream*", "*/events*"]);
     browser.navigate(&server.url);

@@ -47,9 +47,7 @@ fn a_port_in_use_exits_1_naming_the_address() {
 
 #[test]
 fn verbose_prints_one_access_line_per_finished_connection() {
-    let dir = common::TempDir::new("verbose");
-    dir.rewrite("a.txt", b"hello");
-    let server = common::TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "-v"]);
+    let server = common::TestServer::serving("a.txt", b"hello", &["-v"]);
     assert_eq!(server.get("/snapshot", "").status, 200);
     assert_eq!(server.get("/nope", "").status, 404);
     server.wait_stderr(" /nope 404 ");
@@ -86,9 +84,7 @@ fn quiet_prints_nothing_but_errors() {
 
 #[test]
 fn no_status_line_is_drawn_when_stderr_is_not_a_terminal() {
-    let dir = common::TempDir::new("no-tty");
-    dir.rewrite("a.txt", b"a");
-    let server = common::TestServer::start(&[dir.path("a.txt").to_str().unwrap()]);
+    let server = common::TestServer::serving("a.txt", b"a", &[]);
     let mut stream = server.stream("", "curl/8");
     stream.next_part().unwrap();
     // Long enough for several redraws of a status line (every 250 ms), by the server's clock.

@@ -47,9 +47,7 @@ fn ffmpeg_gets_three_versions_in_lockstep(input: &[&str]) {
     let Some(mut ffmpeg) = tool("ffmpeg") else {
         return;
     };
-    let dir = TempDir::new("ffmpeg");
-    dir.rewrite("cam.jpg", &fixture("red.jpg"));
-    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("cam.jpg", &fixture("red.jpg"), &["--poll", "20"]);
     let out = TempDir::new("ffmpeg-out");
     let ffmpeg = ffmpeg
         .args(["-nostdin", "-v", "error"])
@@ -62,9 +60,9 @@ fn ffmpeg_gets_three_versions_in_lockstep(input: &[&str]) {
         .unwrap();
     let mut ffmpeg = Killed(ffmpeg);
     wait_for_file(&out.path("1.jpg"));
-    dir.replace("cam.jpg", &fixture("green.jpg"));
+    server.dir().replace("cam.jpg", &fixture("green.jpg"));
     wait_for_file(&out.path("2.jpg"));
-    dir.replace("cam.jpg", &fixture("blue.jpg"));
+    server.dir().replace("cam.jpg", &fixture("blue.jpg"));
     wait_for_file(&out.path("3.jpg"));
     let status = common::wait_exit(&mut ffmpeg.0, "ffmpeg did not stop after 3 frames");
     assert!(status.success());
@@ -121,15 +119,11 @@ fn opencv_keeps_reading_a_file_that_does_not_change() {
     ) {
         return;
     }
-    let dir = TempDir::new("opencv");
-    dir.rewrite("cam.jpg", &fixture("red.jpg"));
-    let server = TestServer::start(&[
-        dir.path("cam.jpg").to_str().unwrap(),
-        "--keepalive",
-        "1",
-        "--repeat",
-        "1",
-    ]);
+    let server = TestServer::serving(
+        "cam.jpg",
+        &fixture("red.jpg"),
+        &["--keepalive", "1", "--repeat", "1"],
+    );
     let python = python
         .args(["-c", OPENCV_READS, &format!("{}stream", server.url)])
         .stdout(Stdio::piped())
@@ -152,15 +146,7 @@ fn curl_receives_well_formed_parts() {
     let Some(mut curl) = tool("curl") else {
         return;
     };
-    let dir = TempDir::new("curl");
-    dir.rewrite("now.txt", b"first\n");
-    let server = TestServer::start(&[
-        dir.path("now.txt").to_str().unwrap(),
-        "--poll",
-        "20",
-        "--keepalive",
-        "1",
-    ]);
+    let server = TestServer::serving("now.txt", b"first\n", &["--poll", "20", "--keepalive", "1"]);
     // Two seconds of stream: the first part at once, then keep-alives.
     let out = curl
         .args([

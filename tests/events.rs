@@ -6,20 +6,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, TempDir, TestServer};
+use common::{DEADLINE, TestServer};
 use serde_json::Value;
 
-fn serve(extra: &[&str]) -> (TempDir, TestServer) {
-    let dir = TempDir::new("events");
-    dir.rewrite("now.txt", b"one");
-    let mut args = vec![
-        dir.path("now.txt").to_str().unwrap().to_string(),
-        "--poll".into(),
-        "20".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let server = TestServer::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    (dir, server)
+fn serve(extra: &[&str]) -> TestServer {
+    TestServer::serving("now.txt", b"one", &[&["--poll", "20"], extra].concat())
 }
 
 /// Reads Server-Sent Events (id and data of each) from an open /events response.
@@ -80,7 +71,7 @@ fn json(body: &[u8]) -> Value {
 
 #[test]
 fn events_send_the_current_frame_then_one_event_per_new_frame() {
-    let (dir, server) = serve(&[]);
+    let server = serve(&[]);
     let mut events = EventReader::open(&server, "");
     assert!(
         events.head.contains("Content-Type: text/event-stream\r\n"),
@@ -100,20 +91,20 @@ fn events_send_the_current_frame_then_one_event_per_new_frame() {
         "ms since 1970"
     );
 
-    dir.replace("now.txt", b"two");
+    server.dir().replace("now.txt", b"two");
     let (id, data) = events.next();
     assert_eq!((id, data["text"].as_str()), (2, Some("two")));
 }
 
 #[test]
 fn last_event_id_resumes_after_the_current_frame_or_gets_it_at_once() {
-    let (dir, server) = serve(&[]);
+    let server = serve(&[]);
     assert_eq!(
         server.get("/snapshot", "").body,
         b"one",
         "the first frame is published before the URL"
     );
-    dir.replace("now.txt", b"two");
+    server.dir().replace("now.txt", b"two");
     let start = Instant::now();
     while server.get("/snapshot", "").body != b"two" {
         assert!(start.elapsed() < DEADLINE);
@@ -124,14 +115,14 @@ fn last_event_id_resumes_after_the_current_frame_or_gets_it_at_once() {
     assert_eq!(id, 2);
     // Up to date: nothing until the next change, then that one.
     let mut current = EventReader::open(&server, "Last-Event-ID: 2\r\n");
-    dir.replace("now.txt", b"three");
+    server.dir().replace("now.txt", b"three");
     let (id, data) = current.next();
     assert_eq!((id, data["text"].as_str()), (3, Some("three")));
 }
 
 #[test]
 fn long_poll_answers_at_once_on_change_or_204_after_the_timeout() {
-    let (dir, server) = serve(&[]);
+    let server = serve(&[]);
     let now = server.get("/poll?since=0", "");
     assert_eq!(now.status, 200);
     assert_eq!(json(&now.body)["seq"], 1);
@@ -149,7 +140,7 @@ fn long_poll_answers_at_once_on_change_or_204_after_the_timeout() {
         })
     };
     server.wait_until_connected("poll", 1);
-    dir.replace("now.txt", b"two");
+    server.dir().replace("now.txt", b"two");
     let changed = waiting.join().unwrap();
     assert_eq!(changed.status, 200);
     assert_eq!(json(&changed.body)["text"], "two");
@@ -163,7 +154,7 @@ fn long_poll_answers_at_once_on_change_or_204_after_the_timeout() {
 
 #[test]
 fn status_reports_source_frame_clients_and_traffic() {
-    let (_dir, server) = serve(&[]);
+    let server = serve(&[]);
     let mut stream = server.stream("", "curl/8");
     stream.next_part().unwrap();
     let _events = EventReader::open(&server, "");
@@ -189,8 +180,8 @@ fn status_reports_source_frame_clients_and_traffic() {
 
 #[test]
 fn cors_headers_are_sent_only_when_asked() {
-    let (_plain_dir, plain) = serve(&[]);
-    let (_cors_dir, cors) = serve(&["--cors"]);
+    let plain = serve(&[]);
+    let cors = serve(&["--cors"]);
     for path in ["/snapshot", "/status", "/poll?since=0"] {
         assert_eq!(
             plain.get(path, "").header("access-control-allow-origin"),

@@ -98,9 +98,7 @@ fn wait_for_snapshot(server: &TestServer, want: &[u8]) {
 #[test]
 fn a_file_name_can_neither_add_a_header_nor_end_the_head() {
     for name in ["cam\r\nSet-Cookie: pwned=1\r\n.jpg", "a\r\n\r\nbody.jpg"] {
-        let dir = TempDir::new("header-injection");
-        dir.rewrite(name, &fixture("red.jpg"));
-        let server = TestServer::start(&[dir.0.to_str().unwrap()]);
+        let server = TestServer::showing(&[(name, &fixture("red.jpg"))], &[]);
         let r = server.get("/snapshot", "");
         assert_eq!(r.status, 200);
         assert!(
@@ -134,9 +132,7 @@ fn a_file_name_can_neither_add_a_header_nor_end_the_head() {
 
 #[test]
 fn names_printed_on_stderr_have_control_characters_escaped() {
-    let dir = TempDir::new("terminal");
-    dir.rewrite("\x1b[31mred\x1b]0;title\x07.txt", b"x");
-    let server = TestServer::start(&[dir.0.to_str().unwrap()]);
+    let server = TestServer::showing(&[("\x1b[31mred\x1b]0;title\x07.txt", b"x")], &[]);
     server.wait_stderr("slide 1/1: \\u{1b}[31mred\\u{1b}]0;title\\u{7}.txt");
     assert!(
         !server.stderr().contains(['\x1b', '\x07']),
@@ -147,9 +143,7 @@ fn names_printed_on_stderr_have_control_characters_escaped() {
 
 #[test]
 fn every_response_says_nosniff_and_snapshots_and_streams_are_sandboxed() {
-    let dir = TempDir::new("nosniff");
-    dir.rewrite("page.html", b"<script>alert(1)</script>");
-    let server = TestServer::start(&[dir.path("page.html").to_str().unwrap()]);
+    let server = TestServer::serving("page.html", b"<script>alert(1)</script>", &[]);
     for path in [
         "/",
         "/snapshot",
@@ -187,9 +181,7 @@ fn every_response_says_nosniff_and_snapshots_and_streams_are_sandboxed() {
 
 #[test]
 fn bound_to_loopback_a_request_for_another_host_is_refused() {
-    let dir = TempDir::new("rebinding");
-    dir.rewrite("a.txt", b"a");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap()]);
+    let server = TestServer::serving("a.txt", b"a", &[]);
     let port = server.addr.rsplit(':').next().unwrap();
     let with_host = |host: &str| status_of(&server, "/snapshot", host);
     assert_eq!(with_host("attacker.example"), 403);
@@ -208,18 +200,18 @@ fn bound_to_loopback_a_request_for_another_host_is_refused() {
     assert_eq!(absolute("http://attacker.example/snapshot"), 403);
     assert_eq!(absolute(&format!("http://127.0.0.1:{port}/snapshot")), 200);
 
-    let allowed = TestServer::start(&[
-        dir.path("a.txt").to_str().unwrap(),
-        "--allow-host",
-        "cam.example,other.example",
-    ]);
+    let allowed = TestServer::serving(
+        "a.txt",
+        b"a",
+        &["--allow-host", "cam.example,other.example"],
+    );
     assert_eq!(status_of(&allowed, "/snapshot", "cam.example:8080"), 200);
     assert_eq!(status_of(&allowed, "/snapshot", "other.example"), 200);
     assert_eq!(status_of(&allowed, "/snapshot", "attacker.example"), 403);
 
     let mut from_env = Command::new(common::bin());
     from_env
-        .arg(dir.path("a.txt"))
+        .arg(server.dir().path("a.txt"))
         .env("PUSHSERVE_ALLOW_HOST", "cam.example");
     let from_env = TestServer::start_command(from_env);
     assert_eq!(status_of(&from_env, "/snapshot", "cam.example"), 200);
@@ -233,9 +225,7 @@ fn status_of(server: &TestServer, target: &str, host: &str) -> u16 {
 
 #[test]
 fn requests_http_1_1_forbids_get_400_and_the_absolute_form_is_served() {
-    let dir = TempDir::new("requests");
-    dir.rewrite("a.txt", b"a");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap()]);
+    let server = TestServer::serving("a.txt", b"a", &[]);
     let status = |request: &str| Response::parse(&server.raw(request.as_bytes())).status;
     assert_eq!(status("GET /snapshot HTTP/1.1\r\n\r\n"), 400, "no Host");
     assert_eq!(
@@ -268,11 +258,9 @@ fn requests_http_1_1_forbids_get_400_and_the_absolute_form_is_served() {
 
 #[test]
 fn a_snapshot_of_a_version_that_is_gone_is_404() {
-    let dir = TempDir::new("seq");
-    dir.rewrite("a.txt", b"one");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("a.txt", b"one", &["--poll", "20"]);
     assert_eq!(server.get("/snapshot?seq=1", "").body, b"one");
-    dir.replace("a.txt", b"two");
+    server.dir().replace("a.txt", b"two");
     wait_for_snapshot(&server, b"two");
     assert_eq!(server.get("/snapshot?seq=1", "").status, 404);
     assert_eq!(server.get("/snapshot?seq=2", "").body, b"two");
@@ -302,9 +290,8 @@ fn a_fifo_a_device_or_a_kernel_file_as_path_exits_1_with_one_line() {
 
 #[test]
 fn a_watched_file_replaced_by_a_fifo_or_a_device_keeps_its_frame_until_it_is_back() {
-    let dir = TempDir::new("replaced");
-    dir.rewrite("w.txt", b"one");
-    let server = TestServer::start(&[dir.path("w.txt").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("w.txt", b"one", &["--poll", "20"]);
+    let dir = server.dir();
     let mut stream = server.stream("", READER);
     assert_eq!(stream.next_part().unwrap().body, b"one");
 
@@ -328,16 +315,8 @@ fn a_watched_file_replaced_by_a_fifo_or_a_device_keeps_its_frame_until_it_is_bac
 
 #[test]
 fn a_version_over_max_frame_is_reported_once_not_every_poll() {
-    let dir = TempDir::new("over-max");
-    dir.rewrite("a.txt", b"small");
-    let server = TestServer::start(&[
-        dir.path("a.txt").to_str().unwrap(),
-        "--poll",
-        "10",
-        "--max-frame",
-        "10",
-    ]);
-    dir.replace("a.txt", &[b'x'; 100]);
+    let server = TestServer::serving("a.txt", b"small", &["--poll", "10", "--max-frame", "10"]);
+    server.dir().replace("a.txt", &[b'x'; 100]);
     server.wait_stderr("100 bytes, over --max-frame 10");
     // Fifty polls later, still one line.
     let start = Instant::now();
@@ -345,7 +324,7 @@ fn a_version_over_max_frame_is_reported_once_not_every_poll() {
         assert_eq!(server.get("/snapshot", "").body, b"small");
     }
     assert_eq!(server.stderr().matches("over --max-frame").count(), 1);
-    dir.replace("a.txt", &[b'y'; 200]);
+    server.dir().replace("a.txt", &[b'y'; 200]);
     server.wait_stderr("200 bytes, over --max-frame 10");
     assert_eq!(server.stderr().matches("over --max-frame").count(), 2);
 }
@@ -368,16 +347,11 @@ fn a_folder_with_nothing_that_can_be_shown_exits_1_with_one_line() {
 
 #[test]
 fn a_folder_whose_slides_all_become_unservable_keeps_the_last_one_without_spinning() {
-    let dir = TempDir::new("stuck");
-    dir.rewrite("a.txt", b"a");
-    let server = TestServer::start(&[
-        dir.0.to_str().unwrap(),
-        "--interval",
-        "50",
-        "--max-frame",
-        "10",
-    ]);
-    dir.replace("a.txt", &[b'a'; 100]);
+    let server = TestServer::showing(
+        &[("a.txt", b"a")],
+        &["--interval", "50", "--max-frame", "10"],
+    );
+    server.dir().replace("a.txt", &[b'a'; 100]);
     server.wait_stderr("no file in");
     let pid = server.child.id();
     let (ticks, start) = (cpu_ticks(pid), Instant::now());
@@ -394,7 +368,7 @@ fn a_folder_whose_slides_all_become_unservable_keeps_the_last_one_without_spinni
         "{}",
         server.stderr()
     );
-    dir.replace("a.txt", b"b");
+    server.dir().replace("a.txt", b"b");
     wait_for_snapshot(&server, b"b");
 }
 
@@ -455,16 +429,14 @@ fn half_written_bmp_and_svg_images_are_never_published() {
     )
     .into_bytes();
     for (name, image) in [("img.bmp", bmp), ("img.svg", svg)] {
-        let dir = TempDir::new("half-image");
-        dir.rewrite(name, &image[..image.len() / 2]);
-        let server = TestServer::start(&[dir.path(name).to_str().unwrap(), "--poll", "20"]);
+        let server = TestServer::serving(name, &image[..image.len() / 2], &["--poll", "20"]);
         // The URL is printed after the first frame, or after a second without one.
         assert_eq!(
             server.get("/snapshot", "").status,
             503,
             "{name} published half"
         );
-        dir.rewrite(name, &image);
+        server.dir().rewrite(name, &image);
         wait_for_snapshot(&server, &image);
     }
 }

@@ -7,16 +7,13 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, TempDir, TestServer, fixture};
 
-fn serve(name: &str, bytes: &[u8]) -> (TempDir, TestServer) {
-    let dir = TempDir::new("http");
-    dir.rewrite(name, bytes);
-    let server = TestServer::start(&[dir.path(name).to_str().unwrap(), "--poll", "20"]);
-    (dir, server)
+fn serve(name: &str, bytes: &[u8]) -> TestServer {
+    TestServer::serving(name, bytes, &["--poll", "20"])
 }
 
 #[test]
 fn snapshot_is_the_current_frame_with_type_length_and_etag() {
-    let (dir, server) = serve("cam.jpg", &fixture("red.jpg"));
+    let server = serve("cam.jpg", &fixture("red.jpg"));
     let r = server.get("/snapshot", "");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, fixture("red.jpg"));
@@ -32,7 +29,7 @@ fn snapshot_is_the_current_frame_with_type_length_and_etag() {
     assert_eq!((again.status, again.body.len()), (304, 0));
     assert_eq!(again.header("etag"), Some(etag.clone()));
 
-    dir.replace("cam.jpg", &fixture("green.jpg"));
+    server.dir().replace("cam.jpg", &fixture("green.jpg"));
     let start = Instant::now();
     let changed = loop {
         let r = server.get("/snapshot", &format!("If-None-Match: {etag}\r\n"));
@@ -50,7 +47,7 @@ fn snapshot_is_the_current_frame_with_type_length_and_etag() {
 fn the_first_frame_is_there_as_soon_as_the_url_is_printed() {
     // Large enough that reading it takes longer than a client's first request.
     let big = vec![7u8; 32 << 20];
-    let (_dir, server) = serve("big.bin", &big);
+    let server = serve("big.bin", &big);
     let r = server.get("/snapshot", "");
     assert_eq!(r.status, 200);
     assert!(r.body == big, "a snapshot of {} bytes", r.body.len());
@@ -58,7 +55,7 @@ fn the_first_frame_is_there_as_soon_as_the_url_is_printed() {
 
 #[test]
 fn head_gives_the_headers_without_a_body() {
-    let (_dir, server) = serve("a.txt", b"hello");
+    let server = serve("a.txt", b"hello");
     let snap =
         common::Response::parse(&server.raw(b"HEAD /snapshot HTTP/1.1\r\nHost: localhost\r\n\r\n"));
     assert_eq!((snap.status, snap.body.len()), (200, 0));
@@ -76,7 +73,7 @@ fn head_gives_the_headers_without_a_body() {
 
 #[test]
 fn unknown_paths_are_404_and_other_methods_405() {
-    let (_dir, server) = serve("a.txt", b"hello");
+    let server = serve("a.txt", b"hello");
     assert_eq!(server.get("/a.txt", "").status, 404);
     assert_eq!(server.get("/../a.txt", "").status, 404);
     let post = common::Response::parse(
@@ -88,7 +85,7 @@ fn unknown_paths_are_404_and_other_methods_405() {
 
 #[test]
 fn bad_requests_get_400_and_431_while_a_stream_keeps_flowing() {
-    let (dir, server) = serve("a.txt", b"one");
+    let server = serve("a.txt", b"one");
     let mut stream = server.stream("", "curl/8");
     assert_eq!(stream.next_part().unwrap().body, b"one");
 
@@ -99,13 +96,13 @@ fn bad_requests_get_400_and_431_while_a_stream_keeps_flowing() {
     huge.extend_from_slice(b"\r\n\r\n");
     assert_eq!(common::Response::parse(&server.raw(&huge)).status, 431);
 
-    dir.replace("a.txt", b"two");
+    server.dir().replace("a.txt", b"two");
     assert_eq!(stream.next_part().unwrap().body, b"two");
 }
 
 #[test]
 fn a_half_sent_request_is_dropped_after_the_head_timeout_without_blocking_others() {
-    let (_dir, server) = serve("a.txt", b"one");
+    let server = serve("a.txt", b"one");
     let mut slow = server.connect();
     slow.write_all(b"GET /stream HTTP/1.1\r\nHost:").unwrap();
     // Meanwhile other clients are served at once.

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, PartReader, Response, TempDir, TestServer, read_some};
+use common::{DEADLINE, PartReader, Response, TestServer, read_some};
 
 const READER: &str = "curl/8";
 
@@ -84,16 +84,8 @@ fn read_at_least(conn: &mut TcpStream, n: usize) {
 
 #[test]
 fn clients_that_leave_while_waiting_are_freed_at_once() {
-    let dir = TempDir::new("leave");
-    dir.rewrite("a.txt", b"a");
     // No keep-alive would reveal a departure during the test.
-    let server = TestServer::start(&[
-        dir.path("a.txt").to_str().unwrap(),
-        "--keepalive",
-        "3600",
-        "--repeat",
-        "0",
-    ]);
+    let server = TestServer::serving("a.txt", b"a", &["--keepalive", "3600", "--repeat", "0"]);
     let idle_threads = server.threads();
     let mut clients: Vec<TcpStream> = (0..100)
         .map(|_| request(&server, "/poll?since=1&timeout=300", READER))
@@ -119,16 +111,8 @@ fn clients_that_leave_while_waiting_are_freed_at_once() {
 
 #[test]
 fn clients_coming_and_going_wake_no_idle_connection() {
-    let dir = TempDir::new("churn");
-    dir.rewrite("a.txt", b"a");
     // Departures are noticed within a second at worst, by the watcher or a keep-alive.
-    let server = TestServer::start(&[
-        dir.path("a.txt").to_str().unwrap(),
-        "--keepalive",
-        "1",
-        "--repeat",
-        "0",
-    ]);
+    let server = TestServer::serving("a.txt", b"a", &["--keepalive", "1", "--repeat", "0"]);
     let idle: Vec<PartReader> = (0..20)
         .map(|_| {
             let mut stream = server.stream("", READER);
@@ -155,16 +139,10 @@ fn clients_coming_and_going_wake_no_idle_connection() {
 
 #[test]
 fn a_slow_but_steady_client_gets_the_whole_frame() {
-    let dir = TempDir::new("steady");
     // More than the loopback buffers hold, so the server must wait for the client.
     let size = 12 << 20;
     let frame: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    dir.rewrite("big.bin", &frame);
-    let server = TestServer::start(&[
-        dir.path("big.bin").to_str().unwrap(),
-        "--write-timeout",
-        "1",
-    ]);
+    let server = TestServer::serving("big.bin", &frame, &["--write-timeout", "1"]);
     let mut conn = request(&server, "/snapshot", READER);
     rustix::net::sockopt::set_socket_recv_buffer_size(&conn, 64 << 10).unwrap();
     // About 4 MB/s: a few seconds for the frame, several times --write-timeout.
@@ -195,13 +173,7 @@ fn a_slow_but_steady_client_gets_the_whole_frame() {
 
 #[test]
 fn a_client_that_stops_reading_is_dropped_with_a_reset() {
-    let dir = TempDir::new("reset");
-    dir.rewrite("big.bin", &vec![b'x'; 16 << 20]);
-    let server = TestServer::start(&[
-        dir.path("big.bin").to_str().unwrap(),
-        "--write-timeout",
-        "1",
-    ]);
+    let server = TestServer::serving("big.bin", &vec![b'x'; 16 << 20], &["--write-timeout", "1"]);
     let mut stalled = request(&server, "/stream", READER);
     rustix::net::sockopt::set_socket_recv_buffer_size(&stalled, 64 << 10).unwrap();
     server.wait_until_connected("stream", 1);
@@ -222,9 +194,7 @@ fn a_client_that_stops_reading_is_dropped_with_a_reset() {
 
 #[test]
 fn a_burst_of_connections_is_queued_by_the_kernel_not_dropped() {
-    let dir = TempDir::new("burst");
-    dir.rewrite("a.txt", b"a");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap()]);
+    let server = TestServer::serving("a.txt", b"a", &[]);
     let pid = server.child.id().to_string();
     let signal = |sig: &str| {
         let status = Command::new("kill").args([sig, &pid]).status().unwrap();

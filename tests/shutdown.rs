@@ -6,13 +6,11 @@ use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, TempDir, TestServer};
+use common::{DEADLINE, TestServer};
 
 #[test]
 fn sigterm_ends_every_stream_with_the_final_boundary_and_exits_0() {
-    let dir = TempDir::new("shutdown");
-    dir.rewrite("a.txt", b"x");
-    let mut server = TestServer::start(&[dir.path("a.txt").to_str().unwrap()]);
+    let mut server = TestServer::serving("a.txt", b"x", &[]);
     let mut reader = server.stream("", "curl/8");
     let mut browser = server.stream("", "Mozilla/5.0");
     reader.next_part().unwrap();
@@ -39,9 +37,7 @@ fn sigterm_ends_every_stream_with_the_final_boundary_and_exits_0() {
 
 #[test]
 fn sigint_with_200_clients_closes_every_stream_and_exits_0_within_a_second() {
-    let dir = TempDir::new("shutdown-200");
-    dir.rewrite("cam.jpg", &common::fixture("red.jpg"));
-    let mut server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap()]);
+    let mut server = TestServer::serving("cam.jpg", &common::fixture("red.jpg"), &[]);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let clients: Vec<_> = (0..200)
         .map(|i| {

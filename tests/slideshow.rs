@@ -61,10 +61,7 @@ fn each_part_carries_its_own_content_type() {
 
 #[test]
 fn slides_change_every_interval() {
-    let dir = TempDir::new("interval");
-    dir.rewrite("a.txt", b"a");
-    dir.rewrite("b.txt", b"b");
-    let server = show(&dir, &["--interval", "300"]);
+    let server = TestServer::showing(&[("a.txt", b"a"), ("b.txt", b"b")], &["--interval", "300"]);
     let mut stream = server.stream("", READER);
     stream.next_part().unwrap();
     let mut last = Instant::now();
@@ -85,14 +82,11 @@ fn slides_change_every_interval() {
 
 #[test]
 fn files_added_join_and_files_deleted_leave_without_a_gap() {
-    let dir = TempDir::new("live");
-    dir.rewrite("1.txt", b"1");
-    dir.rewrite("3.txt", b"3");
-    let server = show(&dir, &["--interval", "100"]);
+    let server = TestServer::showing(&[("1.txt", b"1"), ("3.txt", b"3")], &["--interval", "100"]);
     let mut stream = server.stream("", READER);
     stream.wait_for(b"3");
-    dir.rewrite("2.txt", b"2");
-    std::fs::remove_file(dir.path("3.txt")).unwrap();
+    server.dir().rewrite("2.txt", b"2");
+    std::fs::remove_file(server.dir().path("3.txt")).unwrap();
     // From the next cycle on: 1, 2, 1, 2 ... and never 3.
     stream.wait_for(b"2");
     assert_eq!(texts(&mut stream, 4), ["1", "2", "1", "2"]);
@@ -105,23 +99,22 @@ fn files_added_join_and_files_deleted_leave_without_a_gap() {
 
 #[test]
 fn a_changed_slide_is_sent_as_it_is_now() {
-    let dir = TempDir::new("changed");
-    dir.rewrite("a.txt", b"a");
-    dir.rewrite("b.txt", b"old");
-    let server = show(&dir, &["--interval", "100"]);
+    let server = TestServer::showing(
+        &[("a.txt", b"a"), ("b.txt", b"old")],
+        &["--interval", "100"],
+    );
     let mut stream = server.stream("", READER);
     stream.wait_for(b"old");
-    dir.replace("b.txt", b"new");
+    server.dir().replace("b.txt", b"new");
     stream.wait_for(b"new");
 }
 
 #[test]
 fn once_plays_each_file_then_ends_streams_and_exits_0() {
-    let dir = TempDir::new("once");
-    for n in ["1", "2", "3"] {
-        dir.rewrite(&format!("{n}.txt"), n.as_bytes());
-    }
-    let mut server = show(&dir, &["--interval", "200", "--once"]);
+    let mut server = TestServer::showing(
+        &[("1.txt", b"1"), ("2.txt", b"2"), ("3.txt", b"3")],
+        &["--interval", "200", "--once"],
+    );
     let mut stream = server.stream("", READER);
     let mut seen = Vec::new();
     while let Some(part) = stream.next_part() {
@@ -174,9 +167,7 @@ fn a_symlink_loop_neither_hangs_nor_repeats() {
 
 #[test]
 fn a_folder_of_one_file_shows_it_again_and_again() {
-    let dir = TempDir::new("one");
-    dir.rewrite("only.txt", b"only");
-    let server = show(&dir, &["--interval", "50"]);
+    let server = TestServer::showing(&[("only.txt", b"only")], &["--interval", "50"]);
     assert_eq!(
         texts(&mut server.stream("", READER), 3),
         ["only", "only", "only"]
@@ -211,24 +202,19 @@ fn an_empty_folder_or_one_with_no_match_is_an_error_naming_both() {
 
 #[test]
 fn a_folder_emptied_while_running_keeps_the_last_slide_and_says_so() {
-    let dir = TempDir::new("emptied");
-    dir.rewrite("a.txt", b"a");
-    let server = show(&dir, &["--interval", "50"]);
+    let server = TestServer::showing(&[("a.txt", b"a")], &["--interval", "50"]);
     let mut stream = server.stream("", READER);
     stream.wait_for(b"a");
-    std::fs::remove_file(dir.path("a.txt")).unwrap();
+    std::fs::remove_file(server.dir().path("a.txt")).unwrap();
     server.wait_stderr("no slides left");
     assert_eq!(server.get("/snapshot", "").body, b"a");
-    dir.rewrite("b.txt", b"b");
+    server.dir().rewrite("b.txt", b"b");
     stream.wait_for(b"b");
 }
 
 #[test]
 fn a_client_connecting_mid_slide_gets_the_current_slide_at_once_and_stderr_names_it() {
-    let dir = TempDir::new("midslide");
-    dir.rewrite("a.txt", b"a");
-    dir.rewrite("b.txt", b"b");
-    let server = show(&dir, &["--interval", "5000"]);
+    let server = TestServer::showing(&[("a.txt", b"a"), ("b.txt", b"b")], &["--interval", "5000"]);
     let start = Instant::now();
     let first = server.stream("", READER).next_part().unwrap();
     assert!(start.elapsed() < Duration::from_secs(2));
@@ -241,16 +227,14 @@ fn a_client_connecting_mid_slide_gets_the_current_slide_at_once_and_stderr_names
 
 #[test]
 fn a_slide_being_rewritten_is_never_sent_half_written() {
-    let dir = TempDir::new("torn-slide");
     let versions = [
         fixture("noise1.jpg"),
         fixture("noise2.jpg"),
         fixture("noise3.jpg"),
     ];
-    dir.rewrite("cam.jpg", &versions[0]);
-    let server = show(&dir, &["--interval", "5"]);
+    let server = TestServer::showing(&[("cam.jpg", &versions[0])], &["--interval", "5"]);
     let mut stream = server.stream("", READER);
-    let path = dir.path("cam.jpg");
+    let path = server.dir().path("cam.jpg");
     let writer = thread::spawn(move || {
         let versions = [
             fixture("noise1.jpg"),
@@ -281,10 +265,10 @@ fn a_slide_being_rewritten_is_never_sent_half_written() {
 
 #[test]
 fn a_slide_that_cannot_be_sent_is_skipped_with_one_warning() {
-    let dir = TempDir::new("skip");
-    dir.rewrite("a.txt", b"a");
-    dir.rewrite("b.txt", b"far too big for --max-frame");
-    let server = show(&dir, &["--interval", "20", "--max-frame", "10"]);
+    let server = TestServer::showing(
+        &[("a.txt", b"a"), ("b.txt", b"far too big for --max-frame")],
+        &["--interval", "20", "--max-frame", "10"],
+    );
     let seen = texts(&mut server.stream("", READER), 5);
     assert_eq!(seen, ["a"; 5]);
     let warnings = server.stderr().matches("skipping").count();

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, TempDir, TestServer, fixture};
+use common::{DEADLINE, TestServer, fixture};
 
 /// A stream reader that takes parts of every type (ffmpeg's `Lavf/` is sent JPEG only).
 const READER: &str = "curl/8.0.1";
@@ -14,9 +14,8 @@ const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0";
 
 #[test]
 fn parts_are_the_files_bytes_for_each_version_saved_by_rename_or_in_place() {
-    let dir = TempDir::new("versions");
-    dir.rewrite("now.txt", b"version 1\n");
-    let server = TestServer::start(&[dir.path("now.txt").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("now.txt", b"version 1\n", &["--poll", "20"]);
+    let dir = server.dir();
     for (ua, query) in [
         (READER, ""),
         (BROWSER, ""),
@@ -62,9 +61,7 @@ fn parts_are_the_files_bytes_for_each_version_saved_by_rename_or_in_place() {
 
 #[test]
 fn reader_parts_carry_content_length_and_browser_parts_are_opened_ahead() {
-    let dir = TempDir::new("framing");
-    dir.rewrite("cam.jpg", &fixture("red.jpg"));
-    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("cam.jpg", &fixture("red.jpg"), &["--poll", "20"]);
 
     let mut reader = server.stream("", READER);
     let part = reader.next_part().unwrap();
@@ -83,33 +80,29 @@ fn reader_parts_carry_content_length_and_browser_parts_are_opened_ahead() {
 
 #[test]
 fn two_changes_100_ms_apart_are_both_delivered() {
-    let dir = TempDir::new("quick");
-    dir.rewrite("a.txt", b"0");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("a.txt", b"0", &["--poll", "20"]);
     let mut stream = server.stream("", READER);
     assert_eq!(stream.next_part().unwrap().body, b"0");
-    dir.rewrite("a.txt", b"1");
+    server.dir().rewrite("a.txt", b"1");
     let t = Instant::now();
     while t.elapsed() < Duration::from_millis(100) {
         thread::sleep(Duration::from_millis(5));
     }
-    dir.rewrite("a.txt", b"2");
+    server.dir().rewrite("a.txt", b"2");
     assert_eq!(stream.next_part().unwrap().body, b"1");
     assert_eq!(stream.next_part().unwrap().body, b"2");
 }
 
 #[test]
 fn a_jpeg_rewritten_in_place_200_times_never_reaches_a_client_torn() {
-    let dir = TempDir::new("torn");
     let versions = [
         fixture("noise1.jpg"),
         fixture("noise2.jpg"),
         fixture("noise3.jpg"),
     ];
-    dir.rewrite("cam.jpg", &versions[0]);
-    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap(), "--poll", "1"]);
+    let server = TestServer::serving("cam.jpg", &versions[0], &["--poll", "1"]);
     let mut stream = server.stream("", READER);
-    let path = dir.path("cam.jpg");
+    let path = server.dir().path("cam.jpg");
     let writer = thread::spawn(move || {
         for i in 0..200 {
             // Truncate, then write in small pieces, so the poller often finds it half-written.
@@ -142,9 +135,7 @@ fn a_jpeg_rewritten_in_place_200_times_never_reaches_a_client_torn() {
 
 #[test]
 fn a_hundred_clients_connecting_at_once_all_get_the_current_frame_within_2_s() {
-    let dir = TempDir::new("hundred");
-    dir.rewrite("cam.jpg", &fixture("red.jpg"));
-    let server = TestServer::start(&[dir.path("cam.jpg").to_str().unwrap()]);
+    let server = TestServer::serving("cam.jpg", &fixture("red.jpg"), &[]);
     let start = Instant::now();
     let clients: Vec<_> = (0..100)
         .map(|_| {
@@ -168,31 +159,25 @@ fn a_hundred_clients_connecting_at_once_all_get_the_current_frame_within_2_s() {
 
 #[test]
 fn a_file_missing_for_a_moment_keeps_the_last_frame_and_resumes() {
-    let dir = TempDir::new("missing");
-    dir.rewrite("a.txt", b"before");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--poll", "20"]);
+    let server = TestServer::serving("a.txt", b"before", &["--poll", "20"]);
     let mut stream = server.stream("", READER);
     assert_eq!(stream.next_part().unwrap().body, b"before");
-    std::fs::remove_file(dir.path("a.txt")).unwrap();
+    std::fs::remove_file(server.dir().path("a.txt")).unwrap();
     server.wait_stderr("keeping the last frame");
     assert_eq!(server.get("/snapshot", "").body, b"before");
-    dir.rewrite("a.txt", b"after");
+    server.dir().rewrite("a.txt", b"after");
     assert_eq!(stream.next_part().unwrap().body, b"after");
     server.wait_stderr("is back");
 }
 
 #[test]
 fn a_client_that_stops_reading_neither_delays_others_nor_stays() {
-    let dir = TempDir::new("stall");
     let size = 4 << 20;
-    dir.rewrite("big.bin", &vec![b'a'; size]);
-    let server = TestServer::start(&[
-        dir.path("big.bin").to_str().unwrap(),
-        "--poll",
-        "20",
-        "--write-timeout",
-        "3",
-    ]);
+    let server = TestServer::serving(
+        "big.bin",
+        &vec![b'a'; size],
+        &["--poll", "20", "--write-timeout", "3"],
+    );
     let idle_threads = server.threads();
     // Connects, sends its request, never reads: once the socket buffers are full, the
     // server's writes to it block.
@@ -212,7 +197,7 @@ fn a_client_that_stops_reading_neither_delays_others_nor_stays() {
     let start = Instant::now();
     for i in 1u8.. {
         let version = vec![b'a' + i % 26; size];
-        dir.replace("big.bin", &version);
+        server.dir().replace("big.bin", &version);
         let t = Instant::now();
         assert_eq!(healthy.next_part().unwrap().body, version);
         // Waiting on the stalled client would take the whole --write-timeout.
@@ -234,9 +219,7 @@ fn a_client_that_stops_reading_neither_delays_others_nor_stays() {
 
 #[test]
 fn a_vanished_clients_thread_ends_within_one_keepalive() {
-    let dir = TempDir::new("vanish");
-    dir.rewrite("a.txt", b"x");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--keepalive", "2"]);
+    let server = TestServer::serving("a.txt", b"x", &["--keepalive", "2"]);
     let idle_threads = server.threads();
     let mut stream = server.stream("", READER);
     stream.next_part().unwrap();
@@ -258,9 +241,7 @@ fn a_vanished_clients_thread_ends_within_one_keepalive() {
 
 #[test]
 fn an_idle_browser_stream_gets_the_current_frame_again_every_keepalive() {
-    let dir = TempDir::new("keepalive-browser");
-    dir.rewrite("a.txt", b"same");
-    let server = TestServer::start(&[dir.path("a.txt").to_str().unwrap(), "--keepalive", "1"]);
+    let server = TestServer::serving("a.txt", b"same", &["--keepalive", "1"]);
     let mut stream = server.stream("", BROWSER);
     let t = Instant::now();
     assert_eq!(stream.next_part().unwrap().body, b"same");
@@ -276,15 +257,7 @@ fn an_idle_browser_stream_gets_the_current_frame_again_every_keepalive() {
 /// of a frame per client; with `--repeat 0`, no duplicate frame for ffmpeg to record, ever.
 #[test]
 fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
-    let dir = TempDir::new("keepalive-reader");
-    dir.rewrite("a.txt", b"same");
-    let server = TestServer::start(&[
-        dir.path("a.txt").to_str().unwrap(),
-        "--keepalive",
-        "1",
-        "--repeat",
-        "0",
-    ]);
+    let server = TestServer::serving("a.txt", b"same", &["--keepalive", "1", "--repeat", "0"]);
     let mut conn = server.connect();
     conn.write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/8\r\n\r\n")
         .unwrap();
@@ -325,15 +298,7 @@ fn an_idle_reader_stream_gets_padding_every_keepalive_and_no_duplicate() {
 /// tests/clients.rs): every `--repeat` a reader gets the current frame again, after the padding.
 #[test]
 fn an_idle_reader_stream_gets_the_current_frame_again_every_repeat() {
-    let dir = TempDir::new("repeat-reader");
-    dir.rewrite("a.txt", b"same");
-    let server = TestServer::start(&[
-        dir.path("a.txt").to_str().unwrap(),
-        "--keepalive",
-        "1",
-        "--repeat",
-        "2",
-    ]);
+    let server = TestServer::serving("a.txt", b"same", &["--keepalive", "1", "--repeat", "2"]);
     let mut stream = server.stream("", READER);
     stream
         .conn
@@ -354,18 +319,12 @@ fn an_idle_reader_stream_gets_the_current_frame_again_every_repeat() {
 /// Timeouts too long for the clock mean "never": no thread panics on its first wait.
 #[test]
 fn a_keepalive_or_repeat_beyond_the_clock_means_never() {
-    let dir = TempDir::new("huge-timeouts");
-    dir.rewrite("a.txt", b"one");
     let huge = u64::MAX.to_string();
-    let server = TestServer::start(&[
-        dir.path("a.txt").to_str().unwrap(),
-        "--poll",
-        "20",
-        "--keepalive",
-        &huge,
-        "--repeat",
-        &huge,
-    ]);
+    let server = TestServer::serving(
+        "a.txt",
+        b"one",
+        &["--poll", "20", "--keepalive", &huge, "--repeat", &huge],
+    );
     let mut browser = server.stream("", BROWSER);
     let mut reader = server.stream("", READER);
     let mut events = server.connect();
@@ -382,7 +341,7 @@ fn a_keepalive_or_repeat_beyond_the_clock_means_never() {
     }
     assert_eq!(browser.next_part().unwrap().body, b"one");
     assert_eq!(reader.next_part().unwrap().body, b"one");
-    dir.replace("a.txt", b"two");
+    server.dir().replace("a.txt", b"two");
     assert_eq!(browser.next_part().unwrap().body, b"two");
     assert_eq!(reader.next_part().unwrap().body, b"two");
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());

@@ -1,6 +1,6 @@
-//! Real headless Chromium, driven over the DevTools protocol (CDP) with nothing but std::net:
-//! a minimal WebSocket client and [`Browser::eval`], which runs JavaScript in the page and
-//! returns its result as JSON. Every wait has a deadline; Chromium is stopped on drop.
+//! Real headless Chromium, driven over the DevTools protocol (CDP) on the page's WebSocket
+//! (tungstenite), with [`Browser::eval`], which runs JavaScript in the page and returns its
+//! result as JSON. Every wait has a deadline; Chromium is stopped on drop.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tungstenite::Message;
 
 use super::{DEADLINE, TempDir};
 
@@ -157,7 +158,7 @@ impl Browser {
             );
             thread::sleep(POLL);
         };
-        let ws = WebSocket::connect(&page_ws).unwrap_or_else(|e| {
+        let ws = connect(&page_ws).unwrap_or_else(|e| {
             panic!(
                 "cannot open the DevTools WebSocket {page_ws}: {e}{}",
                 process.stderr_tail()
@@ -184,7 +185,7 @@ impl Browser {
         self.next_id += 1;
         let id = self.next_id;
         let request = json!({ "id": id, "method": method, "params": params }).to_string();
-        if let Err(e) = self.ws.send_text(&request) {
+        if let Err(e) = self.ws.send(Message::text(request)) {
             panic!(
                 "cannot send {method} to Chromium: {e}{}",
                 self.process.stderr_tail()
@@ -198,8 +199,9 @@ impl Browser {
                 "Chromium did not answer {method} within {DEADLINE:?}{}",
                 self.process.stderr_tail()
             );
-            let text = match self.ws.recv_text(left) {
-                Ok(text) => text,
+            let text = match recv_text(&mut self.ws, left) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue, // the deadline check above fails
                 Err(e) => panic!(
                     "no answer from Chromium to {method}: {e}{}",
                     self.process.stderr_tail()
@@ -303,7 +305,7 @@ impl Drop for Browser {
         // then waits for it, and kills it if it does not exit in time.
         let request =
             json!({ "id": self.next_id + 1, "method": "Browser.close", "params": {} }).to_string();
-        self.process.closing = self.ws.send_text(&request).is_ok();
+        self.process.closing = self.ws.send(Message::text(request)).is_ok();
     }
 }
 
@@ -396,159 +398,56 @@ fn read_head(reader: &mut impl BufRead) -> io::Result<String> {
     }
 }
 
-/// A minimal RFC 6455 client: text messages out (masked, as clients must), text or binary
-/// messages in (any length, fragmented or not); pings are answered, pongs ignored.
-struct WebSocket {
-    reader: BufReader<TcpStream>,
+/// The page's DevTools WebSocket. Plain `ws://` to 127.0.0.1, so no TLS.
+type WebSocket = tungstenite::WebSocket<TcpStream>;
+
+/// Opens `ws://host:port/path`, with a deadline on every read and write of the socket (and
+/// so of the handshake).
+fn connect(url: &str) -> Result<WebSocket, String> {
+    let host = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| format!("not a ws:// URL: {url}"))?;
+    let conn = TcpStream::connect(host).map_err(|e| e.to_string())?;
+    // Each command is one small message that waits for its answer: Nagle would only delay it.
+    conn.set_nodelay(true).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(DEADLINE))
+        .map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(DEADLINE))
+        .map_err(|e| e.to_string())?;
+    let (ws, _response) = tungstenite::client(url, conn).map_err(|e| e.to_string())?;
+    Ok(ws)
 }
 
-const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
-
-impl WebSocket {
-    /// Opens `ws://host:port/path` with the HTTP/1.1 Upgrade handshake.
-    fn connect(url: &str) -> io::Result<WebSocket> {
-        let rest = url.strip_prefix("ws://").ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("not a ws:// URL: {url}"),
-            )
-        })?;
-        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let path = if path.is_empty() { "/" } else { path };
-        let mut conn = TcpStream::connect(host)?;
-        conn.set_nodelay(true)?;
-        conn.set_read_timeout(Some(DEADLINE))?;
-        conn.set_write_timeout(Some(DEADLINE))?;
-        write!(
-            conn,
-            "GET {path} HTTP/1.1\r\n\
-             Host: {host}\r\n\
-             Upgrade: websocket\r\n\
-             Connection: Upgrade\r\n\
-             Sec-WebSocket-Key: cHVzaHNlcnZlIHRlc3RzIQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
-        )?;
-        let mut reader = BufReader::new(conn);
-        let head = read_head(&mut reader)?;
-        if !head.starts_with("HTTP/1.1 101") {
-            return Err(io::Error::other(format!(
-                "WebSocket handshake refused: {head}"
-            )));
+/// The next text or binary message, or None if none arrived within `timeout`. Pings are
+/// answered by tungstenite itself; a message cut short by the timeout stays buffered in it
+/// and is completed by the next call.
+fn recv_text(ws: &mut WebSocket, timeout: Duration) -> Result<Option<String>, String> {
+    ws.get_ref()
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    loop {
+        match ws.read() {
+            Ok(Message::Text(text)) => return Ok(Some(text.as_str().to_string())),
+            Ok(Message::Binary(bytes)) => {
+                return String::from_utf8(bytes.to_vec())
+                    .map(Some)
+                    .map_err(|e| format!("a binary message that is not UTF-8: {e}"));
+            }
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+            Ok(Message::Close(frame)) => {
+                return Err(format!("Chromium closed the WebSocket ({frame:?})"));
+            }
+            // What a read timeout on the socket looks like, depending on the platform.
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.to_string()),
         }
-        Ok(WebSocket { reader })
-    }
-
-    fn send_text(&mut self, text: &str) -> io::Result<()> {
-        self.send_frame(OP_TEXT, text.as_bytes())
-    }
-
-    /// One final (unfragmented) frame, masked.
-    fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
-        const MASK: [u8; 4] = [0x5a, 0xc3, 0x17, 0x8e];
-        let mut frame = vec![0x80 | opcode];
-        match payload.len() {
-            n @ 0..=125 => frame.push(0x80 | n as u8),
-            n @ 126..=0xFFFF => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&MASK);
-        frame.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
-        let conn = self.reader.get_mut();
-        conn.write_all(&frame)?;
-        conn.flush()
-    }
-
-    /// The next whole text or binary message, waiting at most `timeout` for it to start.
-    fn recv_text(&mut self, timeout: Duration) -> io::Result<String> {
-        self.reader.get_ref().set_read_timeout(Some(timeout))?;
-        let mut message: Option<Vec<u8>> = None;
-        loop {
-            let (fin, opcode, payload) = self.read_frame()?;
-            match opcode {
-                OP_TEXT | OP_BINARY if message.is_none() => message = Some(payload),
-                OP_CONTINUATION if message.is_some() => {
-                    message.as_mut().unwrap().extend_from_slice(&payload)
-                }
-                OP_PING => {
-                    self.send_frame(OP_PONG, &payload)?;
-                    continue;
-                }
-                OP_PONG => continue,
-                OP_CLOSE => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "Chromium closed the WebSocket",
-                    ));
-                }
-                _ => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("unexpected WebSocket frame, opcode {opcode:#x}"),
-                    ));
-                }
-            }
-            if fin {
-                let bytes = message.take().unwrap();
-                return String::from_utf8(bytes)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
-            }
-        }
-    }
-
-    /// One frame: (FIN, opcode, unmasked payload), with a 7-, 16- or 64-bit length.
-    fn read_frame(&mut self) -> io::Result<(bool, u8, Vec<u8>)> {
-        let mut head = [0u8; 2];
-        self.reader.read_exact(&mut head)?;
-        let fin = head[0] & 0x80 != 0;
-        let opcode = head[0] & 0x0F;
-        let len = match head[1] & 0x7F {
-            126 => {
-                let mut len = [0u8; 2];
-                self.reader.read_exact(&mut len)?;
-                u64::from(u16::from_be_bytes(len))
-            }
-            127 => {
-                let mut len = [0u8; 8];
-                self.reader.read_exact(&mut len)?;
-                u64::from_be_bytes(len)
-            }
-            n => u64::from(n),
-        };
-        let mask = if head[1] & 0x80 != 0 {
-            let mut mask = [0u8; 4];
-            self.reader.read_exact(&mut mask)?;
-            Some(mask)
-        } else {
-            None
-        };
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&n| n <= 1 << 30)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("WebSocket frame of {len} bytes"),
-                )
-            })?;
-        let mut payload = vec![0u8; len];
-        self.reader.read_exact(&mut payload)?;
-        if let Some(mask) = mask {
-            payload
-                .iter_mut()
-                .zip(mask.iter().cycle())
-                .for_each(|(b, m)| *b ^= m);
-        }
-        Ok((fin, opcode, payload))
     }
 }

@@ -69,6 +69,9 @@ pub struct TestServer {
     pub url: String,
     pub addr: String,
     stderr: Arc<Mutex<String>>,
+    /// The folder of [`TestServer::serving`] and [`TestServer::showing`]: removed only after
+    /// the server is stopped, so that it never finds its source gone.
+    dir: Option<TempDir>,
 }
 
 /// Waits for `child` to exit, failing with `what` after [`DEADLINE`].
@@ -111,7 +114,52 @@ pub fn bin() -> String {
     std::env::var("PUSHSERVE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pushserve").into())
 }
 
+/// A name for a test's temp folder: the test's own, so that a folder left behind by a killed
+/// run says whose it is.
+fn test_tag() -> String {
+    thread::current()
+        .name()
+        .unwrap_or("test")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 impl TestServer {
+    /// Starts `pushserve DIR/NAME ARGS --port 0` on a fresh folder DIR that holds only `name`,
+    /// with `bytes` in it. [`TestServer::dir`] writes the next versions.
+    pub fn serving(name: &str, bytes: &[u8], args: &[&str]) -> TestServer {
+        let dir = TempDir::new(&test_tag());
+        dir.rewrite(name, bytes);
+        TestServer::start_on(dir.path(name), dir, args)
+    }
+
+    /// Starts `pushserve DIR ARGS --port 0`, a slideshow of a fresh folder DIR that holds
+    /// `files` (name, bytes). [`TestServer::dir`] adds, changes or removes slides.
+    pub fn showing(files: &[(&str, &[u8])], args: &[&str]) -> TestServer {
+        let dir = TempDir::new(&test_tag());
+        for (name, bytes) in files {
+            dir.rewrite(name, bytes);
+        }
+        TestServer::start_on(dir.0.clone(), dir, args)
+    }
+
+    fn start_on(source: PathBuf, dir: TempDir, args: &[&str]) -> TestServer {
+        let mut command = Command::new(bin());
+        command.arg(source).args(args);
+        let mut server = TestServer::start_command(command);
+        server.dir = Some(dir);
+        server
+    }
+
+    /// The folder the server was started on by [`TestServer::serving`] or
+    /// [`TestServer::showing`].
+    pub fn dir(&self) -> &TempDir {
+        self.dir
+            .as_ref()
+            .expect("a server started by TestServer::serving or TestServer::showing")
+    }
+
     /// Starts `pushserve ARGS --port 0` and waits for the URL on stdout.
     pub fn start(args: &[&str]) -> TestServer {
         let mut command = Command::new(bin());
@@ -164,6 +212,7 @@ impl TestServer {
             url,
             addr,
             stderr,
+            dir: None,
         }
     }
 
