@@ -168,7 +168,7 @@ fn running_out_of_file_descriptors_is_survived_with_a_back_off() {
 
 #[test]
 fn the_printed_url_with_a_path_appended_is_served_despite_the_double_slash() {
-    let (_dir, server) = serve("cam.jpg", &fixture("red.jpg"));
+    let server = serve("cam.jpg", &fixture("red.jpg"));
     // The printed URL ends with `/`, so `$URL/snapshot` asks for `//snapshot`.
     let path_of = |url: &str| url.trim_start_matches("http://")[server.addr.len()..].to_string();
     let snapshot = server.get(&path_of(&format!("{}/snapshot", server.url)), "");

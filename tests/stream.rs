@@ -359,20 +359,22 @@ fn stream_with(server: &TestServer, query: &str, headers: &str) -> common::PartR
 }
 
 /// A mixed slideshow: red JPEG, red PNG, a text file.
-fn mixed_show(interval_ms: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new("mixed");
-    dir.rewrite("1.jpg", &fixture("red.jpg"));
-    dir.rewrite("2.png", &fixture("red.png"));
-    dir.rewrite("3.txt", b"a caption\n");
-    let server = TestServer::start(&[dir.0.to_str().unwrap(), "--interval", interval_ms]);
-    (dir, server)
+fn mixed_show(interval_ms: &str) -> TestServer {
+    TestServer::showing(
+        &[
+            ("1.jpg", &fixture("red.jpg")),
+            ("2.png", &fixture("red.png")),
+            ("3.txt", b"a caption\n"),
+        ],
+        &["--interval", interval_ms],
+    )
 }
 
 /// An `<img>` cannot show a text part, and ffmpeg, OpenCV, mpv, VLC and GStreamer end their
 /// stream at the first part that is not JPEG: each client gets only the parts it can show.
 #[test]
 fn each_client_is_sent_only_the_parts_it_can_show() {
-    let (_dir, server) = mixed_show("100");
+    let server = mixed_show("100");
     let img_headers = "User-Agent: Mozilla/5.0 Chrome/156.0\r\nSec-Fetch-Dest: image\r\n\
                        Accept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\n";
     let clients = [
@@ -422,7 +424,7 @@ fn each_client_is_sent_only_the_parts_it_can_show() {
 /// image at once rather than with nothing until the next one.
 #[test]
 fn a_client_opened_during_a_slide_it_cannot_show_starts_with_the_last_it_can() {
-    let (_dir, server) = mixed_show("1500");
+    let server = mixed_show("1500");
     let current =
         || common::Response::parse(&server.raw(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n"));
     let start = Instant::now();
@@ -440,7 +442,7 @@ fn a_client_opened_during_a_slide_it_cannot_show_starts_with_the_last_it_can() {
 
 #[test]
 fn a_type_that_is_no_media_type_is_a_bad_request() {
-    let (_dir, server) = mixed_show("100");
+    let server = mixed_show("100");
     for query in ["?type=jpeg", "?type=", "?type=*/jpeg"] {
         // HEAD, so that a build that streams anyway ends the response too.
         let head = format!("HEAD /stream{query} HTTP/1.1\r\nHost: localhost\r\n\r\n");
