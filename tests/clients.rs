@@ -201,3 +201,48 @@ fn curl_receives_well_formed_parts() {
         "{after:?}"
     );
 }
+
+/// curl ends a `--max-time` transfer by closing its socket, with nothing more to say: that close
+/// alone must free the stream, not the next keep-alive or repeated frame seconds later.
+#[test]
+fn curl_readers_that_exit_are_no_longer_counted_within_a_second() {
+    if tool("curl").is_none() {
+        return;
+    }
+    let server = TestServer::serving("now.txt", b"now\n", &[]);
+    let readers: Vec<Killed> = (0..3)
+        .map(|_| {
+            let curl = Command::new("curl")
+                .args(["-s", "--max-time", "1", "-o", "/dev/null"])
+                .args(["-w", "%{http_code} %{size_download}"])
+                .arg(format!("{}stream", server.url))
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            Killed(curl)
+        })
+        .collect();
+    for mut reader in readers {
+        let status = common::wait_exit(&mut reader.0, "curl outlived its --max-time");
+        let written = io::read_to_string(reader.0.stdout.take().unwrap()).unwrap();
+        // 28: still streaming when --max-time ended it, after the first part had come.
+        assert_eq!(status.code(), Some(28), "{written}");
+        let (code, size) = written.split_once(' ').unwrap();
+        assert_eq!(code, "200");
+        assert!(size.parse::<u64>().unwrap() > 0, "{written}");
+    }
+    let exited = Instant::now();
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_slice(&server.get("/status", "").body).unwrap();
+        if status["clients"]["stream"] == 0 {
+            break;
+        }
+        assert!(
+            exited.elapsed() < Duration::from_secs(1),
+            "curl exited {:?} ago and its streams are still counted: {status}",
+            exited.elapsed()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
