@@ -418,7 +418,7 @@ fn a_folder_linking_to_the_root_with_follow_links_starts_serving_at_once() {
 }
 
 #[test]
-fn half_written_bmp_and_svg_images_are_never_published() {
+fn half_written_bmp_svg_and_webp_images_are_never_published() {
     let mut bmp = b"BM".to_vec();
     bmp.extend_from_slice(&12_342u32.to_le_bytes());
     bmp.extend_from_slice(&[0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0]);
@@ -428,7 +428,13 @@ fn half_written_bmp_and_svg_images_are_never_published() {
         "<rect width=\"8\" height=\"8\" fill=\"red\"/>".repeat(50)
     )
     .into_bytes();
-    for (name, image) in [("img.bmp", bmp), ("img.svg", svg)] {
+    // A RIFF header stating the length of the rest, then a VP8L chunk.
+    let mut webp = b"RIFF".to_vec();
+    webp.extend_from_slice(&(8192u32 - 8).to_le_bytes());
+    webp.extend_from_slice(b"WEBPVP8L");
+    webp.extend_from_slice(&(8192u32 - 20).to_le_bytes());
+    webp.resize(8192, 0x2a);
+    for (name, image) in [("img.bmp", bmp), ("img.svg", svg), ("img.webp", webp)] {
         let server = TestServer::serving(name, &image[..image.len() / 2], &["--poll", "20"]);
         // The URL is printed after the first frame, or after a second without one.
         assert_eq!(
