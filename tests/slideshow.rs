@@ -39,6 +39,47 @@ fn slides_come_in_natural_name_order_cycle_after_cycle() {
     assert_eq!(seen, expected);
 }
 
+/// The slide names stderr announces, in the order they are shown.
+fn announced_slides(server: &TestServer) -> Vec<String> {
+    server
+        .stderr()
+        .lines()
+        .filter_map(|line| line.split_once(": slide ")?.1.split_once(": "))
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
+#[test]
+fn random_order_shows_every_slide_once_a_cycle_in_a_new_order() {
+    let names: Vec<String> = (1..=8).map(|i| format!("slide{i}.txt")).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), n.as_bytes())).collect();
+    let server = TestServer::showing(&files, &["--order", "random", "--interval", "30"]);
+    // Told by stderr, which names every slide as it is shown: a stream reader could miss one
+    // at this pace.
+    let start = Instant::now();
+    while announced_slides(&server).len() < 3 * 8 {
+        assert!(
+            start.elapsed() < common::DEADLINE,
+            "three cycles never shown: {}",
+            server.stderr()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let shown = announced_slides(&server);
+    let cycles: Vec<&[String]> = shown.chunks(8).take(3).collect();
+    for cycle in &cycles {
+        let mut sorted = cycle.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, names, "a cycle shows each slide once: {shown:?}");
+    }
+    // In name order by chance three times running: once in 5040 * 40320 * 40320 (the first
+    // cycle starts with the first slide by name, then goes on in its shuffled order).
+    assert!(
+        cycles.iter().any(|cycle| *cycle != names.as_slice()),
+        "three cycles in name order: {shown:?}"
+    );
+}
+
 #[test]
 fn each_part_carries_its_own_content_type() {
     let dir = TempDir::new("types");
