@@ -100,6 +100,48 @@ fn bad_requests_get_400_and_431_while_a_stream_keeps_flowing() {
     assert_eq!(stream.next_part().unwrap().body, b"two");
 }
 
+/// Sends `request` whole, then reads the response to its end, which must be a clean close: a
+/// server that closes with request bytes still unread makes its kernel reset the connection.
+fn response_without_reset(server: &TestServer, request: &[u8]) -> common::Response {
+    let mut conn = server.connect();
+    conn.write_all(request)
+        .unwrap_or_else(|e| panic!("the request was cut off: {e}"));
+    let mut response = Vec::new();
+    if let Err(e) = conn.read_to_end(&mut response) {
+        panic!(
+            "reset after {} bytes of the response: {e}: {:?}",
+            response.len(),
+            String::from_utf8_lossy(&response)
+        );
+    }
+    common::Response::parse(&response)
+}
+
+#[test]
+fn a_request_refused_before_its_body_or_head_is_read_still_gets_its_whole_response() {
+    let server = serve("a.txt", b"hello");
+    // Far more than the server reads with the head, well within what it takes in after
+    // answering so that the client can finish sending.
+    let body = vec![b'x'; 64 << 10];
+    for path in ["/snapshot", "/stream"] {
+        let mut post = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        post.extend_from_slice(&body);
+        let response = response_without_reset(&server, &post);
+        assert_eq!(response.status, 405, "{path}");
+        assert_eq!(response.body, b"Method Not Allowed", "{path}");
+    }
+    let mut huge = b"GET /snapshot HTTP/1.1\r\nHost: localhost\r\nX-Filler: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 32 << 10));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let response = response_without_reset(&server, &huge);
+    assert_eq!(response.status, 431);
+    assert_eq!(response.body, b"Request Header Fields Too Large");
+}
+
 #[test]
 fn a_half_sent_request_is_dropped_after_the_head_timeout_without_blocking_others() {
     let server = serve("a.txt", b"one");
