@@ -26,7 +26,7 @@ set edit:completion:arg-completer[pushserve] = {|@words|
             cand --poll 'How often to check the file for a new version, in milliseconds'
             cand -t 'Content-Type of the parts [default: guessed from the file extension]'
             cand --type 'Content-Type of the parts [default: guessed from the file extension]'
-            cand --keepalive 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers one byte of padding they ignore)'
+            cand --keepalive 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers a header line they ignore)'
             cand --repeat 'Send a stream reader (not a browser) the current frame again after this many seconds without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never does, so that a recording gets no duplicate frames'
             cand --write-timeout 'Drop a client that takes less than 64 KiB (or all that is left to send) in this many seconds: slow but steady clients are never cut'
             cand --max-frame 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)'

@@ -3,7 +3,7 @@ complete -c pushserve -s b -l bind -d 'Address to listen on; use 0.0.0.0 or :: t
 complete -c pushserve -l allow-host -d 'Also answer requests whose Host is NAME (.example.com: and its subdomains). Bound to loopback, other names than localhost are refused (DNS rebinding); bound elsewhere, giving names limits requests to them and IP addresses. Repeat, or separate with commas' -r
 complete -c pushserve -l poll -d 'How often to check the file for a new version, in milliseconds' -r
 complete -c pushserve -s t -l type -d 'Content-Type of the parts [default: guessed from the file extension]' -r
-complete -c pushserve -l keepalive -d 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers one byte of padding they ignore)' -r
+complete -c pushserve -l keepalive -d 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers a header line they ignore)' -r
 complete -c pushserve -l repeat -d 'Send a stream reader (not a browser) the current frame again after this many seconds without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never does, so that a recording gets no duplicate frames' -r
 complete -c pushserve -l write-timeout -d 'Drop a client that takes less than 64 KiB (or all that is left to send) in this many seconds: slow but steady clients are never cut' -r
 complete -c pushserve -l max-frame -d 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)' -r

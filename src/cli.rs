@@ -74,8 +74,9 @@ pub struct Args {
     pub content_type: Option<HeaderValue>,
 
     /// Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies
-    /// keep idle streams open and vanished clients are noticed (browsers get the current frame
-    /// again, stream readers one byte of padding they ignore)
+    /// and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients
+    /// are noticed (browsers get the current frame again, stream readers a header line they
+    /// ignore)
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_KEEPALIVE")]
     pub keepalive: u64,
 

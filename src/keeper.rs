@@ -1,15 +1,19 @@
 //! Keep-alive for idle reader streams, done by one thread for all of them.
 //!
 //! A reader stream always ends what it writes with the next part's delimiter line, `--B`, left
-//! open (see `push.rs`). When a stream has sent nothing for `--keepalive`, this thread adds one
-//! space to its open line: transport padding, which RFC 2046 (5.1.1) says receivers must
-//! ignore. So proxies see traffic and clients that stopped reading are noticed (clients that
-//! leave are noticed by the connection layer's watcher), while the idle streams' own
-//! threads sleep until the next frame (or `--repeat`, for OpenCV, which padding does not
-//! satisfy): the idle cost is one small send per client, not a thread wake-up and a frame
-//! copy, and none for a stream that a repeat kept busy. The keeper sleeps until the next
-//! stream falls due, and streams that went quiet together are padded in one pass. It never
-//! blocks on a client and never writes inside a part.
+//! open (see `push.rs`). When a stream has sent nothing for `--keepalive`, this thread ends
+//! that line and adds a header line of the next part, [`KEEPALIVE`] (`X-Keepalive: 1`), itself
+//! left open for the next part's own headers or the next keep-alive. Every reader ignores a
+//! header it does not know; nothing else is accepted by all of them: GStreamer refuses the
+//! transport padding RFC 2046 allows after a boundary (`--B  `), aiohttp a blank line before
+//! one, ffmpeg an empty part. So proxies see traffic, GStreamer (which gives up after 15 s
+//! without a byte) stays, and clients that stopped reading are noticed (clients that leave are
+//! noticed by the connection layer's watcher), while the idle streams' own threads sleep until
+//! the next frame (or `--repeat`, for OpenCV, which only a frame satisfies): the idle cost is
+//! one small send per client, not a thread wake-up and a frame copy, and none for a stream
+//! that a repeat kept busy. The keeper sleeps until the next stream falls due, and streams
+//! that went quiet together are kept alive in one pass. It never blocks on a client and never
+//! writes inside a part's body.
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -19,9 +23,14 @@ use std::time::{Duration, Instant};
 use crate::frame::Latest;
 use crate::http::conn::Conn;
 
-/// Spaces on one line before the stream's own thread ends it with a repeat of the current
-/// frame instead: some readers cap line length (ffmpeg reads 127 bytes of it, aiohttp 64 KiB).
-pub const MAX_PADDING: u32 = 64;
+/// A keep-alive: ends the open line (the delimiter, or the last keep-alive) and opens a header
+/// line of the next part that every reader ignores. Sent whole or not at all (see
+/// `Conn::try_send`), so a line is never torn.
+const KEEPALIVE: &[u8] = b"\r\nX-Keepalive: 1";
+
+/// Keep-alives in one part head before the stream's own thread ends it with a repeat of the
+/// current frame instead: readers cap the header lines of a part (aiohttp at 128).
+pub const MAX_KEEPALIVES: u32 = 64;
 
 /// One reader stream, shared by its connection thread and the keeper. The keeper kicks the
 /// connection's waiter when the thread must act: its client stopped reading, or its line is
@@ -35,16 +44,16 @@ pub struct Parked {
 /// The state of the stream's open delimiter line; locked by whoever writes to the connection.
 #[derive(Default)]
 pub struct Line {
-    /// A delimiter line is open at the end of what was written, and may be padded.
+    /// A delimiter line is open at the end of what was written, and keep-alives may follow.
     pub open: bool,
-    /// Spaces written on it so far.
-    pub padding: u32,
-    /// When anything was last written to the connection, or padding last tried; None before
-    /// the first part.
+    /// Keep-alive lines written after it so far.
+    pub keepalives: u32,
+    /// When anything was last written to the connection, or a keep-alive last tried; None
+    /// before the first part.
     last_write: Option<Instant>,
     /// The client is gone or stopped reading: the stream must end.
     pub dead: bool,
-    /// The last padding found the send buffer full.
+    /// The last keep-alive found the send buffer full.
     full_once: bool,
 }
 
@@ -52,7 +61,7 @@ impl Line {
     /// Records a whole part written, ending with a fresh open line.
     pub fn part_written(&mut self) {
         self.open = true;
-        self.padding = 0;
+        self.keepalives = 0;
         self.last_write = Some(Instant::now());
     }
 }
@@ -69,8 +78,8 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    /// Starts the keeper thread, padding each stream that has been quiet for `every`, until the
-    /// server closes.
+    /// Starts the keeper thread, keeping alive each stream that has been quiet for `every`,
+    /// until the server closes.
     pub fn start(latest: Arc<Latest>, every: Duration) -> io::Result<Arc<Keeper>> {
         let keeper = Arc::new(Keeper {
             parked: Mutex::new(Vec::new()),
@@ -79,16 +88,16 @@ impl Keeper {
         thread::Builder::new()
             .name("keeper".into())
             .spawn(move || {
-                // A stream is padded once quiet for `every`, at most `batch` later, so that
-                // streams that went quiet together are padded in one pass. Not earlier: with
-                // `--repeat` at twice `--keepalive` (the defaults), one space then falls between
-                // two repeats, not two.
+                // A stream is kept alive once quiet for `every`, at most `batch` later, so that
+                // streams that went quiet together are done in one pass. Not earlier: with
+                // `--repeat` at twice `--keepalive` (the defaults), one keep-alive then falls
+                // between two repeats, not two.
                 let batch = every / 100;
                 let mut next = Instant::now().checked_add(every);
                 while !latest.is_closed() {
                     let wait = next.map_or(every, |t| t.saturating_duration_since(Instant::now()));
                     thread::sleep(wait.saturating_add(batch));
-                    let due = keeping.pad_quiet(every);
+                    let due = keeping.keep_quiet_alive(every);
                     // A stream that goes quiet from now on is due `every` from now at the earliest.
                     next = due
                         .into_iter()
@@ -109,9 +118,9 @@ impl Keeper {
         parked
     }
 
-    /// Pads every open line quiet for `idle` once, kicking the streams that must act. Returns
-    /// when the next line falls due.
-    fn pad_quiet(&self, idle: Duration) -> Option<Instant> {
+    /// Sends a keep-alive on every open stream quiet for `idle`, kicking the streams that must
+    /// act. Returns when the next stream falls due.
+    fn keep_quiet_alive(&self, idle: Duration) -> Option<Instant> {
         let streams: Vec<Arc<Parked>> = {
             let mut parked = self.lock();
             parked.retain(|p| p.strong_count() > 0);
@@ -138,12 +147,12 @@ impl Keeper {
                 _ => {}
             }
             line.last_write = Some(now);
-            match stream.conn.try_send(b" ") {
+            match stream.conn.try_send(KEEPALIVE) {
                 Ok(true) => {
-                    line.padding += 1;
+                    line.keepalives += 1;
                     line.full_once = false;
                 }
-                // No room for one byte two keep-alives running: the client stopped reading.
+                // No room for a keep-alive two keep-alives running: the client stopped reading.
                 Ok(false) if !line.full_once => line.full_once = true,
                 Ok(false) => {
                     stream.conn.stall();
@@ -151,7 +160,7 @@ impl Keeper {
                 }
                 Err(_) => line.dead = true,
             }
-            if line.dead || line.padding >= MAX_PADDING {
+            if line.dead || line.keepalives >= MAX_KEEPALIVES {
                 stream.conn.waiter().kick();
             }
         }
@@ -186,46 +195,46 @@ mod tests {
     }
 
     #[test]
-    fn pads_only_open_lines_and_kicks_when_one_is_full() {
+    fn keeps_only_open_streams_alive_and_kicks_when_a_head_is_full() {
         let keeper = keeper();
         let (server, mut client) = pair();
         let stream = keeper.park(server);
-        keeper.pad_quiet(Duration::ZERO);
-        assert_eq!(stream.line().padding, 0, "no line open yet");
+        keeper.keep_quiet_alive(Duration::ZERO);
+        assert_eq!(stream.line().keepalives, 0, "no line open yet");
         stream.line().open = true;
-        for _ in 0..MAX_PADDING - 1 {
-            keeper.pad_quiet(Duration::ZERO);
+        for _ in 0..MAX_KEEPALIVES - 1 {
+            keeper.keep_quiet_alive(Duration::ZERO);
             assert!(!stream.conn.waiter().take_kick());
         }
-        keeper.pad_quiet(Duration::ZERO);
+        keeper.keep_quiet_alive(Duration::ZERO);
         assert!(
             stream.conn.waiter().take_kick(),
-            "the 64th space fills the line"
+            "the 64th keep-alive fills the part head"
         );
-        let mut spaces = vec![0u8; MAX_PADDING as usize];
-        client.read_exact(&mut spaces).unwrap();
-        assert!(spaces.iter().all(|&c| c == b' '));
+        let mut sent = vec![0u8; KEEPALIVE.len() * MAX_KEEPALIVES as usize];
+        client.read_exact(&mut sent).unwrap();
+        assert!(sent.chunks(KEEPALIVE.len()).all(|k| k == KEEPALIVE));
     }
 
     #[test]
-    fn only_lines_quiet_for_the_keepalive_are_padded() {
+    fn only_streams_quiet_for_the_keepalive_are_kept_alive() {
         let keeper = keeper();
         let (server, _client) = pair();
         let stream = keeper.park(server);
         stream.line().part_written();
         let minute = Duration::from_secs(60);
-        let next = keeper.pad_quiet(minute);
-        assert_eq!(stream.line().padding, 0, "a part just went out");
+        let next = keeper.keep_quiet_alive(minute);
+        assert_eq!(stream.line().keepalives, 0, "a part just went out");
         let due = next
             .expect("the stream falls due")
             .duration_since(Instant::now());
         assert!(due > Duration::from_secs(59) && due <= minute, "{due:?}");
-        keeper.pad_quiet(Duration::ZERO);
-        assert_eq!(stream.line().padding, 1);
-        keeper.pad_quiet(minute);
-        assert_eq!(stream.line().padding, 1, "a space just went out");
-        keeper.pad_quiet(Duration::MAX);
-        assert_eq!(stream.line().padding, 1, "never due");
+        keeper.keep_quiet_alive(Duration::ZERO);
+        assert_eq!(stream.line().keepalives, 1);
+        keeper.keep_quiet_alive(minute);
+        assert_eq!(stream.line().keepalives, 1, "a keep-alive just went out");
+        keeper.keep_quiet_alive(Duration::MAX);
+        assert_eq!(stream.line().keepalives, 1, "never due");
     }
 
     #[test]
@@ -237,9 +246,9 @@ mod tests {
         while let Ok(true) = stream.conn.try_send(&[b'x'; 1024]) {}
         while stream.conn.try_send(b"x").unwrap() {}
         stream.line().open = true;
-        keeper.pad_quiet(Duration::ZERO);
+        keeper.keep_quiet_alive(Duration::ZERO);
         assert!(!stream.line().dead, "one full round may be a burst");
-        keeper.pad_quiet(Duration::ZERO);
+        keeper.keep_quiet_alive(Duration::ZERO);
         assert!(stream.line().dead);
         assert!(stream.conn.waiter().take_kick());
         drop(client);
@@ -249,7 +258,7 @@ mod tests {
     fn a_stream_whose_thread_ended_is_forgotten() {
         let keeper = keeper();
         drop(keeper.park(pair().0));
-        keeper.pad_quiet(Duration::ZERO);
+        keeper.keep_quiet_alive(Duration::ZERO);
         assert!(keeper.lock().is_empty());
     }
 }

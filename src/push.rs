@@ -5,7 +5,7 @@
 //! [`Framing::Browser`] sends them right after each body, before the next frame exists.
 //! Stream readers (ffmpeg, OpenCV, curl, GStreamer) emit a part once its Content-Length bytes
 //! are in, so [`Framing::Reader`] sends whole parts with Content-Length, each followed by the
-//! next delimiter line, left open for `keeper.rs` to pad while nothing changes.
+//! next delimiter line, left open for `keeper.rs` to keep alive while nothing changes.
 //! A client is sent only the frames it can show (`client.rs` says which), and keeps the last
 //! of them on screen through the others.
 //! Frame bytes are never copied: each write is one vectored syscall over the shared frame.
@@ -18,7 +18,7 @@ use crate::client::{Framing, PartTypes};
 use crate::frame::{Frame, Latest, Subscription, Wait};
 use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
-use crate::keeper::{Keeper, Line, MAX_PADDING};
+use crate::keeper::{Keeper, Line, MAX_KEEPALIVES};
 use crate::status::Stats;
 
 pub struct StreamOptions {
@@ -184,9 +184,9 @@ impl PartWriter<'_> {
     }
 
     /// Whole parts with Content-Length, each followed by the next delimiter line `--B` left
-    /// open, which `keeper.rs` pads while nothing changes; this thread sleeps until a new frame,
-    /// the server closing, `repeat` since the last part, the client leaving, or a kick from the
-    /// keeper (the client stopped reading, or the line is full).
+    /// open, which `keeper.rs` keeps alive while nothing changes; this thread sleeps until a new
+    /// frame, the server closing, `repeat` since the last part, the client leaving, or a kick
+    /// from the keeper (the client stopped reading, or the part head is full of keep-alives).
     fn serve_reader(
         &mut self,
         conn: &Conn,
@@ -209,8 +209,11 @@ impl PartWriter<'_> {
                 Wait::Gone => return Ok(()),
                 // Nothing new for `repeat`: the current frame again.
                 Wait::TimedOut => self.shown.clone(),
-                // Kicked with a full line: end it with the current frame, so it can be padded anew.
-                Wait::Kicked => self.shown.clone().filter(|_| line.padding >= MAX_PADDING),
+                // Kicked with a part head full of keep-alives: end it with the current frame.
+                Wait::Kicked => self
+                    .shown
+                    .clone()
+                    .filter(|_| line.keepalives >= MAX_KEEPALIVES),
             };
             if let Some(frame) = part {
                 self.write_reader(conn, &mut line, frame)?;
@@ -220,7 +223,7 @@ impl PartWriter<'_> {
 
     fn write_reader(&mut self, conn: &Conn, line: &mut Line, frame: Arc<Frame>) -> io::Result<()> {
         // part_head is `--B` + `\r\nContent-Type: ..\r\nContent-Length: ..\r\n` + `\r\n`; after the
-        // first part, `--B` is already on the wire, padded or not.
+        // first part, `--B` is already on the wire, and perhaps keep-alive lines after it.
         let (dash_boundary, rest) = frame.part_head.split_at(self.boundary.len() + 2);
         let (fields, blank) = rest.split_at(rest.len() - 2);
         let (open, padding) = if line.open {
@@ -246,13 +249,13 @@ impl PartWriter<'_> {
         Ok(())
     }
 
-    /// Turns the open delimiter line into the final one, `--B--`. A padded line cannot be:
-    /// it is ended as a delimiter, the current frame repeated, and the stream closed after it.
+    /// Turns the open delimiter line into the final one, `--B--`. After a keep-alive it cannot
+    /// be: the part it began is finished with the current frame, and the stream closed after it.
     fn finish_reader(&mut self, conn: &Conn, line: &Line) -> io::Result<()> {
         let close_line = format!("--{}--\r\n", self.boundary);
         let bufs: &mut [IoSlice] = match &self.shown {
             None => &mut [IoSlice::new(close_line.as_bytes())],
-            Some(_) if line.padding == 0 => &mut [IoSlice::new(b"--\r\n")],
+            Some(_) if line.keepalives == 0 => &mut [IoSlice::new(b"--\r\n")],
             Some(frame) => &mut [
                 IoSlice::new(&frame.part_head[self.boundary.len() + 2..]),
                 IoSlice::new(&frame.bytes),

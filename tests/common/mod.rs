@@ -380,8 +380,8 @@ pub struct PartReader {
     pub boundary: Vec<u8>,
     /// Set once the final boundary (`--B--`) has been read.
     pub closed_cleanly: bool,
-    /// Bytes of transport padding seen after boundaries so far.
-    pub padding_seen: usize,
+    /// Keep-alive header lines (`X-Keepalive`) seen in part heads so far.
+    pub keepalives_seen: usize,
     buf: Vec<u8>,
 }
 
@@ -392,7 +392,7 @@ impl PartReader {
             head: String::new(),
             boundary: Vec::new(),
             closed_cleanly: false,
-            padding_seen: 0,
+            keepalives_seen: 0,
             buf: Vec::new(),
         };
         let end = r
@@ -444,16 +444,15 @@ impl PartReader {
             self.closed_cleanly = true;
             return None;
         }
-        // RFC 2046 transport padding (spaces, tabs) may follow the boundary: keep-alives.
-        let padding = self.buf.drain(..line_end).collect::<Vec<u8>>();
-        assert!(
-            padding.iter().all(|&c| c == b' ' || c == b'\t'),
-            "garbage after the boundary"
-        );
-        self.padding_seen += padding.len();
+        // GStreamer takes the whole line for the boundary: nothing may follow it.
+        assert_eq!(line_end, 0, "garbage after the boundary");
         let head_end = self.fill_until(|b| find(b, b"\r\n\r\n"))?;
         let headers = String::from_utf8_lossy(&self.buf[2..head_end + 2]).into_owned();
         self.buf.drain(..head_end + 4);
+        self.keepalives_seen += headers
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("x-keepalive:"))
+            .count();
         let mut part = Part {
             headers,
             body: Vec::new(),
