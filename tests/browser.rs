@@ -2,14 +2,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use common::browser::Browser;
+use common::browser::{Browser, OtherOrigin};
 use common::{DEADLINE, TestServer, fixture};
 use serde_json::Value;
 
@@ -253,64 +249,6 @@ fn an_svg_snapshot_opened_on_its_own_runs_no_script() {
         serde_json::json!({ "title": "untouched", "marker": true, "origin": "null" }),
         "the title lists every script of the file that ran; origin \"null\" is the sandbox's"
     );
-}
-
-/// A page of its own on another origin than the server's (another port of 127.0.0.1), served
-/// by a listener in this test until dropped: every request gets `html`.
-struct OtherOrigin {
-    url: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl OtherOrigin {
-    fn serve(html: String) -> OtherOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut conn) = conn else { continue };
-                let _ = conn.set_read_timeout(Some(DEADLINE));
-                let _ = conn.set_write_timeout(Some(DEADLINE));
-                // Read the request head (and ignore it), then answer and close.
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
-                     Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{html}",
-                    html.len()
-                );
-            }
-        });
-        OtherOrigin {
-            url: format!("http://{addr}/"),
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for OtherOrigin {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://").trim_end_matches('/'));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// A text file that happens to be JavaScript must not be usable as a script by a page on

@@ -4,12 +4,13 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -293,6 +294,40 @@ impl Browser {
             .unwrap();
     }
 
+    /// The RGB of the page's pixel at (`x`, `y`) as it is on screen: from a screenshot, so it
+    /// works for an image from another origin too (a canvas would be tainted by it). The
+    /// screenshot is decoded by the page itself, from a data URL, which taints nothing.
+    pub fn pixel_on_screen(&mut self, x: f64, y: f64) -> Option<[u8; 3]> {
+        let clip = json!({ "x": x, "y": y, "width": 1, "height": 1, "scale": 1 });
+        let shot = self
+            .call(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "clip": clip }),
+            )
+            .ok()?;
+        let data = shot["data"].as_str()?;
+        let rgb = self
+            .try_eval(&format!(
+                "(async () => {{
+                    const img = new Image();
+                    img.src = 'data:image/png;base64,{data}';
+                    await img.decode();
+                    const canvas = document.createElement('canvas');
+                    canvas.width = canvas.height = 1;
+                    const ctx = canvas.getContext('2d');
+                    ctx.drawImage(img, 0, 0);
+                    return Array.from(ctx.getImageData(0, 0, 1, 1).data.slice(0, 3));
+                }})()"
+            ))
+            .ok()?;
+        let rgb: Vec<u8> = rgb
+            .as_array()?
+            .iter()
+            .map(|v| v.as_u64().and_then(|c| u8::try_from(c).ok()))
+            .collect::<Option<_>>()?;
+        rgb.try_into().ok()
+    }
+
     /// The last lines Chromium wrote to stderr.
     pub fn stderr(&self) -> String {
         self.process.stderr_tail()
@@ -448,6 +483,64 @@ fn recv_text(ws: &mut WebSocket, timeout: Duration) -> Result<Option<String>, St
                 return Ok(None);
             }
             Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// A page of its own on another origin than the server's (another port of 127.0.0.1), served
+/// by a listener in this test until dropped: every request gets `html`.
+pub struct OtherOrigin {
+    pub url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl OtherOrigin {
+    pub fn serve(html: String) -> OtherOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(DEADLINE));
+                let _ = conn.set_write_timeout(Some(DEADLINE));
+                // Read the request head (and ignore it), then answer and close.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+            }
+        });
+        OtherOrigin {
+            url: format!("http://{addr}/"),
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for OtherOrigin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://").trim_end_matches('/'));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

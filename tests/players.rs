@@ -1,0 +1,552 @@
+//! The client matrix: each player, library and browser people point at a stream, run for
+//! real, with what it *shows* observed (the pixels on Chromium's screen, the frames a player
+//! decodes, the bytes a tool writes), through one scenario:
+//!
+//! * the first frame on connect, then three changes (saved by rename, rewritten in place),
+//!   then a 25 s quiet spell and a change after it, each shown within [`SHOWN_WITHIN`];
+//! * a slideshow of a JPEG, a PNG and a text file, of which each client shows the parts it can
+//!   show, and keeps showing the last of them through the others.
+//!
+//! A client that is not installed is skipped with a line on the terminal (see
+//! `common::client_present`).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::browser::{Browser, OtherOrigin, chromium_present};
+use common::{DEADLINE, TestServer, find, fixture};
+
+/// How soon a change must be on screen: the tool's promise, not a speed measurement (the
+/// latencies seen here are printed, and are tens of milliseconds).
+const SHOWN_WITHIN: Duration = Duration::from_secs(1);
+
+/// How long the scenario leaves the file alone: past the keep-alive (10 s), past
+/// GStreamer's 15 s read timeout and past the 20 s repeat.
+const QUIET_SPELL: Duration = Duration::from_secs(25);
+
+/// What a client shows: one of the fixtures' colours, the text slide, or something else
+/// (nothing, a blank or broken image).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shown {
+    Red,
+    Green,
+    Blue,
+    Text,
+    Other,
+}
+
+use Shown::{Blue, Green, Other, Red, Text};
+
+/// A solid colour of the fixtures, with room for JPEG's loss (green.jpg is CSS green, #008000).
+fn colour([r, g, b]: [u8; 3]) -> Shown {
+    match (r, g, b) {
+        (200.., ..60, ..60) => Red,
+        (..60, 100.., ..60) => Green,
+        (..60, ..60, 200..) => Blue,
+        _ => Other,
+    }
+}
+
+/// A running client, observed.
+trait Player {
+    /// What it has shown since the last call, each with when it was seen: every frame it
+    /// decoded or wrote, or, for a browser, what is on screen now if that differs from before.
+    fn look(&mut self) -> Vec<(Instant, Shown)>;
+}
+
+/// Kills the child on drop, so a failed assertion leaves nothing running.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A client process whose stdout is read by a thread that tells what each frame shows.
+struct Piped {
+    _child: Killed,
+    seen: Arc<Mutex<Vec<(Instant, Shown)>>>,
+}
+
+impl Piped {
+    /// Starts `command` with its stdout handed to `watch`, which records what it shows.
+    fn start(
+        mut command: Command,
+        watch: fn(Box<dyn Read + Send>, &dyn Fn(Shown)),
+    ) -> Box<dyn Player> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the client");
+        let stdout = Box::new(child.stdout.take().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        thread::spawn(move || {
+            watch(stdout, &|shown| {
+                sink.lock().unwrap().push((Instant::now(), shown));
+            });
+        });
+        Box::new(Piped {
+            _child: Killed(child),
+            seen,
+        })
+    }
+}
+
+impl Player for Piped {
+    fn look(&mut self) -> Vec<(Instant, Shown)> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+/// Decoded frames scaled to one pixel, as 4 bytes of RGBx each.
+fn rgbx_frames(mut out: Box<dyn Read + Send>, shown: &dyn Fn(Shown)) {
+    let mut rgbx = [0u8; 4];
+    while out.read_exact(&mut rgbx).is_ok() {
+        shown(colour([rgbx[0], rgbx[1], rgbx[2]]));
+    }
+}
+
+/// One line per decoded frame: `R G B`.
+fn rgb_lines(out: Box<dyn Read + Send>, shown: &dyn Fn(Shown)) {
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        let rgb: Vec<u8> = line.split(' ').filter_map(|c| c.parse().ok()).collect();
+        shown(rgb.try_into().map_or(Other, colour));
+    }
+}
+
+/// The bytes a tool writes (curl, or ffmpeg copying the stream): each fixture, or the text
+/// slide, as it appears in them.
+fn written_bytes(mut out: Box<dyn Read + Send>, shown: &dyn Fn(Shown)) {
+    let known = [
+        (fixture("red.jpg"), Red),
+        (fixture("green.jpg"), Green),
+        (fixture("blue.jpg"), Blue),
+        (fixture("red.png"), Red),
+        (CAPTION.to_vec(), Text),
+    ];
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    while let Ok(n @ 1..) = out.read(&mut chunk) {
+        buf.extend_from_slice(&chunk[..n]);
+        // The earliest complete fixture first; what precedes it is done with.
+        while let Some((at, len, what)) = known
+            .iter()
+            .filter_map(|(bytes, what)| find(&buf, bytes).map(|at| (at, bytes.len(), *what)))
+            .min_by_key(|(at, ..)| *at)
+        {
+            shown(what);
+            buf.drain(..at + len);
+        }
+    }
+}
+
+/// `name` as a command if it is installed, else None (and the test is skipped).
+fn tool(name: &str, install: &str) -> Option<Command> {
+    let present = Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    common::client_present(name, install, present).then(|| Command::new(name))
+}
+
+fn curl(url: &str) -> Option<Box<dyn Player>> {
+    let mut curl = tool("curl", "apt-get install curl")?;
+    curl.args(["-sN", &format!("{url}stream")]);
+    Some(Piped::start(curl, written_bytes))
+}
+
+/// ffmpeg copying the stream to its output, as README's recording recipe does; `input` is
+/// `-f mpjpeg`, or nothing to let it probe.
+fn ffmpeg(url: &str, input: &[&str]) -> Option<Box<dyn Player>> {
+    let mut ffmpeg = tool("ffmpeg", "apt-get install ffmpeg")?;
+    ffmpeg
+        .args(["-nostdin", "-v", "error"])
+        .args(input)
+        .args(["-i", &format!("{url}stream")])
+        .args(["-c", "copy", "-f", "mjpeg", "-flush_packets", "1", "pipe:1"]);
+    Some(Piped::start(ffmpeg, written_bytes))
+}
+
+/// GStreamer's `souphttpsrc ! multipartdemux ! jpegdec`, each decoded frame scaled to a pixel.
+fn gstreamer(url: &str) -> Option<Box<dyn Player>> {
+    let mut gst = tool(
+        "gst-launch-1.0",
+        "apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good",
+    )?;
+    gst.args([
+        "-q",
+        "souphttpsrc",
+        &format!("location={url}stream"),
+        "!",
+        "multipartdemux",
+        "!",
+        "jpegdec",
+        "!",
+        "videoconvert",
+        "!",
+        "videoscale",
+        "!",
+        "video/x-raw,format=RGBx,width=1,height=1",
+        "!",
+        "fdsink",
+        "fd=1",
+        "sync=false",
+    ]);
+    Some(Piped::start(gst, rgbx_frames))
+}
+
+/// OpenCV's `VideoCapture`, the mean colour of each frame it reads.
+const OPENCV_SHOWS: &str = r#"
+import sys, cv2
+cap = cv2.VideoCapture(sys.argv[1])
+while True:
+    ok, image = cap.read()
+    if not ok:
+        break
+    b, g, r = image.mean(axis=(0, 1))[:3]
+    print(int(r), int(g), int(b), flush=True)
+"#;
+
+fn opencv(url: &str) -> Option<Box<dyn Player>> {
+    let has_cv2 = Command::new("python3")
+        .args(["-c", "import cv2"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !common::client_present(
+        "OpenCV for Python (cv2)",
+        "pip install opencv-python-headless",
+        has_cv2,
+    ) {
+        return None;
+    }
+    let mut python = Command::new("python3");
+    python.args(["-c", OPENCV_SHOWS, &format!("{url}stream")]);
+    Some(Piped::start(python, rgb_lines))
+}
+
+/// Headless Chromium showing the stream in an element of a page; observed on screen.
+struct Chromium {
+    browser: Browser,
+    /// The element that shows the stream.
+    selector: &'static str,
+    last: Option<Shown>,
+    /// The page is the viewer, which shows text slides in a `<pre>` of its own.
+    viewer: bool,
+    // Dropped after the browser, which may still be loading the page.
+    _page: Option<OtherOrigin>,
+}
+
+impl Chromium {
+    fn on_screen(&mut self) -> Shown {
+        if self.text_shown() {
+            return Text;
+        }
+        let centre = self.browser.try_eval(&format!(
+            "(() => {{ const e = document.querySelector('{}'); if (!e || e.hidden) return null; \
+             const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()",
+            self.selector
+        ));
+        let Some([x, y]) = centre
+            .ok()
+            .and_then(|c| serde_json::from_value::<[f64; 2]>(c).ok())
+        else {
+            return if self.text_shown() { Text } else { Other };
+        };
+        match self
+            .browser
+            .pixel_on_screen(x.floor(), y.floor())
+            .map_or(Other, colour)
+        {
+            // The viewer may have turned to a text slide since the image was found.
+            Other if self.text_shown() => Text,
+            shown => shown,
+        }
+    }
+
+    /// The viewer shows the text slide, in a `<pre>` of its own.
+    fn text_shown(&mut self) -> bool {
+        self.viewer
+            && self
+                .browser
+                .try_eval(
+                    "(() => { const t = document.getElementById('text'); \
+                     return t && !t.hidden && t.textContent; })()",
+                )
+                .is_ok_and(|t| t.as_str().map(str::as_bytes) == Some(CAPTION))
+    }
+}
+
+impl Player for Chromium {
+    fn look(&mut self) -> Vec<(Instant, Shown)> {
+        let now = self.on_screen();
+        if self.last == Some(now) {
+            return Vec::new();
+        }
+        self.last = Some(now);
+        vec![(Instant::now(), now)]
+    }
+}
+
+/// The README's embed recipe: `<img src=".../stream">` in a page.
+const EMBED: &str = r#"<body style="margin:0"><img id="live" src="URL" alt="live"
+    style="display:block;width:64px;height:64px">"#;
+
+/// `<img>` in a page on the server's own origin (a page the server serves, rewritten).
+fn img_same_origin(url: &str) -> Option<Box<dyn Player>> {
+    if !chromium_present() {
+        return None;
+    }
+    let mut browser = Browser::launch(&format!("{url}status"));
+    let html = EMBED.replace("URL", "/stream");
+    browser.eval(&format!(
+        "document.documentElement.innerHTML = {}",
+        serde_json::to_string(&html).unwrap()
+    ));
+    Some(Box::new(Chromium {
+        browser,
+        selector: "#live",
+        last: None,
+        viewer: false,
+        _page: None,
+    }))
+}
+
+/// `<img>` in a page on another origin, as when the stream is embedded in a site.
+fn img_other_origin(url: &str) -> Option<Box<dyn Player>> {
+    if !chromium_present() {
+        return None;
+    }
+    let page = OtherOrigin::serve(EMBED.replace("URL", &format!("{url}stream")));
+    let browser = Browser::launch(&page.url);
+    Some(Box::new(Chromium {
+        browser,
+        selector: "#live",
+        last: None,
+        viewer: false,
+        _page: Some(page),
+    }))
+}
+
+/// The viewer page the server prints the URL of.
+fn viewer_page(url: &str) -> Option<Box<dyn Player>> {
+    if !chromium_present() {
+        return None;
+    }
+    Some(Box::new(Chromium {
+        browser: Browser::launch(url),
+        selector: "#image",
+        last: None,
+        viewer: true,
+        _page: None,
+    }))
+}
+
+/// Waits until `player` shows `want` in something seen at `since` or later, failing at
+/// `deadline` with what was shown meanwhile; returns when it was seen.
+fn wait_shown(
+    player: &mut dyn Player,
+    want: Shown,
+    since: Instant,
+    deadline: Instant,
+    what: &str,
+) -> Instant {
+    let mut seen = Vec::new();
+    loop {
+        for (at, shown) in player.look() {
+            if shown == want && at >= since {
+                return at;
+            }
+            seen.push((at.saturating_duration_since(since), shown));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {want:?} not shown in time; shown meanwhile: {seen:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// [`wait_shown`] for a change made at `at`: how long until it was on screen.
+fn change_shown(player: &mut dyn Player, want: Shown, at: Instant, what: &str) -> Duration {
+    wait_shown(player, want, at, at + SHOWN_WITHIN, what) - at
+}
+
+/// The first frame, three changes, a quiet spell and one more change, each on screen within
+/// [`SHOWN_WITHIN`].
+fn shows_every_change(name: &str, start: fn(&str) -> Option<Box<dyn Player>>) {
+    let server = TestServer::serving("cam.jpg", &fixture("red.jpg"), &["--poll", "20"]);
+    let launched = Instant::now();
+    let Some(mut player) = start(&server.url) else {
+        return;
+    };
+    server.wait_until_connected("stream", 1);
+    let connected = Instant::now();
+    let first = wait_shown(
+        &mut *player,
+        Red,
+        launched,
+        connected + SHOWN_WITHIN,
+        "the first frame",
+    );
+    // Counted from when the server had the connection (a browser takes seconds to start).
+    let mut latencies = vec![first.saturating_duration_since(connected)];
+    let dir = server.dir();
+    type Save = fn(&common::TempDir, &str, &[u8]);
+    let changes: [(&str, Shown, Save); 3] = [
+        ("green.jpg", Green, common::TempDir::replace),
+        ("blue.jpg", Blue, common::TempDir::rewrite),
+        ("red.jpg", Red, common::TempDir::replace),
+    ];
+    for (file, colour, save) in changes {
+        let at = Instant::now();
+        save(dir, "cam.jpg", &fixture(file));
+        latencies.push(change_shown(&mut *player, colour, at, file));
+    }
+    thread::sleep(QUIET_SPELL);
+    let at = Instant::now();
+    dir.rewrite("cam.jpg", &fixture("green.jpg"));
+    latencies.push(change_shown(
+        &mut *player,
+        Green,
+        at,
+        "the change after the quiet spell",
+    ));
+    eprintln!("{name}: first frame and changes shown after {latencies:?}");
+}
+
+const CAPTION: &[u8] = b"a caption\n";
+
+/// A slideshow of a green JPEG, a red PNG and a text file: the client must show each slide in
+/// `shows` (the types it can show), nothing else, and the first again on the next round, so
+/// it kept going through the others; a browser must never go blank.
+fn follows_a_mixed_slideshow(start: fn(&str) -> Option<Box<dyn Player>>, shows: &[Shown]) {
+    let server = TestServer::showing(
+        &[
+            ("1.jpg", &fixture("green.jpg")),
+            ("2.png", &fixture("red.png")),
+            ("3.txt", CAPTION),
+        ],
+        &["--interval", "700"],
+    );
+    let Some(mut player) = start(&server.url) else {
+        return;
+    };
+    let begin = Instant::now();
+    let mut seen: Vec<Shown> = Vec::new();
+    loop {
+        for (_, shown) in player.look() {
+            // Before the first slide, a browser shows an empty page.
+            if shown == Other && seen.is_empty() {
+                continue;
+            }
+            assert!(shows.contains(&shown), "shown {shown:?} after {seen:?}");
+            seen.push(shown);
+        }
+        let first_again = seen.iter().filter(|s| **s == shows[0]).count() >= 2;
+        if first_again && shows.iter().all(|s| seen.contains(s)) {
+            return;
+        }
+        assert!(
+            begin.elapsed() < DEADLINE * 2,
+            "the slideshow did not go round; shown {seen:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const JPEG_ONLY: &[Shown] = &[Green];
+const IMAGES: &[Shown] = &[Green, Red];
+const EVERYTHING: &[Shown] = &[Green, Red, Text];
+
+#[test]
+fn curl_shows_every_change() {
+    shows_every_change("curl", curl);
+}
+
+#[test]
+fn curl_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(curl, EVERYTHING);
+}
+
+#[test]
+fn ffmpeg_mpjpeg_shows_every_change() {
+    shows_every_change("ffmpeg -f mpjpeg", |url| ffmpeg(url, &["-f", "mpjpeg"]));
+}
+
+#[test]
+fn ffmpeg_mpjpeg_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(|url| ffmpeg(url, &["-f", "mpjpeg"]), JPEG_ONLY);
+}
+
+#[test]
+fn ffmpeg_probing_shows_every_change() {
+    shows_every_change("ffmpeg (probing)", |url| ffmpeg(url, &[]));
+}
+
+#[test]
+fn ffmpeg_probing_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(|url| ffmpeg(url, &[]), JPEG_ONLY);
+}
+
+#[test]
+fn opencv_shows_every_change() {
+    shows_every_change("OpenCV", opencv);
+}
+
+#[test]
+fn opencv_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(opencv, JPEG_ONLY);
+}
+
+#[test]
+fn gstreamer_shows_every_change() {
+    shows_every_change("GStreamer", gstreamer);
+}
+
+#[test]
+fn gstreamer_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(gstreamer, JPEG_ONLY);
+}
+
+#[test]
+fn chromium_img_same_origin_shows_every_change() {
+    shows_every_change("Chromium <img>, same origin", img_same_origin);
+}
+
+#[test]
+fn chromium_img_same_origin_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(img_same_origin, IMAGES);
+}
+
+#[test]
+fn chromium_img_other_origin_shows_every_change() {
+    shows_every_change("Chromium <img>, other origin", img_other_origin);
+}
+
+#[test]
+fn chromium_img_other_origin_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(img_other_origin, IMAGES);
+}
+
+#[test]
+fn chromium_viewer_page_shows_every_change() {
+    shows_every_change("Chromium, viewer page", viewer_page);
+}
+
+#[test]
+fn chromium_viewer_page_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(viewer_page, EVERYTHING);
+}
