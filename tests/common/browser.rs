@@ -25,16 +25,24 @@ const POLL: Duration = Duration::from_millis(50);
 /// Lines of Chromium's stderr kept for failure messages.
 const STDERR_LINES: usize = 60;
 
-/// The Chromium binary: `$CHROMIUM`, else `/usr/bin/chromium`.
+/// The Chromium binary: `$CHROMIUM`, else `chromium` on the PATH.
 pub fn chromium_binary() -> PathBuf {
-    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+    std::env::var_os("CHROMIUM").map_or_else(
+        || {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|dir| dir.join("chromium"))
+                .find(|path| path.is_file())
+                .unwrap_or_else(|| PathBuf::from("chromium"))
+        },
+        PathBuf::from,
+    )
 }
 
 /// Whether Chromium is here; a test without it is skipped (see [`super::client_present`]).
 pub fn chromium_present() -> bool {
     super::client_present(
         "chromium",
-        "apt-get install chromium, or set CHROMIUM to another binary",
+        "apt-get install chromium, or set CHROMIUM to its path",
         chromium_binary().exists(),
     )
 }
