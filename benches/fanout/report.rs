@@ -1,8 +1,9 @@
 //! Reporting: the log on stderr, the statistics the tables quote, the JSON document a run
 //! writes (machine, commit, each figure's rows as numbers) and the markdown rendered from that
 //! document alone. A run prints its full table at the end ([`report`]); `--render` prints, for
-//! one or more documents, a summary with one column per build ([`render`]) and then each
-//! document's full table, so that the tables in BENCHMARKS.md come from the JSON.
+//! one or more documents, a summary with one column per build ([`render`]), figure 3 run by run
+//! when there are several runs of it, and then each document's full table, so that the tables
+//! in BENCHMARKS.md come from the JSON.
 //!
 //! The JSON document (`"format": 1`):
 //!
@@ -98,7 +99,7 @@ pub fn list(v: &Value) -> &[Value] {
 }
 
 /// A markdown table row; an empty cell is written `| |`.
-fn md_row(cells: &[String]) -> String {
+pub fn md_row(cells: &[String]) -> String {
     let mut row = String::from("|");
     for cell in cells {
         if cell.is_empty() {
@@ -349,6 +350,23 @@ pub fn render(paths: &[PathBuf]) -> Result<String, String> {
         docs.push(doc);
     }
     let mut out = format!("## Summary\n\n{}", summary(&docs));
+    // Figure 3 of every run, when there are several: the builds taking turns.
+    let mut idle_runs: Vec<(String, Vec<&Value>)> = Vec::new();
+    for doc in &docs {
+        let label = doc["label"].as_str().unwrap_or("?").to_string();
+        let figs = list(&doc["figures"]).iter().filter(|f| f["figure"] == 3);
+        match idle_runs.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, runs)) => runs.extend(figs),
+            None => idle_runs.push((label, figs.collect())),
+        }
+    }
+    if idle_runs.iter().map(|(_, runs)| runs.len()).sum::<usize>() > 1 {
+        let _ = write!(
+            out,
+            "\n## Figure 3, run by run\n\n{}",
+            figures::idle::runs_table(&idle_runs)
+        );
+    }
     for (path, doc) in paths.iter().zip(&docs) {
         let _ = write!(
             out,

@@ -13,7 +13,7 @@ use crate::Config;
 use crate::clients::Fleet;
 use crate::frames::{FRAME_100K, jpeg};
 use crate::measure::clk_tck;
-use crate::report::{Summary, Table, int, list, log, num, size, verdict};
+use crate::report::{Summary, Table, int, list, log, md_row, num, size, verdict};
 use crate::server::{Kind, Server};
 
 /// Run-to-run spread of the same case is about +-0.02 points: N = 1000 is flat when within
@@ -272,4 +272,70 @@ pub fn summary(fig: &Value) -> Vec<Summary> {
             verdict(b - a <= NOISE)
         ),
     }]
+}
+
+/// Figure 3 over several runs, as `a.json b.json a2.json b2.json` when two builds take turns:
+/// one row per build (its documents' `label`), each cell that build's runs in turn.
+pub fn runs_table(builds: &[(String, Vec<&Value>)]) -> String {
+    let Some(first) = builds.iter().flat_map(|(_, figs)| figs).next() else {
+        return String::new();
+    };
+    let rows = list(&first["rows"]);
+    let n = |judge: &str| {
+        rows.iter()
+            .find(|r| r["judge"] == judge)
+            .map_or(0, |r| int(&r["n"]))
+    };
+    let (few, many) = (n("under_one"), n("flat"));
+    let mut out = md_row(&[
+        "figure 3, % of a core".into(),
+        format!("N = {few}"),
+        format!("N = {many}"),
+        format!("N = {many}, no keep-alive in window"),
+        format!("a round of repeats to {many}"),
+    ]);
+    out.push_str(&md_row(&vec!["---".to_string(); 5]));
+    // The cases of a run: N = 10, N = 1000, no keep-alive in the window, the repeat.
+    let case = |fig: &Value, i: usize| -> Option<Value> {
+        let rows = list(&fig["rows"]);
+        let no_keepalive = |r: &&Value| list(&r["args"]).iter().any(|a| a == "3600");
+        let row = match i {
+            0 => rows.iter().find(|r| r["judge"] == "under_one"),
+            1 => rows
+                .iter()
+                .find(|r| r["judge"] == "flat" && !no_keepalive(r)),
+            2 => rows
+                .iter()
+                .find(|r| r["judge"] == "flat" && no_keepalive(r)),
+            _ => rows.iter().find(|r| r["judge"] == "repeat"),
+        }?;
+        Some(if i == 3 {
+            row["round_ms"].clone()
+        } else {
+            row["pushserve"]["cpu_pct"].clone()
+        })
+    };
+    for (label, figs) in builds {
+        if figs.is_empty() {
+            continue;
+        }
+        let mut cells = vec![label.clone()];
+        for i in 0..4 {
+            let values: Vec<String> = figs
+                .iter()
+                .map(|fig| match case(fig, i) {
+                    Some(v) if i == 3 => format!("{:.0}", num(&v)),
+                    Some(v) => format!("{:.2}", num(&v)),
+                    None => "-".into(),
+                })
+                .collect();
+            let mut cell = values.join(", ");
+            if i == 3 {
+                cell.push_str(" ms");
+            }
+            cells.push(cell);
+        }
+        out.push_str(&md_row(&cells));
+    }
+    out
 }
