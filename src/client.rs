@@ -36,6 +36,23 @@ impl Framing {
     }
 }
 
+/// mpv shows a part only once it has a second of video queued behind it, and counts each part
+/// of a multipart stream (which has no timestamps) as 1/25 s: so each part sent to mpv is
+/// followed by this many empty ones, which it counts and does not show. Fewer than 24 leave
+/// it a change behind, or more (measured with mpv 0.35).
+const MPV_EMPTY_PARTS: usize = 29;
+
+/// How many empty parts to send after each part: [`MPV_EMPTY_PARTS`] for mpv (`libmpv`), else
+/// none.
+pub fn empty_parts_after(req: &Request) -> usize {
+    let agent = req.header("user-agent").unwrap_or("");
+    if agent.starts_with("libmpv") || agent.starts_with("mpv") {
+        MPV_EMPTY_PARTS
+    } else {
+        0
+    }
+}
+
 /// User-Agents of readers that stop at the first part that is not JPEG: ffmpeg and OpenCV
 /// (`Lavf/`), mpv (`libmpv`, or ffmpeg's when built without it), VLC and GStreamer.
 const JPEG_ONLY_AGENTS: [&str; 5] = ["Lavf/", "libmpv", "mpv", "VLC/", "GStreamer"];

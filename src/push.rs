@@ -24,6 +24,8 @@ use crate::status::Stats;
 pub struct StreamOptions {
     pub framing: Framing,
     pub types: PartTypes,
+    /// Empty parts after each part of a reader stream (see `client.rs`).
+    pub empty_parts: usize,
     /// With nothing new for this long, a browser gets the current frame again (readers are
     /// kept alive by `keeper.rs`).
     pub keepalive: Duration,
@@ -42,12 +44,16 @@ pub fn stream(
     head_only: bool,
 ) -> u64 {
     let boundary = latest.boundary();
+    let delimiter = format!("\r\n--{boundary}");
+    let empty_part =
+        format!("\r\nContent-Type: image/jpeg\r\nContent-Length: 0\r\n\r\n{delimiter}");
     let mut parts = PartWriter {
         boundary,
         latest,
         types: &opts.types,
         seen: 0,
-        delimiter: format!("\r\n--{boundary}").into_bytes(),
+        after_part: (delimiter.clone() + &empty_part.repeat(opts.empty_parts)).into_bytes(),
+        delimiter: delimiter.into_bytes(),
         shown: None,
         shown_at: Instant::now(),
         stats,
@@ -90,6 +96,9 @@ struct PartWriter<'a> {
     seen: u64,
     /// `\r\n--B`: ends a part and opens the next one's delimiter line.
     delimiter: Vec<u8>,
+    /// What follows each part of a reader stream: the delimiter, after as many empty parts
+    /// as the client needs.
+    after_part: Vec<u8>,
     shown: Option<Arc<Frame>>,
     /// When the last part went out.
     shown_at: Instant,
@@ -232,7 +241,7 @@ impl PartWriter<'_> {
             (
                 dash_boundary,
                 first_part_padding(
-                    frame.part_head.len() + frame.bytes.len() + self.delimiter.len(),
+                    frame.part_head.len() + frame.bytes.len() + self.after_part.len(),
                 ),
             )
         };
@@ -242,7 +251,7 @@ impl PartWriter<'_> {
             IoSlice::new(padding.as_bytes()),
             IoSlice::new(blank),
             IoSlice::new(&frame.bytes),
-            IoSlice::new(&self.delimiter),
+            IoSlice::new(&self.after_part),
         ])?;
         line.part_written();
         self.shown_now(frame);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{Framing, PartTypes};
+use crate::client::{self, Framing, PartTypes};
 use crate::events;
 use crate::frame::Latest;
 use crate::http::conn::Conn;
@@ -132,6 +132,7 @@ fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
             let opts = StreamOptions {
                 framing: Framing::for_request(req),
                 types,
+                empty_parts: client::empty_parts_after(req),
                 keepalive: app.keepalive,
                 repeat: app.repeat,
             };

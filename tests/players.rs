@@ -237,6 +237,68 @@ fn opencv(url: &str) -> Option<Box<dyn Player>> {
     Some(Piped::start(python, rgb_lines))
 }
 
+/// mpv with its default settings, writing each frame it shows, scaled to one pixel, as a PNG.
+struct Mpv {
+    _child: Killed,
+    frames: common::TempDir,
+    /// The number of the next frame file, from 1.
+    next: u32,
+}
+
+fn mpv(url: &str) -> Option<Box<dyn Player>> {
+    let mut mpv = tool("mpv", "apt-get install mpv")?;
+    let frames = common::TempDir::new("mpv-frames");
+    let child = mpv
+        .args([
+            "--no-config",
+            "--really-quiet",
+            "--vo=image",
+            "--vo-image-format=png",
+        ])
+        // Stored, not deflated: the pixel can be read straight from the file.
+        .args([
+            "--vo-image-png-compression=0",
+            "--vf=scale=w=1:h=1,format=rgb24",
+        ])
+        .arg(format!("--vo-image-outdir={}", frames.0.display()))
+        .arg(format!("{url}stream"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mpv");
+    Some(Box::new(Mpv {
+        _child: Killed(child),
+        frames,
+        next: 1,
+    }))
+}
+
+/// The pixel of a 1x1 RGB PNG whose image data is stored uncompressed: after `IDAT`, the
+/// zlib header (2 bytes), the stored block's header (5), the row's filter byte (1), whichever
+/// filter it is, since a first pixel has no neighbours to predict from.
+fn stored_png_pixel(png: &[u8]) -> Option<[u8; 3]> {
+    let data = find(png, b"IDAT")? + 4;
+    png.get(data + 8..data + 11)?.try_into().ok()
+}
+
+impl Player for Mpv {
+    fn look(&mut self) -> Vec<(Instant, Shown)> {
+        let mut shown = Vec::new();
+        loop {
+            let path = self.frames.path(&format!("{:08}.png", self.next));
+            match std::fs::read(&path) {
+                // Complete once its last chunk is there.
+                Ok(png) if png.ends_with(b"IEND\xae\x42\x60\x82") => {
+                    shown.push((Instant::now(), stored_png_pixel(&png).map_or(Other, colour)));
+                    self.next += 1;
+                }
+                _ => return shown,
+            }
+        }
+    }
+}
+
 /// Headless Chromium showing the stream in an element of a page; observed on screen.
 struct Chromium {
     browser: Browser,
@@ -519,6 +581,16 @@ fn gstreamer_shows_every_change() {
 #[test]
 fn gstreamer_follows_a_mixed_slideshow() {
     follows_a_mixed_slideshow(gstreamer, JPEG_ONLY);
+}
+
+#[test]
+fn mpv_shows_every_change() {
+    shows_every_change("mpv", mpv);
+}
+
+#[test]
+fn mpv_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(mpv, JPEG_ONLY);
 }
 
 #[test]
