@@ -5,27 +5,15 @@ mod common;
 
 use std::io;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, TempDir, TestServer, fixture};
-
-/// Kills the child on drop, so a failed assertion leaves nothing running.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{DEADLINE, Killed, TempDir, TestServer, fixture};
 
 /// `name` as a command, if it is installed (else the test is skipped, see `client_present`).
 fn tool(name: &str) -> Option<Command> {
-    let present = Command::new(name).arg("--version").output().is_ok();
-    common::client_present(name, &format!("apt-get install {name}"), present)
-        .then(|| Command::new(name))
+    common::tool(name, &format!("apt-get install {name}"))
 }
 
 fn wait_for_file(path: &Path) {
@@ -104,21 +92,9 @@ while time.monotonic() - start < 3.5:
 /// an unchanged file must still give it one every `--repeat` (here 1 s against its 2 s).
 #[test]
 fn opencv_keeps_reading_a_file_that_does_not_change() {
-    let Some(mut python) = tool("python3") else {
+    let Some(mut python) = common::python_with_opencv() else {
         return;
     };
-    let has_cv2 = Command::new("python3")
-        .args(["-c", "import cv2"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !common::client_present(
-        "OpenCV for Python (cv2)",
-        "pip install opencv-python-headless",
-        has_cv2,
-    ) {
-        return;
-    }
     let server = TestServer::serving(
         "cam.jpg",
         &fixture("red.jpg"),

@@ -13,13 +13,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::browser::{Browser, OtherOrigin, chromium_present};
-use common::{DEADLINE, TestServer, find, fixture};
+use common::{DEADLINE, Killed, TestServer, find, fixture, tool};
 
 /// How soon a change must be on screen: the tool's promise, not a speed measurement (the
 /// latencies seen here are printed, and are tens of milliseconds).
@@ -57,16 +57,6 @@ trait Player {
     /// What it has shown since the last call, each with when it was seen: every frame it
     /// decoded or wrote, or, for a browser, what is on screen now if that differs from before.
     fn look(&mut self) -> Vec<(Instant, Shown)>;
-}
-
-/// Kills the child on drop, so a failed assertion leaves nothing running.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A client process whose stdout is read by a thread that tells what each frame shows.
@@ -150,17 +140,6 @@ fn written_bytes(mut out: Box<dyn Read + Send>, shown: &dyn Fn(Shown)) {
     }
 }
 
-/// `name` as a command if it is installed, else None (and the test is skipped).
-fn tool(name: &str, install: &str) -> Option<Command> {
-    let present = Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    common::client_present(name, install, present).then(|| Command::new(name))
-}
-
 fn curl(url: &str) -> Option<Box<dyn Player>> {
     let mut curl = tool("curl", "apt-get install curl")?;
     curl.args(["-sN", &format!("{url}stream")]);
@@ -220,19 +199,7 @@ while True:
 "#;
 
 fn opencv(url: &str) -> Option<Box<dyn Player>> {
-    let has_cv2 = Command::new("python3")
-        .args(["-c", "import cv2"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !common::client_present(
-        "OpenCV for Python (cv2)",
-        "pip install opencv-python-headless",
-        has_cv2,
-    ) {
-        return None;
-    }
-    let mut python = Command::new("python3");
+    let mut python = common::python_with_opencv()?;
     python.args(["-c", OPENCV_SHOWS, &format!("{url}stream")]);
     Some(Piped::start(python, rgb_lines))
 }

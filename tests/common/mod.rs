@@ -108,6 +108,43 @@ pub fn client_present(what: &str, install: &str, present: bool) -> bool {
     false
 }
 
+/// A client process, killed on drop, so a failed assertion leaves nothing running.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `name` as a command if it is installed, else None and the test is skipped (see
+/// [`client_present`]); `install` says how to get it.
+pub fn tool(name: &str, install: &str) -> Option<Command> {
+    let present = Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    client_present(name, install, present).then(|| Command::new(name))
+}
+
+/// `python3`, if it is installed with OpenCV (`cv2`), else None and the test is skipped.
+pub fn python_with_opencv() -> Option<Command> {
+    let has_cv2 = Command::new("python3")
+        .args(["-c", "import cv2"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    client_present(
+        "python3 with OpenCV (cv2)",
+        "pip install opencv-python-headless",
+        has_cv2,
+    )
+    .then(|| Command::new("python3"))
+}
+
 /// The binary under test: this build's, or `$PUSHSERVE_TEST_BIN` (to check that a test fails
 /// on another build, e.g. one without the fix it covers).
 pub fn bin() -> String {
