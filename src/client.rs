@@ -144,7 +144,7 @@ impl MediaRange {
 }
 
 /// `image%2Fjpeg` → `image/jpeg`: browsers and scripts may encode the query value. Bytes that
-/// do not decode are kept as they are.
+/// do not decode are kept as they are, and so is `+` (`image/svg+xml`).
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -158,10 +158,6 @@ fn percent_decode(s: &str) -> String {
             (b'%', Some(b)) => {
                 out.push(b);
                 i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
             }
             (b, _) => {
                 out.push(b);
@@ -236,6 +232,8 @@ mod tests {
         let all =
             types("GET /stream?type=*/* HTTP/1.1\r\nHost: a\r\nSec-Fetch-Dest: image\r\n\r\n");
         assert!(all.shows_type(TEXT));
+        let svg = types("GET /stream?type=image/svg+xml HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(svg.shows_type("image/svg+xml") && !svg.shows_type(PNG));
         for bad in ["", "jpeg", "image/", "*/jpeg", "image/jp eg", "image/jpeg,"] {
             assert!(PartTypes::parse(bad).is_err(), "{bad:?}");
         }
