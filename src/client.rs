@@ -53,6 +53,12 @@ pub fn empty_parts_after(req: &Request) -> usize {
     }
 }
 
+/// Whether the client is VLC, whose MJPEG demuxer needs each part padded (see `push.rs`).
+pub fn is_vlc(req: &Request) -> bool {
+    req.header("user-agent")
+        .is_some_and(|agent| agent.starts_with("VLC/"))
+}
+
 /// User-Agents of readers that stop at the first part that is not JPEG: ffmpeg and OpenCV
 /// (`Lavf/`), mpv (`libmpv`, or ffmpeg's when built without it), VLC and GStreamer.
 const JPEG_ONLY_AGENTS: [&str; 5] = ["Lavf/", "libmpv", "mpv", "VLC/", "GStreamer"];

@@ -26,6 +26,8 @@ pub struct StreamOptions {
     pub types: PartTypes,
     /// Empty parts after each part of a reader stream (see `client.rs`).
     pub empty_parts: usize,
+    /// Pad each part of a reader stream for VLC (see [`VlcPadding`]).
+    pub vlc: bool,
     /// With nothing new for this long, a browser gets the current frame again (readers are
     /// kept alive by `keeper.rs`).
     pub keepalive: Duration,
@@ -53,6 +55,8 @@ pub fn stream(
         types: &opts.types,
         seen: 0,
         after_part: (delimiter.clone() + &empty_part.repeat(opts.empty_parts)).into_bytes(),
+        vlc: opts.vlc.then(VlcPadding::default),
+        first_at: None,
         delimiter: delimiter.into_bytes(),
         shown: None,
         shown_at: Instant::now(),
@@ -99,6 +103,10 @@ struct PartWriter<'a> {
     /// What follows each part of a reader stream: the delimiter, after as many empty parts
     /// as the client needs.
     after_part: Vec<u8>,
+    /// VLC's padding state, for a VLC client.
+    vlc: Option<VlcPadding>,
+    /// When the first part went out.
+    first_at: Option<Instant>,
     shown: Option<Arc<Frame>>,
     /// When the last part went out.
     shown_at: Instant,
@@ -204,9 +212,18 @@ impl PartWriter<'_> {
         repeat: Option<Duration>,
     ) -> io::Result<()> {
         loop {
-            let due = repeat
+            let repeat_due = repeat
                 .zip(self.shown.as_ref())
                 .and_then(|(every, frame)| next_repeat(frame.published, self.shown_at, every));
+            let warm_up_due = self
+                .vlc
+                .as_ref()
+                .zip(self.first_at)
+                .and_then(|(_, first)| VlcPadding::next_warm_up(first, self.shown_at));
+            let due = match (repeat_due, warm_up_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let next = frames.wait_until(self.seen, due);
             let mut line = line.lock().unwrap_or_else(|e| e.into_inner());
             if line.dead {
@@ -245,6 +262,9 @@ impl PartWriter<'_> {
                 ),
             )
         };
+        let vlc_padding = self.vlc.as_mut().map_or_else(String::new, |vlc| {
+            vlc.after(frame.bytes.len(), self.boundary.len())
+        });
         self.sent += conn.send(&mut [
             IoSlice::new(open),
             IoSlice::new(fields),
@@ -252,8 +272,15 @@ impl PartWriter<'_> {
             IoSlice::new(blank),
             IoSlice::new(&frame.bytes),
             IoSlice::new(&self.after_part),
+            IoSlice::new(vlc_padding.as_bytes()),
         ])?;
         line.part_written();
+        // After VLC's padding line the delimiter is no longer bare: the stream must end as
+        // after a keep-alive.
+        if !vlc_padding.is_empty() {
+            line.keepalives = 1;
+        }
+        self.first_at.get_or_insert_with(Instant::now);
         self.shown_now(frame);
         Ok(())
     }
@@ -294,6 +321,58 @@ impl PartWriter<'_> {
         self.stats.sent_frame(frame.bytes.len());
         self.shown = Some(frame);
         self.shown_at = Instant::now();
+    }
+}
+
+/// VLC's MJPEG demuxer passes a part on only once a fixed number of bytes, counted from the
+/// part's first JPEG byte, has arrived: 15360 at first, 5120 more whenever a JPEG (with the
+/// boundary) would not leave room, and never less on a connection (VLC 3.0). So each part is
+/// followed by `\r\n--B\r\n` and a header line of padding that reaches that count exactly:
+/// a byte short and the part waits for the next, while that many bytes after the last
+/// boundary make VLC raise the count. And VLC shows nothing live until it has handled a part
+/// more than its network caching (1 s by default) after the first, and everything that late
+/// from then on: so the current frame is sent again a few times in the first two seconds.
+#[derive(Default)]
+struct VlcPadding {
+    /// The count for this connection; 0 before the first part.
+    expected: usize,
+}
+
+impl VlcPadding {
+    const FIRST: usize = 15360;
+    const STEP: usize = 5120;
+    /// After the first part, when VLC gets it again.
+    const WARM_UP: [Duration; 8] = [
+        Duration::from_millis(150),
+        Duration::from_millis(300),
+        Duration::from_millis(500),
+        Duration::from_millis(750),
+        Duration::from_millis(1100),
+        Duration::from_millis(1250),
+        Duration::from_millis(1500),
+        Duration::from_millis(2000),
+    ];
+
+    /// The padding after a JPEG of `jpeg_len` bytes and the delimiter `\r\n--B`: `\r\n` to end
+    /// the delimiter line, then a header line left open (ended by whatever comes next).
+    fn after(&mut self, jpeg_len: usize, boundary_len: usize) -> String {
+        const NAME: &str = "\r\nX-Padding: ";
+        self.expected = self.expected.max(Self::FIRST);
+        while jpeg_len + 4 + boundary_len >= self.expected {
+            self.expected += Self::STEP;
+        }
+        let used = jpeg_len + 4 + boundary_len + NAME.len();
+        let fill = self.expected.saturating_sub(used).max(1);
+        format!("{NAME}{}", "x".repeat(fill))
+    }
+
+    /// When the next warm-up resend is due, for a stream whose first part went out at
+    /// `first` and its last at `last`; None once they are over.
+    fn next_warm_up(first: Instant, last: Instant) -> Option<Instant> {
+        Self::WARM_UP
+            .iter()
+            .map(|after| first + *after)
+            .find(|due| *due > last)
     }
 }
 
@@ -344,6 +423,29 @@ mod tests {
         // Beyond the clock: never.
         assert_eq!(
             next_repeat(published, at(3), Duration::from_secs(u64::MAX)),
+            None
+        );
+    }
+
+    #[test]
+    fn vlc_gets_each_part_padded_to_the_count_it_waits_for() {
+        let boundary = 40;
+        let mut vlc = VlcPadding::default();
+        // From the JPEG's first byte: the JPEG, `\r\n--B`, then the padding.
+        let total = |vlc: &mut VlcPadding, jpeg: usize| {
+            jpeg + 4 + boundary + vlc.after(jpeg, boundary).len()
+        };
+        assert_eq!(total(&mut vlc, 248), 15360);
+        assert_eq!(total(&mut vlc, 40_000), 15360 + 5 * 5120);
+        // Never less on a connection.
+        assert_eq!(total(&mut vlc, 248), 15360 + 5 * 5120);
+        let first = Instant::now();
+        assert_eq!(
+            VlcPadding::next_warm_up(first, first),
+            Some(first + Duration::from_millis(150))
+        );
+        assert_eq!(
+            VlcPadding::next_warm_up(first, first + Duration::from_secs(2)),
             None
         );
     }

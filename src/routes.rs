@@ -133,6 +133,7 @@ fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
                 framing: Framing::for_request(req),
                 types,
                 empty_parts: client::empty_parts_after(req),
+                vlc: client::is_vlc(req),
                 keepalive: app.keepalive,
                 repeat: app.repeat,
             };

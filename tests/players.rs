@@ -4,7 +4,7 @@
 //!
 //! * the first frame on connect, then three changes (saved by rename, rewritten in place),
 //!   then a 25 s quiet spell and a change after it, each shown within [`SHOWN_WITHIN`];
-//! * a slideshow of a JPEG, a PNG and a text file, of which each client shows the parts it can
+//! * a slideshow of JPEGs, a PNG and a text file, of which each client shows the parts it can
 //!   show, and keeps showing the last of them through the others.
 //!
 //! A client that is not installed is skipped with a line on the terminal (see
@@ -266,6 +266,111 @@ impl Player for Mpv {
     }
 }
 
+/// VLC, writing each frame it shows to a YUV4MPEG2 file; as `nobody` when the tests run as
+/// root, which VLC refuses. `--network-caching=100`: with its default of a second, VLC shows
+/// each change about 1.1 s after it (see README).
+struct Vlc {
+    _child: Killed,
+    out: common::TempDir,
+    /// Frames of the file already looked at.
+    frames_seen: usize,
+}
+
+fn vlc(url: &str) -> Option<Box<dyn Player>> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    tool("cvlc", "apt-get install vlc-bin vlc-plugin-base")?;
+    let out = common::TempDir::new("vlc");
+    std::fs::set_permissions(&out.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let mut command = if root {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups", "env"]);
+        setpriv.arg(format!("HOME={}", out.0.display())).arg("cvlc");
+        setpriv
+    } else {
+        Command::new("cvlc")
+    };
+    let child = command
+        .args([
+            "-q",
+            "--network-caching=100",
+            "-V",
+            "yuv",
+            "--yuv-chroma",
+            "I420",
+        ])
+        .arg(format!("--yuv-file={}", out.path("shown.y4m").display()))
+        .arg(format!("{url}stream"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start VLC");
+    Some(Box::new(Vlc {
+        _child: Killed(child),
+        out,
+        frames_seen: 0,
+    }))
+}
+
+/// The colour of the centre of each complete frame in a YUV4MPEG2 file of I420 frames.
+fn y4m_centres(file: &[u8]) -> Vec<[u8; 3]> {
+    let Some(header_end) = file.iter().position(|&b| b == b'\n') else {
+        return Vec::new();
+    };
+    let header = String::from_utf8_lossy(&file[..header_end]);
+    let size = |tag: char| {
+        header
+            .split(' ')
+            .find_map(|field| field.strip_prefix(tag)?.parse::<usize>().ok())
+    };
+    let (Some(w), Some(h)) = (size('W'), size('H')) else {
+        return Vec::new();
+    };
+    let (luma, chroma) = (w * h, (w / 2) * (h / 2));
+    let frame = b"FRAME\n".len() + luma + 2 * chroma;
+    file[header_end + 1..]
+        .chunks_exact(frame)
+        .map(|f| {
+            let f = &f[b"FRAME\n".len()..];
+            let y = f64::from(f[(h / 2) * w + w / 2]);
+            let at = (h / 4) * (w / 2) + w / 4;
+            let u = f64::from(f[luma + at]) - 128.0;
+            let v = f64::from(f[luma + chroma + at]) - 128.0;
+            let clamp = |c: f64| c.clamp(0.0, 255.0) as u8;
+            [
+                clamp(y + 1.402 * v),
+                clamp(y - 0.344 * u - 0.714 * v),
+                clamp(y + 1.772 * u),
+            ]
+        })
+        .collect()
+}
+
+impl Player for Vlc {
+    /// VLC writes a frame at every redraw, many a second: only changes are reported.
+    fn look(&mut self) -> Vec<(Instant, Shown)> {
+        let file = std::fs::read(self.out.path("shown.y4m")).unwrap_or_default();
+        let centres = y4m_centres(&file);
+        let now = Instant::now();
+        let mut shown: Vec<(Instant, Shown)> = Vec::new();
+        let mut last = self
+            .frames_seen
+            .checked_sub(1)
+            .and_then(|i| centres.get(i))
+            .map(|rgb| colour(*rgb));
+        for rgb in centres.iter().skip(self.frames_seen) {
+            let now_shown = colour(*rgb);
+            if last != Some(now_shown) {
+                shown.push((now, now_shown));
+                last = Some(now_shown);
+            }
+        }
+        self.frames_seen = centres.len();
+        shown
+    }
+}
+
 /// Headless Chromium showing the stream in an element of a page; observed on screen.
 struct Chromium {
     browser: Browser,
@@ -458,15 +563,16 @@ fn shows_every_change(name: &str, start: fn(&str) -> Option<Box<dyn Player>>) {
 
 const CAPTION: &[u8] = b"a caption\n";
 
-/// A slideshow of a green JPEG, a red PNG and a text file: the client must show each slide in
-/// `shows` (the types it can show), nothing else, and the first again on the next round, so
-/// it kept going through the others; a browser must never go blank.
+/// A slideshow of a green JPEG, a red PNG, a text file and a blue JPEG: the client must show
+/// each slide in `shows` (the types it can show), nothing else, and the first again on the
+/// next round, so it kept going through the others; a browser must never go blank.
 fn follows_a_mixed_slideshow(start: fn(&str) -> Option<Box<dyn Player>>, shows: &[Shown]) {
     let server = TestServer::showing(
         &[
             ("1.jpg", &fixture("green.jpg")),
             ("2.png", &fixture("red.png")),
             ("3.txt", CAPTION),
+            ("4.jpg", &fixture("blue.jpg")),
         ],
         &["--interval", "700"],
     );
@@ -496,9 +602,9 @@ fn follows_a_mixed_slideshow(start: fn(&str) -> Option<Box<dyn Player>>, shows: 
     }
 }
 
-const JPEG_ONLY: &[Shown] = &[Green];
-const IMAGES: &[Shown] = &[Green, Red];
-const EVERYTHING: &[Shown] = &[Green, Red, Text];
+const JPEG_ONLY: &[Shown] = &[Green, Blue];
+const IMAGES: &[Shown] = &[Green, Red, Blue];
+const EVERYTHING: &[Shown] = &[Green, Red, Text, Blue];
 
 #[test]
 fn curl_shows_every_change() {
@@ -558,6 +664,16 @@ fn mpv_shows_every_change() {
 #[test]
 fn mpv_follows_a_mixed_slideshow() {
     follows_a_mixed_slideshow(mpv, JPEG_ONLY);
+}
+
+#[test]
+fn vlc_shows_every_change() {
+    shows_every_change("VLC --network-caching=100", vlc);
+}
+
+#[test]
+fn vlc_follows_a_mixed_slideshow() {
+    follows_a_mixed_slideshow(vlc, JPEG_ONLY);
 }
 
 #[test]
