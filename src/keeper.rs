@@ -46,7 +46,8 @@ pub struct Parked {
 pub struct Line {
     /// A delimiter line is open at the end of what was written, and keep-alives may follow.
     pub open: bool,
-    /// Keep-alive lines written after it so far.
+    /// Header lines written after it so far: keep-alives, and VLC's padding (see `push.rs`).
+    /// With none, the delimiter is bare and can still become the final one.
     pub keepalives: u32,
     /// When anything was last written to the connection, or a keep-alive last tried; None
     /// before the first part.
@@ -58,10 +59,11 @@ pub struct Line {
 }
 
 impl Line {
-    /// Records a whole part written, ending with a fresh open line.
-    pub fn part_written(&mut self) {
+    /// Records a whole part written, ending with a fresh delimiter line and `header_lines`
+    /// header lines of the next part after it.
+    pub fn part_written(&mut self, header_lines: u32) {
         self.open = true;
-        self.keepalives = 0;
+        self.keepalives = header_lines;
         self.last_write = Some(Instant::now());
     }
 }
@@ -221,7 +223,7 @@ mod tests {
         let keeper = keeper();
         let (server, _client) = pair();
         let stream = keeper.park(server);
-        stream.line().part_written();
+        stream.line().part_written(0);
         let minute = Duration::from_secs(60);
         let next = keeper.keep_quiet_alive(minute);
         assert_eq!(stream.line().keepalives, 0, "a part just went out");

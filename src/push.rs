@@ -274,12 +274,8 @@ impl PartWriter<'_> {
             IoSlice::new(&self.after_part),
             IoSlice::new(vlc_padding.as_bytes()),
         ])?;
-        line.part_written();
-        // After VLC's padding line the delimiter is no longer bare: the stream must end as
-        // after a keep-alive.
-        if !vlc_padding.is_empty() {
-            line.keepalives = 1;
-        }
+        // VLC's padding is a header line of the next part, as a keep-alive is.
+        line.part_written(u32::from(!vlc_padding.is_empty()));
         self.first_at.get_or_insert_with(Instant::now);
         self.shown_now(frame);
         Ok(())
