@@ -20,7 +20,7 @@ const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(300);
 /// The sequence number a client already has, if it is the current frame's: a client that has
 /// anything else (an older frame, or one from before a restart) gets the current frame at once.
 fn seen(app: &App, claimed: Option<u64>) -> u64 {
-    match (claimed, app.latest.current()) {
+    match (claimed, app.channel.latest.current()) {
         (Some(n), Some(current)) if n == current.seq => n,
         _ => 0,
     }
@@ -54,12 +54,12 @@ fn send_events(conn: &Conn, req: &Request, app: &App, sent: &mut u64) -> io::Res
         .header("last-event-id")
         .and_then(|id| id.trim().parse().ok());
     let mut seen = seen(app, last_id);
-    let frames = app.latest.subscribe(conn.waiter());
+    let frames = app.channel.latest.subscribe(conn.waiter());
     loop {
         match frames.wait_newer(seen, app.keepalive) {
             Wait::Newer(frame) => {
                 *sent += conn.send(&mut [IoSlice::new(&frame.event)])?;
-                app.stats.sent_frame(frame.event.len());
+                app.channel.stats.sent_frame(frame.event.len());
                 seen = frame.seq;
             }
             Wait::TimedOut => *sent += conn.send(&mut [IoSlice::new(b": keep-alive\n\n")])?,
@@ -80,6 +80,7 @@ pub fn long_poll(conn: Conn, req: &Request, app: &App) -> (u16, u64) {
         Duration::from_secs(s).min(MAX_POLL_TIMEOUT)
     });
     let next = app
+        .channel
         .latest
         .subscribe(conn.waiter())
         .wait_newer(seen(app, since), timeout);
@@ -99,7 +100,7 @@ pub fn long_poll(conn: Conn, req: &Request, app: &App) -> (u16, u64) {
 }
 
 fn answer(conn: Conn, req: &Request, app: &App, frame: &Frame) -> (u16, u64) {
-    app.stats.sent_frame(frame.json.len());
+    app.channel.stats.sent_frame(frame.json.len());
     let response = Response::new(
         200,
         HeaderValue::from_static("application/json"),

@@ -150,7 +150,9 @@ pub struct NewFrame {
 }
 
 impl Frame {
-    fn render(new: NewFrame, seq: u64, boundary: &str) -> Frame {
+    /// Everything said about `new` on the wire, rendered once: part heads with `boundary`,
+    /// ETag, JSON and event.
+    pub fn render(new: NewFrame, seq: u64, boundary: &str) -> Frame {
         let json = describe(seq, &new);
         let event = format!("id: {seq}\ndata: {json}\n\n").into_bytes();
         let NewFrame {
@@ -219,7 +221,6 @@ struct State {
 
 /// The newest frame of the source, shared by the source thread and every connection.
 pub struct Latest {
-    boundary: String,
     state: Mutex<State>,
     /// The connections waiting for frames, each woken once per new frame.
     subscribers: Mutex<Slots>,
@@ -233,9 +234,8 @@ struct Slots {
 }
 
 impl Latest {
-    pub fn new(boundary: String) -> Latest {
+    pub fn new() -> Latest {
         Latest {
-            boundary,
             state: Mutex::new(State {
                 frame: None,
                 recent: Vec::new(),
@@ -245,15 +245,12 @@ impl Latest {
         }
     }
 
-    pub fn boundary(&self) -> &str {
-        &self.boundary
-    }
-
-    /// Makes `new` the current frame and wakes every subscriber once.
-    pub fn publish(&self, new: NewFrame) -> Arc<Frame> {
+    /// Makes the frame `render` makes of the next sequence number the current frame, and wakes
+    /// every subscriber once.
+    pub fn publish(&self, render: impl FnOnce(u64) -> Frame) -> Arc<Frame> {
         let mut state = lock(&self.state);
         let seq = state.frame.as_ref().map_or(1, |f| f.seq + 1);
-        let frame = Arc::new(Frame::render(new, seq, &self.boundary));
+        let frame = Arc::new(render(seq));
         state.frame = Some(Arc::clone(&frame));
         state
             .recent
@@ -374,6 +371,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    fn publish(latest: &Latest, new: NewFrame) -> Arc<Frame> {
+        latest.publish(|seq| Frame::render(new, seq, "B"))
+    }
+
     fn new_frame(bytes: &[u8]) -> NewFrame {
         NewFrame {
             bytes: bytes.to_vec().into(),
@@ -385,10 +386,10 @@ mod tests {
 
     #[test]
     fn a_client_that_is_behind_gets_only_the_newest_frame() {
-        let latest = Latest::new("B".into());
+        let latest = Latest::new();
         let sub = latest.subscribe(&Waiter::for_current_thread());
-        latest.publish(new_frame(b"one"));
-        latest.publish(new_frame(b"two"));
+        publish(&latest, new_frame(b"one"));
+        publish(&latest, new_frame(b"two"));
         match sub.wait_newer(0, Duration::ZERO) {
             Wait::Newer(f) => assert_eq!((f.seq, &f.bytes[..]), (2, &b"two"[..])),
             _ => panic!("expected the newest frame"),
@@ -415,10 +416,10 @@ mod tests {
 
     #[test]
     fn document_parts_say_sandbox() {
-        let latest = Latest::new("B".into());
+        let latest = Latest::new();
         let mut svg = new_frame(b"<svg/>");
         svg.content_type = HeaderValue::from_static("image/svg+xml");
-        let f = latest.publish(svg);
+        let f = publish(&latest, svg);
         assert_eq!(
             f.part_head,
             b"--B\r\nContent-Type: image/svg+xml\r\nContent-Security-Policy: sandbox\r\n\
@@ -430,8 +431,8 @@ mod tests {
 
     #[test]
     fn part_heads_are_rendered_once_with_the_frame() {
-        let latest = Latest::new("B".into());
-        let f = latest.publish(new_frame(b"hello"));
+        let latest = Latest::new();
+        let f = publish(&latest, new_frame(b"hello"));
         assert_eq!(
             f.part_head,
             b"--B\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n"
@@ -444,16 +445,16 @@ mod tests {
 
     #[test]
     fn the_newest_frame_of_each_recent_type_is_kept() {
-        let latest = Latest::new("B".into());
+        let latest = Latest::new();
         let typed = |bytes: &[u8], t: &'static str| {
             let mut f = new_frame(bytes);
             f.content_type = HeaderValue::from_static(t);
             f
         };
-        latest.publish(typed(b"a", "image/jpeg"));
-        latest.publish(typed(b"b", "image/png"));
-        latest.publish(typed(b"c", "image/jpeg"));
-        latest.publish(typed(b"d", "text/plain"));
+        publish(&latest, typed(b"a", "image/jpeg"));
+        publish(&latest, typed(b"b", "image/png"));
+        publish(&latest, typed(b"c", "image/jpeg"));
+        publish(&latest, typed(b"d", "text/plain"));
         let jpeg = latest.newest_where(|f| f.content_type.as_str() == "image/jpeg");
         assert_eq!(jpeg.map(|f| f.seq), Some(3));
         let image = latest.newest_where(|f| f.content_type.as_str().starts_with("image/"));
@@ -467,7 +468,7 @@ mod tests {
             let t = format!("x/t{i}");
             let mut f = new_frame(b"x");
             f.content_type = HeaderValue::new(t).unwrap();
-            latest.publish(f);
+            publish(&latest, f);
         }
         assert!(latest.newest_where(|_| true).is_some());
         assert!(
@@ -501,8 +502,8 @@ mod tests {
 
     #[test]
     fn each_waiter_learns_what_concerns_it() {
-        let latest = Arc::new(Latest::new("B".into()));
-        latest.publish(new_frame(b"one"));
+        let latest = Arc::new(Latest::new());
+        publish(&latest, new_frame(b"one"));
         let (waiter, thread) = waiting(&latest);
         waiter.set_gone();
         assert_eq!(thread.join().unwrap(), "gone");
@@ -510,7 +511,7 @@ mod tests {
         waiter.kick();
         assert_eq!(thread.join().unwrap(), "kicked");
         let (_, thread) = waiting(&latest);
-        latest.publish(new_frame(b"two"));
+        publish(&latest, new_frame(b"two"));
         assert_eq!(thread.join().unwrap(), "newer");
         let (_, thread) = waiting(&latest);
         latest.close();

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::frame::Latest;
 use crate::http::conn::Conn;
 
 /// A keep-alive: ends the open line (the delimiter, or the last keep-alive) and opens a header
@@ -82,7 +81,10 @@ pub struct Keeper {
 impl Keeper {
     /// Starts the keeper thread, keeping alive each stream that has been quiet for `every`,
     /// until the server closes.
-    pub fn start(latest: Arc<Latest>, every: Duration) -> io::Result<Arc<Keeper>> {
+    pub fn start(
+        closed: impl Fn() -> bool + Send + 'static,
+        every: Duration,
+    ) -> io::Result<Arc<Keeper>> {
         let keeper = Arc::new(Keeper {
             parked: Mutex::new(Vec::new()),
         });
@@ -96,7 +98,7 @@ impl Keeper {
                 // between two repeats, not two.
                 let batch = every / 100;
                 let mut next = Instant::now().checked_add(every);
-                while !latest.is_closed() {
+                while !closed() {
                     let wait = next.map_or(every, |t| t.saturating_duration_since(Instant::now()));
                     thread::sleep(wait.saturating_add(batch));
                     let due = keeping.keep_quiet_alive(every);

@@ -14,6 +14,7 @@ macro_rules! note {
     ($($arg:tt)*) => { $crate::report::line($crate::report::Level::Normal, format_args!($($arg)*)) };
 }
 
+mod channel;
 mod cli;
 mod client;
 mod events;

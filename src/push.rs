@@ -14,6 +14,7 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::channel::Channel;
 use crate::client::{Framing, PartTypes};
 use crate::frame::{Frame, Latest, Subscription, Wait};
 use crate::http::conn::Conn;
@@ -39,13 +40,12 @@ pub struct StreamOptions {
 /// Serves `/stream` until the client goes away or the server closes; returns the bytes sent.
 pub fn stream(
     conn: Conn,
-    latest: &Latest,
-    stats: &Stats,
+    channel: &Channel,
     keeper: &Keeper,
     opts: &StreamOptions,
     head_only: bool,
 ) -> u64 {
-    let boundary = latest.boundary();
+    let (boundary, latest, stats) = (&channel.boundary[..], &channel.latest, &channel.stats);
     let delimiter = format!("\r\n--{boundary}");
     let empty_part =
         format!("\r\nContent-Type: image/jpeg\r\nContent-Length: 0\r\n\r\n{delimiter}");

@@ -2,13 +2,12 @@
 //! no path ever names a file, so nothing outside the one PATH can be served.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::channel::Channel;
 use crate::client::{self, Framing, PartTypes};
 use crate::events;
-use crate::frame::Latest;
 use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue, http_date, inline_disposition};
 use crate::http::host::HostCheck;
@@ -18,7 +17,7 @@ use crate::json;
 use crate::keeper::Keeper;
 use crate::push::{self, StreamOptions};
 use crate::report::{self, Level};
-use crate::status::{Endpoint, Stats};
+use crate::status::Endpoint;
 
 /// A client that has not sent a whole request head by then is dropped.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,16 +29,13 @@ const VIEWER: &str = include_str!("viewer.html");
 
 /// What every connection thread shares.
 pub struct App {
-    pub latest: Arc<Latest>,
-    pub stats: Arc<Stats>,
+    pub channel: Arc<Channel>,
     pub keeper: Arc<Keeper>,
     pub keepalive: Duration,
     /// `--repeat` for reader streams; None for 0.
     pub repeat: Option<Duration>,
     pub cors: bool,
     pub hosts: HostCheck,
-    pub source_path: PathBuf,
-    pub source_is_folder: bool,
 }
 
 impl App {
@@ -128,7 +124,7 @@ fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
                 let response = Response::new(400, HeaderValue::from_static("text/plain"), body);
                 return (400, app.send(conn, response, head_only));
             };
-            let _client = app.stats.connect(Endpoint::Stream);
+            let _client = app.channel.stats.connect(Endpoint::Stream);
             let opts = StreamOptions {
                 framing: Framing::for_request(req),
                 types,
@@ -139,15 +135,15 @@ fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
             };
             (
                 200,
-                push::stream(conn, &app.latest, &app.stats, &app.keeper, &opts, head_only),
+                push::stream(conn, &app.channel, &app.keeper, &opts, head_only),
             )
         }
         "/events" => {
-            let _client = app.stats.connect(Endpoint::Events);
+            let _client = app.channel.stats.connect(Endpoint::Events);
             (200, events::event_stream(conn, req, app))
         }
         "/poll" => {
-            let _client = app.stats.connect(Endpoint::Poll);
+            let _client = app.channel.stats.connect(Endpoint::Poll);
             events::long_poll(conn, req, app)
         }
         "/snapshot" => snapshot(app, req, conn),
@@ -176,7 +172,7 @@ fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
 /// The current frame as a plain response, validated by its ETag; `?seq=N` asks for that
 /// version, which is 404 once a newer one has replaced it.
 fn snapshot(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
-    let Some(frame) = app.latest.current() else {
+    let Some(frame) = app.channel.latest.current() else {
         let response = Response::error(503).header("Retry-After", HeaderValue::from_static("1"));
         return (503, app.send_cors(conn, response, req.is_head()));
     };
@@ -210,7 +206,7 @@ fn snapshot(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
         .header("Content-Disposition", inline_disposition(&frame.name));
     let bytes = app.send_cors(conn, response, req.is_head());
     if status == 200 && !req.is_head() {
-        app.stats.sent_frame(frame.bytes.len());
+        app.channel.stats.sent_frame(frame.bytes.len());
     }
     (status, bytes)
 }
@@ -225,7 +221,7 @@ fn etag_matches(header: &str, etag: &str) -> bool {
 
 /// `/status`: what is served, the current frame, who is connected, what was sent.
 fn status_json(app: &App) -> String {
-    let stats = &app.stats;
+    let stats = &app.channel.stats;
     let clients: Vec<String> = Endpoint::ALL
         .iter()
         .map(|e| format!(r#""{}":{}"#, e.name(), stats.connected(*e)))
@@ -233,13 +229,10 @@ fn status_json(app: &App) -> String {
     format!(
         r#"{{"version":"{}","source":{{"path":{},"kind":"{}"}},"frame":{},"clients":{{{}}},"frames_sent":{},"bytes_sent":{},"uptime_secs":{:.3}}}"#,
         env!("CARGO_PKG_VERSION"),
-        json::string(&app.source_path.display().to_string()),
-        if app.source_is_folder {
-            "folder"
-        } else {
-            "file"
-        },
-        app.latest
+        json::string(&app.channel.source),
+        app.channel.kind,
+        app.channel
+            .latest
             .current()
             .map_or("null".to_string(), |f| f.json.clone()),
         clients.join(","),

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 
+use crate::channel::Channel;
 use crate::cli::Args;
-use crate::frame::Latest;
 use crate::http::host::HostCheck;
 use crate::http::listener;
 use crate::keeper::Keeper;
@@ -21,9 +21,9 @@ use crate::report::{self, Level};
 use crate::routes::{self, App};
 use crate::shutdown;
 use crate::source::file::{self, FileSource, Skip};
-use crate::source::slideshow::Slideshow;
+use crate::source::slideshow::{Playing, Slideshow};
 use crate::source::{Source, content_type_for};
-use crate::status::{self, Stats};
+use crate::status;
 use crate::wake::Waiter;
 
 /// How long startup waits for the first complete frame before printing the URL anyway.
@@ -36,36 +36,42 @@ pub fn run(args: Args) -> Result<()> {
         _ => Level::Normal,
     });
     let source = open_source(&args)?;
-    let source_is_folder = matches!(source, Source::Slideshow(..));
-    let latest = Arc::new(Latest::new(random_boundary()));
+    let channel = Channel::new(
+        source.name,
+        source.kind,
+        source.description,
+        random_boundary(),
+        false,
+    );
+    let latest = &channel.latest;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = listener::bind(addr)
         .map_err(|e| anyhow!("cannot listen on {addr}: {}", describe_io_error(&e)))?;
-    let stats = Arc::new(Stats::default());
-    shutdown::on_signal_close(Arc::clone(&latest), Arc::clone(&stats))?;
+    shutdown::on_signal_close(Arc::clone(&channel))?;
 
-    let (source_latest, source_stats) = (Arc::clone(&latest), Arc::clone(&stats));
+    let source_channel = Arc::clone(&channel);
+    let once = args.slideshow.once;
+    let producer = source.producer;
     thread::Builder::new()
         .name("source".into())
         .spawn(move || {
-            let finite = matches!(&source, Source::Slideshow(show, _) if show.once);
-            source.run(Arc::clone(&source_latest));
-            if finite {
-                shutdown::close_and_exit(&source_latest, &source_stats);
+            producer.run(&source_channel);
+            if once {
+                shutdown::close_and_exit(&source_channel);
             }
         })?;
 
     let keepalive = Duration::from_secs(args.keepalive);
     let app = App {
-        keeper: Keeper::start(Arc::clone(&latest), keepalive)?,
-        latest: Arc::clone(&latest),
-        stats: Arc::clone(&stats),
+        keeper: {
+            let channel = Arc::clone(&channel);
+            Keeper::start(move || channel.is_closed(), keepalive)?
+        },
+        channel: Arc::clone(&channel),
         keepalive,
         repeat: (args.repeat > 0).then(|| Duration::from_secs(args.repeat)),
         cors: args.cors,
         hosts: HostCheck::new(args.bind, &args.allow_host),
-        source_path: args.path.clone(),
-        source_is_folder,
     };
     // Once the URL is out, every thread is up and, unless the file is mid-write, the first
     // frame is there: a script may fetch /snapshot at once.
@@ -74,7 +80,7 @@ pub fn run(args: Args) -> Result<()> {
         .wait_newer(0, FIRST_FRAME_WAIT);
     // Nobody may be reading stdout (`| head -1` has exited, or it was closed): serve anyway.
     let _ = writeln!(std::io::stdout(), "{}", viewer_url(listener.local_addr()?));
-    status::start_line(stats, latest);
+    status::start_line(Arc::clone(&channel));
     let write_timeout = Duration::from_secs(args.write_timeout);
     let handle = Arc::new(move |conn| routes::handle(&app, conn));
     listener.serve(write_timeout, handle)
@@ -103,12 +109,18 @@ fn open_source(args: &Args) -> Result<Source> {
                     .trim_start_matches("not a regular file but ")
             ),
         }
-        return Ok(Source::File(FileSource {
-            path: path.clone(),
-            content_type: content_type_for(path, args.content_type.as_ref()),
-            poll: Duration::from_millis(args.poll),
-            max_frame: args.max_frame,
-        }));
+        return Ok(Source {
+            name: "file".into(),
+            kind: "file",
+            description: path.display().to_string(),
+            producer: Box::new(FileSource {
+                path: path.clone(),
+                content_type: content_type_for(path, args.content_type.as_ref()),
+                poll: Duration::from_millis(args.poll),
+                max_frame: args.max_frame,
+                once: args.slideshow.once,
+            }),
+        });
     }
     fs::read_dir(path).map_err(cannot_read)?;
     let opts = &args.slideshow;
@@ -128,7 +140,12 @@ fn open_source(args: &Args) -> Result<Source> {
         max_frame: args.max_frame,
     };
     let first = show.first_slide().map_err(|e| anyhow!(e))?;
-    Ok(Source::Slideshow(show, first))
+    Ok(Source {
+        name: "folder".into(),
+        kind: "folder",
+        description: path.display().to_string(),
+        producer: Box::new(Playing { show, first }),
+    })
 }
 
 /// The URL to print: an unspecified bind address is shown as loopback, which always works here.

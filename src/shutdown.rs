@@ -9,31 +9,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::frame::Latest;
+use crate::channel::Channel;
 use crate::report;
-use crate::status::Stats;
 
 /// How long open streams get to write their final boundary.
 const GRACE: Duration = Duration::from_millis(800);
 
 /// Installs the handler.
-pub fn on_signal_close(latest: Arc<Latest>, stats: Arc<Stats>) -> Result<()> {
+pub fn on_signal_close(channel: Arc<Channel>) -> Result<()> {
     let signalled = AtomicBool::new(false);
     ctrlc::set_handler(move || {
         if signalled.swap(true, Ordering::SeqCst) {
             process::exit(0);
         }
-        let latest = Arc::clone(&latest);
-        let stats = Arc::clone(&stats);
+        let channel = Arc::clone(&channel);
         // Waiting on another thread keeps this handler free for a second signal.
-        thread::spawn(move || close_and_exit(&latest, &stats));
+        thread::spawn(move || close_and_exit(&channel));
     })
     .context("cannot install the Ctrl-C handler")
 }
 
 /// Ends every stream with its final boundary (waiting at most [`GRACE`]), then exits 0.
-pub fn close_and_exit(latest: &Latest, stats: &Stats) -> ! {
-    latest.close();
+pub fn close_and_exit(channel: &Channel) -> ! {
+    let stats = &channel.stats;
+    channel.latest.close();
     report::clear_status_line();
     let deadline = Instant::now() + GRACE;
     while stats.open_responses() > 0 && Instant::now() < deadline {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressStyle};
 
-use crate::frame::{Frame, Latest};
+use crate::channel::Channel;
+use crate::frame::Frame;
 use crate::report::{self, Level};
 
 /// Endpoints that hold a response open, whose connected clients are counted.
@@ -102,7 +103,7 @@ impl Drop for Connected<'_> {
 const REDRAW: Duration = Duration::from_millis(250);
 
 /// Draws the status line on stderr from now on, if stderr is a terminal.
-pub fn start_line(stats: Arc<Stats>, latest: Arc<Latest>) {
+pub fn start_line(channel: Arc<Channel>) {
     if !std::io::stderr().is_terminal() || !report::enabled(Level::Normal) {
         return;
     }
@@ -115,8 +116,8 @@ pub fn start_line(stats: Arc<Stats>, latest: Arc<Latest>) {
         return;
     }
     let _ = thread::Builder::new().name("status".into()).spawn(move || {
-        while !latest.is_closed() {
-            let status = describe(&stats, latest.current().as_deref());
+        while !channel.is_closed() {
+            let status = describe(&channel.stats, channel.latest.current().as_deref());
             bar.set_message(report::escape_controls(&status).into_owned());
             bar.tick();
             thread::sleep(REDRAW);

@@ -10,15 +10,16 @@
 use std::fs::{self, File, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::fs::OFlags;
 
-use crate::frame::{FrameBytes, Latest, NewFrame};
+use crate::channel::Channel;
+use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
+use crate::source::Producer;
 use crate::source::complete::is_complete;
 
 /// How long a version may stay incomplete before we say so (a normal write takes far less).
@@ -48,6 +49,14 @@ pub struct FileSource {
     pub content_type: HeaderValue,
     pub poll: Duration,
     pub max_frame: u64,
+    /// `--once`: publish one version and return.
+    pub once: bool,
+}
+
+impl Producer for FileSource {
+    fn run(self: Box<Self>, channel: &Channel) {
+        self.poll(channel);
+    }
 }
 
 /// Why a read of the file gave no frame.
@@ -86,23 +95,27 @@ enum Said {
 }
 
 impl FileSource {
-    /// Polls forever, publishing every new complete version; returns when the server closes.
-    pub fn run(self, latest: Arc<Latest>) {
+    /// Polls forever, publishing every new complete version; returns when the server closes
+    /// (with `once`, after the first).
+    fn poll(self, channel: &Channel) {
         let name = self.path.display().to_string();
         let mut published: Option<Version> = None;
         // A version over --max-frame: not read again until the file changes.
         let mut too_large: Option<Version> = None;
         let mut unsettled_since: Option<(Version, Instant)> = None;
         let mut said: Option<Said> = None;
-        while !latest.is_closed() {
+        while !channel.is_closed() {
             let seen = |v: Version| Some(v) == published || Some(v) == too_large;
             match read_version(&self.path, &self.content_type, self.max_frame, seen) {
                 Ok(None) => {}
                 Ok(Some((version, frame))) => {
                     if matches!(said, Some(Said::Unreadable | Said::NotRegular(_))) {
-                        note!("'{name}' is back");
+                        channel.note(format_args!("'{name}' is back"));
                     }
-                    latest.publish(frame);
+                    channel.publish(frame);
+                    if self.once {
+                        return;
+                    }
                     published = Some(version);
                     (too_large, unsettled_since, said) = (None, None, None);
                 }
@@ -126,18 +139,18 @@ impl FileSource {
                     };
                     if now.is_some() && now != said {
                         match &skip {
-                            Skip::Unreadable(e) => warning!(
+                            Skip::Unreadable(e) => channel.warn(format_args!(
                                 "cannot read '{name}': {}; keeping the last frame",
                                 describe_io_error(e)
-                            ),
-                            Skip::Unsettled(_) => warning!(
+                            )),
+                            Skip::Unsettled(_) => channel.warn(format_args!(
                                 "'{name}' is not a complete {}; waiting for the next version",
                                 self.content_type
-                            ),
-                            skip => warning!(
+                            )),
+                            skip => channel.warn(format_args!(
                                 "'{name}' is {}; keeping the last frame",
                                 skip.describe(self.max_frame)
-                            ),
+                            )),
                         }
                         said = now;
                     }

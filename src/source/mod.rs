@@ -1,31 +1,61 @@
-//! Sources: the producers that turn a PATH into frames published to [`crate::frame::Latest`].
+//! Sources: the producers that turn a file, a folder, stdin, a command or another server's
+//! stream into frames published to their [`Channel`].
 //!
-//! A source owns all filesystem access; connections only ever see published frames.
+//! A source owns all access to what feeds it (the filesystem, a pipe, a child process, an
+//! upstream connection), each on a thread of its own; connections only ever see published
+//! frames. Nothing outside this folder and the command line knows the kinds of source.
 
 pub mod complete;
 pub mod file;
 pub mod slideshow;
 
 use std::path::Path;
-use std::sync::Arc;
 
-use crate::frame::Latest;
+use crate::channel::Channel;
 use crate::http::head::HeaderValue;
 
-/// What PATH turned out to be.
-pub enum Source {
-    File(file::FileSource),
-    /// A folder, with the slide to show first.
-    Slideshow(slideshow::Slideshow, slideshow::FirstSlide),
+/// What a source does on its thread: publish into `channel` until the server closes, or, with
+/// `--once`, until it has played once (a folder's cycle, stdin or an upstream to its end, one
+/// run of a command, a file's current version). Returning ends nothing else.
+pub trait Producer: Send {
+    fn run(self: Box<Self>, channel: &Channel);
 }
 
-impl Source {
-    /// Publishes frames until the server closes (or a `--once` slideshow ends).
-    pub fn run(self, latest: Arc<Latest>) {
-        match self {
-            Source::File(file) => file.run(latest),
-            Source::Slideshow(show, first) => show.run(latest, first),
-        }
+/// A source as the command line names it, checked and ready to run.
+pub struct Source {
+    /// The name it is served under, `/NAME/`.
+    pub name: String,
+    /// `file`, `folder`, `stdin`, `relay` or `command`: for `/status` only.
+    pub kind: &'static str,
+    /// The path, URL (without credentials) or command, for `/status` and messages.
+    pub description: String,
+    pub producer: Box<dyn Producer>,
+}
+
+/// The content type of a frame by its first bytes, for sources that have no file name: JPEG,
+/// PNG, GIF, WebP, BMP; None for anything else.
+pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n', ..] => Some("image/png"),
+        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some("image/gif"),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some("image/webp"),
+        [b'B', b'M', ..] if bytes.len() >= 26 => Some("image/bmp"),
+        _ => None,
     }
 }
 

@@ -14,17 +14,17 @@ use std::fs;
 use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use walkdir::{DirEntry, WalkDir};
 
+use crate::channel::Channel;
 use crate::cli::Order;
-use crate::frame::{Latest, NewFrame};
+use crate::frame::NewFrame;
 use crate::http::head::HeaderValue;
-use crate::source::content_type_for;
 use crate::source::file::{Skip, read_version};
+use crate::source::{Producer, content_type_for};
 
 /// How often a slide that is being written is looked at again during its turn.
 const SETTLE_RETRY: Duration = Duration::from_millis(20);
@@ -49,6 +49,18 @@ pub struct Slideshow {
 pub struct FirstSlide {
     path: PathBuf,
     frame: NewFrame,
+}
+
+/// A slideshow with its first slide found: what runs.
+pub struct Playing {
+    pub show: Slideshow,
+    pub first: FirstSlide,
+}
+
+impl Producer for Playing {
+    fn run(self: Box<Self>, channel: &Channel) {
+        self.show.play(channel, self.first);
+    }
 }
 
 impl Slideshow {
@@ -145,30 +157,34 @@ impl Slideshow {
     }
 
     /// Shows `first`, then plays cycle after cycle (one with `--once`) until the server closes.
-    pub fn run(self, latest: Arc<Latest>, first: FirstSlide) {
-        latest.publish(first.frame);
+    fn play(self, channel: &Channel, first: FirstSlide) {
+        channel.publish(first.frame);
         let mut shown_until = Instant::now() + self.interval;
         // The first cycle goes on after the first slide, and does not show it again.
         let mut resume_after = Some(first.path);
         let mut emptied = false;
         let mut stuck = false;
         let mut unreadable: Vec<PathBuf> = Vec::new();
-        while !latest.is_closed() {
+        while !channel.is_closed() {
             let mut slides: Vec<(usize, PathBuf)> = self.list().into_iter().enumerate().collect();
             let count = slides.len();
             if let Some(after) = resume_after.take()
                 && let Some(at) = slides.iter().position(|(_, p)| *p == after)
             {
-                note!("slide {}/{count}: {}", at + 1, self.display_name(&after));
+                channel.note(format_args!(
+                    "slide {}/{count}: {}",
+                    at + 1,
+                    self.display_name(&after)
+                ));
                 slides.rotate_left(at + 1);
                 slides.pop();
             }
             if count == 0 {
                 if !emptied {
-                    warning!(
+                    channel.warn(format_args!(
                         "'{}' has no slides left; keeping the last one",
                         self.dir.display()
-                    );
+                    ));
                     emptied = true;
                 }
                 thread::sleep(self.interval);
@@ -179,14 +195,18 @@ impl Slideshow {
             let (mut shown, mut settling) = (false, false);
             for (i, path) in slides {
                 sleep_until(shown_until);
-                if latest.is_closed() {
+                if channel.is_closed() {
                     return;
                 }
                 match self.read_slide(&path, Instant::now() + self.interval) {
                     Ok(frame) => {
                         unreadable.retain(|p| *p != path);
-                        note!("slide {}/{count}: {}", i + 1, self.display_name(&path));
-                        latest.publish(frame);
+                        channel.note(format_args!(
+                            "slide {}/{count}: {}",
+                            i + 1,
+                            self.display_name(&path)
+                        ));
+                        channel.publish(frame);
                         shown_until = Instant::now() + self.interval;
                         (shown, stuck) = (true, false);
                     }
@@ -195,7 +215,11 @@ impl Slideshow {
                     Err(skip) => {
                         settling |= matches!(skip, Skip::Unsettled(_));
                         if !unreadable.contains(&path) {
-                            warning!("skipping '{}': {}", path.display(), self.describe(&skip));
+                            channel.warn(format_args!(
+                                "skipping '{}': {}",
+                                path.display(),
+                                self.describe(&skip)
+                            ));
                             unreadable.push(path);
                         }
                     }
@@ -208,10 +232,10 @@ impl Slideshow {
             if !shown && !settling {
                 // Nothing can be shown: one try per --interval, not a busy loop.
                 if !stuck {
-                    warning!(
+                    channel.warn(format_args!(
                         "no file in '{}' can be shown now; keeping the last slide",
                         self.dir.display()
-                    );
+                    ));
                     stuck = true;
                 }
                 shown_until = Instant::now() + self.interval;

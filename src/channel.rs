@@ -1,0 +1,82 @@
+//! A channel: one source's name, what the source is, its latest frame and its counters. A
+//! source publishes into its channel; every handler is given the channel it serves, and knows
+//! nothing of the kind of source behind it.
+
+use std::fmt::Display;
+use std::sync::{Arc, Mutex};
+
+use crate::frame::{Frame, Latest, NewFrame};
+use crate::status::Stats;
+
+pub struct Channel {
+    /// URL-safe: the channel's endpoints are under `/NAME/`.
+    pub name: String,
+    /// What feeds it, for `/status` and messages: a kind (`file`, `folder`, `stdin`, `relay`,
+    /// `command`) and the path, URL (without credentials) or command.
+    pub kind: &'static str,
+    pub source: String,
+    /// `--B` of every part sent on this channel's streams.
+    pub boundary: String,
+    pub latest: Latest,
+    pub stats: Stats,
+    /// Prefixed to what the source says on stderr, so that with several sources each line names
+    /// its own: empty with one source, `NAME: ` with several.
+    label: String,
+    /// What the source last said of its health, for `/status` (a relay's upstream state).
+    state: Mutex<Option<String>>,
+}
+
+impl Channel {
+    pub fn new(
+        name: String,
+        kind: &'static str,
+        source: String,
+        boundary: String,
+        labelled: bool,
+    ) -> Arc<Channel> {
+        Arc::new(Channel {
+            label: if labelled {
+                format!("{name}: ")
+            } else {
+                String::new()
+            },
+            name,
+            kind,
+            source,
+            boundary,
+            latest: Latest::new(),
+            stats: Stats::default(),
+            state: Mutex::new(None),
+        })
+    }
+
+    /// Makes `new` the current frame of this channel and wakes its clients.
+    pub fn publish(&self, new: NewFrame) -> Arc<Frame> {
+        self.latest
+            .publish(|seq| Frame::render(new, seq, &self.boundary))
+    }
+
+    /// The server is shutting down: sources stop publishing and return.
+    pub fn is_closed(&self) -> bool {
+        self.latest.is_closed()
+    }
+
+    /// Says what the source is doing (a note on stderr, hidden by `--quiet`).
+    pub fn note(&self, message: impl Display) {
+        note!("{}{message}", self.label);
+    }
+
+    /// Says that something went wrong while serving goes on (hidden by `--quiet`).
+    pub fn warn(&self, message: impl Display) {
+        warning!("{}{message}", self.label);
+    }
+
+    /// Sets the state `/status` shows for the source (None: nothing to say).
+    pub fn set_state(&self, state: Option<String>) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    pub fn state(&self) -> Option<String> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
