@@ -23,12 +23,16 @@ _pushserve() {
 
     case "${cmd}" in
         pushserve)
-            opts="-p -b -t -q -v -r -h -V --port --bind --allow-host --poll --type --keepalive --repeat --write-timeout --max-frame --cors --quiet --verbose --interval --ext --recursive --follow-links --order --once --print-manpage --print-completions --help --version"
+            opts="-p -b -t -q -v -r -h -V --exec --port --bind --allow-host --poll --type --keepalive --repeat --write-timeout --lines --once --max-frame --cors --quiet --verbose --interval --ext --recursive --follow-links --order --print-manpage --print-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -70,6 +74,10 @@ _pushserve() {
                     return 0
                     ;;
                 --write-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lines)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

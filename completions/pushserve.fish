@@ -1,11 +1,13 @@
+complete -c pushserve -l exec -d 'Serve the output of CMD, run with sh -c every --poll ms after the last run ends (like watch): text, or an image by its first bytes, or --type. A run that fails or takes over 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several' -r
 complete -c pushserve -s p -l port -d 'Port to listen on (0 picks a free one)' -r
 complete -c pushserve -s b -l bind -d 'Address to listen on; use 0.0.0.0 or :: to serve other machines' -r
 complete -c pushserve -l allow-host -d 'Also answer requests whose Host is NAME (.example.com: and its subdomains). Bound to loopback, other names than localhost are refused (DNS rebinding); bound elsewhere, giving names limits requests to them and IP addresses. Repeat, or separate with commas' -r
-complete -c pushserve -l poll -d 'How often to check the file for a new version, in milliseconds' -r
+complete -c pushserve -l poll -d 'How often to check a file for a new version, run a command again, or fetch an image URL again, in milliseconds' -r
 complete -c pushserve -s t -l type -d 'Content-Type of the parts [default: guessed from the file extension]' -r
 complete -c pushserve -l keepalive -d 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers a header line they ignore)' -r
 complete -c pushserve -l repeat -d 'Send a stream reader (not a browser) the current frame again after this many seconds without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never does, so that a recording gets no duplicate frames' -r
 complete -c pushserve -l write-timeout -d 'Drop a client that takes less than 64 KiB (or all that is left to send) in this many seconds: slow but steady clients are never cut' -r
+complete -c pushserve -l lines -d 'Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`' -r
 complete -c pushserve -l max-frame -d 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)' -r
 complete -c pushserve -l interval -d 'Time each slide is shown, in milliseconds' -r
 complete -c pushserve -l ext -d 'File extensions to show, comma-separated (case-insensitive)' -r
@@ -17,12 +19,12 @@ elvish\t''
 fish\t''
 powershell\t''
 zsh\t''"
+complete -c pushserve -l once -d 'Play each source once (a folder\'s cycle, stdin or a relayed stream to its end, one run of each command, a file\'s current version), end every stream, and exit'
 complete -c pushserve -l cors -d 'Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages on other origins can use them'
 complete -c pushserve -s q -l quiet -d 'Print only errors (wins over --verbose)'
 complete -c pushserve -s v -l verbose -d 'Also print one line per finished connection: client, path, status, duration, bytes'
 complete -c pushserve -s r -l recursive -d 'Include files in subfolders'
 complete -c pushserve -l follow-links -d 'Also walk symlinked folders that lead outside the folder (symlinked files are always shown)'
-complete -c pushserve -l once -d 'Play each file once, end every stream, and exit'
 complete -c pushserve -l print-manpage -d 'Print the man page (roff) and exit'
 complete -c pushserve -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pushserve -s V -l version -d 'Print version'

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 
 use crate::frame::{Frame, Latest, NewFrame};
-use crate::status::Stats;
+use crate::stats::Stats;
 
 pub struct Channel {
     /// URL-safe: the channel's endpoints are under `/NAME/`.
@@ -72,6 +72,7 @@ impl Channel {
     }
 
     /// Sets the state `/status` shows for the source (None: nothing to say).
+    #[allow(dead_code)] // until the first source that reports a state
     pub fn set_state(&self, state: Option<String>) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }

@@ -1,7 +1,7 @@
 //! The command line: the clap definition, and nothing that acts on it.
 
+use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use clap::builder::FalseyValueParser;
 use clap::{Arg, ArgAction, Parser};
@@ -13,26 +13,41 @@ use crate::http::head::HeaderValue;
 #[command(
     name = "pushserve",
     version,
-    about = "Stream a file or a folder to browsers and tools as HTTP server push",
-    long_about = "Stream a file or a folder to browsers and tools as HTTP server push.\n\n\
-        Serves PATH as one endless multipart/x-mixed-replace response at /stream: every time the \
-        file changes on disk, the new version goes out to every connected client at once. Open the \
-        printed URL in a browser, or point <img src=\".../stream\">, curl -N, ffmpeg -f mpjpeg or \
-        OpenCV at /stream. The current version alone is at /snapshot.\n\n\
-        When PATH is a folder, its files are shown in turn, --interval apart, each part with its \
-        own Content-Type; the folder is read again every cycle, so files that appear or vanish \
-        join or leave the show.",
+    about = "Stream a file, a folder, stdin, a command or another server's stream to browsers and \
+        tools as HTTP server push",
+    long_about = "Stream a file, a folder, stdin, a command or another server's stream to browsers \
+        and tools as HTTP server push.\n\n\
+        Serves each SOURCE as one endless multipart/x-mixed-replace response at /stream: every time \
+        a file changes on disk, the new version goes out to every connected client at once. Open \
+        the printed URL in a browser, or point <img src=\".../stream\">, curl -N, ffmpeg -f mpjpeg \
+        or OpenCV at /stream. The current version alone is at /snapshot.\n\n\
+        A folder is a slideshow: its files in turn, --interval apart, each part with its own \
+        Content-Type; the folder is read again every cycle, so files that appear or vanish join or \
+        leave the show. - reads frames from stdin: multipart (ffmpeg -f mpjpeg -), concatenated \
+        JPEG or PNG images (ffmpeg -f image2pipe -), or else text, shown as a live tail of its last \
+        --lines lines. An http:// or https:// URL is relayed: a multipart stream part by part, \
+        anything else fetched again every --poll ms. --exec CMD serves the output of CMD, run \
+        every --poll ms.\n\n\
+        With several sources, each is served under /NAME/ (NAME=SOURCE names one; else the file \
+        stem, folder name, stdin, the URL's host or the command's first word), / is an index of \
+        them all, and the other root endpoints serve the first.",
     after_help = examples_help(),
-    // Not derived from PATH, which is optional to clap only so that the print flags need none.
-    override_usage = "pushserve [OPTIONS] <PATH>",
+    // Not derived from SOURCE, which is optional to clap only so that the print flags and --exec
+    // need none.
+    override_usage = "pushserve [OPTIONS] <SOURCE>...\n       pushserve [OPTIONS] --exec <CMD> [SOURCE]...",
     args = print_flags(),
 )]
 pub struct Args {
-    /// File to push on every change, or folder to play as a slideshow
-    // A plain PathBuf although clap may leave it out: main.rs answers the print flags before
-    // building `Args`, so whenever an `Args` exists, PATH was given.
-    #[arg(required = false, required_unless_present_any = [PRINT_MANPAGE, PRINT_COMPLETIONS])]
-    pub path: PathBuf,
+    /// What to serve: a file (pushed on every change), a folder (a slideshow), - (frames from
+    /// stdin) or an http:// or https:// URL (relayed); NAME=SOURCE names it
+    #[arg(id = SOURCES, value_name = "SOURCE", required_unless_present_any = [PRINT_MANPAGE, PRINT_COMPLETIONS, EXEC])]
+    pub sources: Vec<OsString>,
+
+    /// Serve the output of CMD, run with sh -c every --poll ms after the last run ends (like
+    /// watch): text, or an image by its first bytes, or --type. A run that fails or takes over
+    /// 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several
+    #[arg(long, id = EXEC, value_name = "CMD")]
+    pub exec: Vec<String>,
 
     /// Port to listen on (0 picks a free one)
     #[arg(short, long, default_value_t = 8080, env = "PUSHSERVE_PORT")]
@@ -59,7 +74,8 @@ pub struct Args {
     )]
     pub allow_host: Vec<String>,
 
-    /// How often to check the file for a new version, in milliseconds
+    /// How often to check a file for a new version, run a command again, or fetch an image URL
+    /// again, in milliseconds
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_POLL")]
     pub poll: u64,
 
@@ -96,6 +112,15 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_WRITE_TIMEOUT")]
     pub write_timeout: u64,
 
+    /// Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), env = "PUSHSERVE_LINES")]
+    pub lines: u16,
+
+    /// Play each source once (a folder's cycle, stdin or a relayed stream to its end, one run of
+    /// each command, a file's current version), end every stream, and exit
+    #[arg(long)]
+    pub once: bool,
+
     /// Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)
     #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_bytes, env = "PUSHSERVE_MAX_FRAME")]
     pub max_frame: u64,
@@ -121,6 +146,9 @@ pub struct Args {
 /// keeps those files in step); main.rs answers them and exits before anything else.
 pub const PRINT_MANPAGE: &str = "print_manpage";
 pub const PRINT_COMPLETIONS: &str = "print_completions";
+/// Ids of the arguments whose order config.rs reads from the matches.
+pub const SOURCES: &str = "sources";
+pub const EXEC: &str = "exec";
 
 fn print_flags() -> [Arg; 2] {
     [
@@ -140,7 +168,7 @@ fn print_flags() -> [Arg; 2] {
 
 /// Usage examples with what each does: the commands follow `--help`, the pairs make the man
 /// page's EXAMPLES.
-pub const EXAMPLES: [(&str, &str); 5] = [
+pub const EXAMPLES: [(&str, &str); 10] = [
     (
         "pushserve webcam.jpg --poll 200",
         "Serve webcam.jpg, checking it for a new version every 200 ms; open the printed URL.",
@@ -161,6 +189,27 @@ pub const EXAMPLES: [(&str, &str); 5] = [
         "ffmpeg -f mpjpeg -i http://127.0.0.1:8080/stream -c copy out.mjpeg",
         "Record the stream with ffmpeg, part by part.",
     ),
+    (
+        "ffmpeg -f v4l2 -i /dev/video0 -f mpjpeg - | pushserve -",
+        "Serve a camera that ffmpeg reads, frame by frame, from stdin.",
+    ),
+    (
+        "tail -f app.log | pushserve -",
+        "Serve the last 50 lines of a log as they grow.",
+    ),
+    (
+        "pushserve --exec 'uptime' --poll 2000",
+        "Serve the output of a command, run again every 2 s.",
+    ),
+    (
+        "pushserve http://user:pass@cam.local/video.mjpg",
+        "Relay another server's stream (or image URL) to more viewers; the password goes \
+         upstream only.",
+    ),
+    (
+        "pushserve front=front.jpg back=http://cam.local/snap.jpg --exec 'load=uptime'",
+        "Serve three sources at once: each under /NAME/, all of them on the index at /.",
+    ),
 ];
 
 fn examples_help() -> String {
@@ -175,9 +224,9 @@ fn examples_help() -> String {
 /// The default `--ext` list: what browsers show in an `<img>` or the viewer page.
 pub const DEFAULT_EXTENSIONS: &str = "jpg,jpeg,png,gif,webp,svg,bmp,html,htm,txt";
 
-/// Options that apply when PATH is a folder.
+/// Options that apply to a SOURCE that is a folder.
 #[derive(clap::Args, Debug)]
-#[command(next_help_heading = "Slideshow (PATH is a folder)")]
+#[command(next_help_heading = "Slideshow (a SOURCE is a folder)")]
 pub struct SlideshowArgs {
     /// Time each slide is shown, in milliseconds
     #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_INTERVAL")]
@@ -199,10 +248,6 @@ pub struct SlideshowArgs {
     /// Order of the slides in each cycle
     #[arg(long, value_enum, default_value_t = Order::Name, env = "PUSHSERVE_ORDER")]
     pub order: Order,
-
-    /// Play each file once, end every stream, and exit
-    #[arg(long)]
-    pub once: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,8 @@ use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
 use crate::http::request::Request;
 use crate::http::response::Response;
-use crate::routes::App;
+use crate::site::Ctx;
+use crate::stats::Endpoint;
 
 /// How long /poll holds a request when `?timeout=` does not say.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,8 +20,8 @@ const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The sequence number a client already has, if it is the current frame's: a client that has
 /// anything else (an older frame, or one from before a restart) gets the current frame at once.
-fn seen(app: &App, claimed: Option<u64>) -> u64 {
-    match (claimed, app.channel.latest.current()) {
+fn seen(ctx: &Ctx, claimed: Option<u64>) -> u64 {
+    match (claimed, ctx.channel.latest.current()) {
         (Some(n), Some(current)) if n == current.seq => n,
         _ => 0,
     }
@@ -28,13 +29,14 @@ fn seen(app: &App, claimed: Option<u64>) -> u64 {
 
 /// `/events`: one event per new frame, the current one first (or after `Last-Event-ID` if
 /// that is the current frame), a comment line as keep-alive.
-pub fn event_stream(conn: Conn, req: &Request, app: &App) -> u64 {
+pub fn event_stream(ctx: &Ctx, req: &Request, conn: Conn) -> (u16, u64) {
+    let _client = ctx.channel.stats.connect(Endpoint::Events);
     let mut sent = 0;
-    let _ = send_events(&conn, req, app, &mut sent);
-    sent
+    let _ = send_events(&conn, req, ctx, &mut sent);
+    (200, sent)
 }
 
-fn send_events(conn: &Conn, req: &Request, app: &App, sent: &mut u64) -> io::Result<()> {
+fn send_events(conn: &Conn, req: &Request, ctx: &Ctx, sent: &mut u64) -> io::Result<()> {
     let mut head = Head::new(200)
         .field(
             "Content-Type",
@@ -42,7 +44,7 @@ fn send_events(conn: &Conn, req: &Request, app: &App, sent: &mut u64) -> io::Res
         )
         .field("Cache-Control", HeaderValue::from_static("no-cache"))
         .field("X-Accel-Buffering", HeaderValue::from_static("no"));
-    app.add_cors(&mut head);
+    ctx.add_cors(&mut head);
     *sent += conn.send(&mut [
         IoSlice::new(&head.render()),
         IoSlice::new(b"retry: 2000\n\n"),
@@ -53,13 +55,13 @@ fn send_events(conn: &Conn, req: &Request, app: &App, sent: &mut u64) -> io::Res
     let last_id = req
         .header("last-event-id")
         .and_then(|id| id.trim().parse().ok());
-    let mut seen = seen(app, last_id);
-    let frames = app.channel.latest.subscribe(conn.waiter());
+    let mut seen = seen(ctx, last_id);
+    let frames = ctx.channel.latest.subscribe(conn.waiter());
     loop {
-        match frames.wait_newer(seen, app.keepalive) {
+        match frames.wait_newer(seen, ctx.site.serving.keepalive) {
             Wait::Newer(frame) => {
                 *sent += conn.send(&mut [IoSlice::new(&frame.event)])?;
-                app.channel.stats.sent_frame(frame.event.len());
+                ctx.channel.stats.sent_frame(frame.event.len());
                 seen = frame.seq;
             }
             Wait::TimedOut => *sent += conn.send(&mut [IoSlice::new(b": keep-alive\n\n")])?,
@@ -70,27 +72,28 @@ fn send_events(conn: &Conn, req: &Request, app: &App, sent: &mut u64) -> io::Res
 
 /// `/poll?since=N[&timeout=SECS]`: the frame description at once if the current frame is not
 /// N, else when the next one is published, else `204` after the timeout.
-pub fn long_poll(conn: Conn, req: &Request, app: &App) -> (u16, u64) {
+pub fn long_poll(ctx: &Ctx, req: &Request, conn: Conn) -> (u16, u64) {
+    let _client = ctx.channel.stats.connect(Endpoint::Poll);
     let since = req.query_param("since").map(str::parse::<u64>);
     let timeout = req.query_param("timeout").map(str::parse::<u64>);
     let (Ok(since), Ok(timeout)) = (since.transpose(), timeout.transpose()) else {
-        return (400, app.send(conn, Response::error(400), req.is_head()));
+        return (400, ctx.send(conn, Response::error(400), req.is_head()));
     };
     let timeout = timeout.map_or(POLL_TIMEOUT, |s| {
         Duration::from_secs(s).min(MAX_POLL_TIMEOUT)
     });
-    let next = app
+    let next = ctx
         .channel
         .latest
         .subscribe(conn.waiter())
-        .wait_newer(seen(app, since), timeout);
+        .wait_newer(seen(ctx, since), timeout);
     match next {
-        Wait::Newer(frame) => answer(conn, req, app, &frame),
+        Wait::Newer(frame) => answer(conn, req, ctx, &frame),
         // Nobody to answer.
         Wait::Gone => (499, 0),
         Wait::TimedOut | Wait::Closed | Wait::Kicked => (
             204,
-            app.send_cors(
+            ctx.send(
                 conn,
                 Response::new(204, HeaderValue::from_static("text/plain"), &[]),
                 req.is_head(),
@@ -99,13 +102,13 @@ pub fn long_poll(conn: Conn, req: &Request, app: &App) -> (u16, u64) {
     }
 }
 
-fn answer(conn: Conn, req: &Request, app: &App, frame: &Frame) -> (u16, u64) {
-    app.channel.stats.sent_frame(frame.json.len());
+fn answer(conn: Conn, req: &Request, ctx: &Ctx, frame: &Frame) -> (u16, u64) {
+    ctx.channel.stats.sent_frame(frame.json.len());
     let response = Response::new(
         200,
         HeaderValue::from_static("application/json"),
         frame.json.as_bytes(),
     )
     .header("Cache-Control", HeaderValue::from_static("no-cache"));
-    (200, app.send_cors(conn, response, req.is_head()))
+    (200, ctx.send(conn, response, req.is_head()))
 }

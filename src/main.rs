@@ -17,18 +17,22 @@ macro_rules! note {
 mod channel;
 mod cli;
 mod client;
+mod config;
 mod events;
 mod frame;
 mod http;
 mod json;
 mod keeper;
 mod manpage;
+mod pages;
 mod push;
 mod report;
 mod routes;
 mod server;
 mod shutdown;
+mod site;
 mod source;
+mod stats;
 mod status;
 mod wake;
 
@@ -41,7 +45,7 @@ use clap_complete::Shell;
 fn main() -> ExitCode {
     // clap exits with 2 on a usage error: the documented exit status for one.
     let matches = cli::Args::command().get_matches();
-    // The hidden flags behind man/ and completions/: answered before `Args`, which needs PATH.
+    // The hidden flags behind man/ and completions/: answered before `Args`, which needs a SOURCE.
     if matches.get_flag(cli::PRINT_MANPAGE) {
         return print(manpage::render(cli::Args::command()).as_bytes());
     }
@@ -51,8 +55,14 @@ fn main() -> ExitCode {
         return print(&script);
     }
     let args = cli::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    match server::run(args) {
+    let usage_error = |e: &dyn std::fmt::Display| -> ! {
+        let mut cmd = cli::Args::command();
+        cmd.error(clap::error::ErrorKind::ValueValidation, e).exit()
+    };
+    let config = config::Config::from_args(args, &matches).unwrap_or_else(|e| usage_error(&e));
+    match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<config::UsageError>() => usage_error(&e),
         Err(e) => {
             error!("{e:#}");
             ExitCode::FAILURE

@@ -7,6 +7,7 @@ use clap_mangen::Man;
 use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
 
 use crate::cli::EXAMPLES;
+use crate::routes::ROUTES;
 
 pub fn render(cmd: clap::Command) -> String {
     let mut arguments = Roff::new();
@@ -28,8 +29,8 @@ pub fn render(cmd: clap::Command) -> String {
     examples(&mut extra);
     see_also(&mut extra);
 
-    // clap_mangen would list PATH among the options, after --version, as if optional.
-    let cmd = cmd.mut_arg("path", |path| path.hide(true));
+    // clap_mangen would list SOURCE among the options, after --version, as if optional.
+    let cmd = cmd.mut_arg(crate::cli::SOURCES, |sources| sources.hide(true));
     let man = Man::new(cmd).title("PUSHSERVE").manual("User Commands");
     let section = |render: fn(&Man, &mut dyn Write) -> std::io::Result<()>| {
         let mut out = Vec::new();
@@ -83,16 +84,21 @@ fn exit_status(roff: &mut Roff) {
         (
             "0",
             "After Ctrl-C or SIGTERM (every stream is ended with the final boundary first), or \
-             once a --once slideshow has played.",
+             once every source has played with --once.",
         ),
         (
             "1",
-            "PATH cannot be read, is neither a regular file nor a folder (a FIFO, a device, a \
-             /proc or /sys file), is a folder with no file that can be shown, or the port cannot \
-             be bound; one line on stderr says which. A closed stdout or stderr changes nothing: \
+            "A SOURCE path cannot be read, is neither a regular file nor a folder (a FIFO, a \
+             device, a /proc or /sys file), is a folder with no file that can be shown, or the \
+             port cannot be bound; one line on stderr says which. A source that fails later (an \
+             upstream that goes away, a command that fails) is a warning, not an exit. A closed stdout or stderr changes nothing: \
              what cannot be written is dropped.",
         ),
-        ("2", "A usage error: an unknown option or a bad value."),
+        (
+            "2",
+            "A usage error: an unknown option, a bad value, a URL that cannot be relayed, - \
+             given twice, or one NAME given to two sources.",
+        ),
     ] {
         roff_item(roff, bold(code), meaning);
     }
@@ -100,42 +106,13 @@ fn exit_status(roff: &mut Roff) {
 
 fn endpoints(roff: &mut Roff) {
     roff.control("SH", ["ENDPOINTS"]);
-    for (path, what) in [
-        ("/", "A viewer page for browsers."),
-        (
-            "/stream",
-            "The endless multipart/x-mixed-replace stream: the current version at once, then each \
-             new one. Browsers get each part followed at once by the next part's head, so they \
-             show it without delay; other clients get whole parts with Content-Length. \
-             ?framing=browser or ?framing=reader forces either.",
-        ),
-        (
-            "/snapshot",
-            "The current version alone, with ETag and Last-Modified; If-None-Match gives 304; \
-             ?seq=N asks for version N, 404 once a newer one has replaced it.",
-        ),
-        (
-            "/events",
-            "Server-Sent Events: one event describing each new version, its sequence number as \
-             the event id; Last-Event-ID is honoured.",
-        ),
-        (
-            "/poll?since=N",
-            "Long poll: answers with the current version once its sequence number is past N, or \
-             after a timeout.",
-        ),
-        (
-            "/status",
-            "JSON: the source, the current version, clients, frames and bytes sent, uptime, \
-             version.",
-        ),
-    ] {
-        roff_item(roff, bold(path), what);
+    for route in &ROUTES {
+        roff_item(roff, bold(route.path), route.summary);
     }
     roff.control("PP", []);
     roff.text([roman(
         "Only GET and HEAD are answered (others get 405), and any other path gets 404. No URL \
-         names a file: nothing but PATH is ever served. Bound to a loopback address, requests \
+         names a file: nothing but the given sources is ever served. Bound to a loopback address, requests \
          whose Host is not localhost, *.localhost, a loopback address or an --allow-host name \
          get 403 (DNS rebinding). Every response says X-Content-Type-Options: nosniff; \
          /snapshot and /stream say Content-Security-Policy: sandbox.",

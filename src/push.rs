@@ -15,12 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
-use crate::client::{Framing, PartTypes};
+use crate::client::{self, Framing, PartTypes};
 use crate::frame::{Frame, Latest, Subscription, Wait};
 use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
+use crate::http::request::Request;
+use crate::http::response::Response;
 use crate::keeper::{Keeper, Line, MAX_KEEPALIVES};
-use crate::status::Stats;
+use crate::site::Ctx;
+use crate::stats::{Endpoint, Stats};
 
 pub struct StreamOptions {
     pub framing: Framing,
@@ -37,8 +40,32 @@ pub struct StreamOptions {
     pub repeat: Option<Duration>,
 }
 
-/// Serves `/stream` until the client goes away or the server closes; returns the bytes sent.
-pub fn stream(
+/// `/stream`: the parts this client can show, framed for it (see `client.rs`), until it goes
+/// away or the server closes.
+pub fn serve(ctx: &Ctx, req: &Request, conn: Conn) -> (u16, u64) {
+    let head_only = req.is_head();
+    let Ok(types) = PartTypes::for_request(req) else {
+        let body = b"Bad Request: ?type= takes media types, e.g. image/jpeg or image/*\n";
+        let response = Response::new(400, HeaderValue::from_static("text/plain"), body);
+        return (400, ctx.send(conn, response, head_only));
+    };
+    let _client = ctx.channel.stats.connect(Endpoint::Stream);
+    let opts = StreamOptions {
+        framing: Framing::for_request(req),
+        types,
+        empty_parts: client::empty_parts_after(req),
+        vlc: client::is_vlc(req),
+        keepalive: ctx.site.serving.keepalive,
+        repeat: ctx.site.serving.repeat,
+    };
+    (
+        200,
+        stream(conn, ctx.channel, &ctx.site.keeper, &opts, head_only),
+    )
+}
+
+/// Serves a stream until the client goes away or the server closes; returns the bytes sent.
+fn stream(
     conn: Conn,
     channel: &Channel,
     keeper: &Keeper,

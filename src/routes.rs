@@ -1,100 +1,146 @@
-//! Which request gets what: path and method to handler. The only place URL paths are named;
-//! no path ever names a file, so nothing outside the one PATH can be served.
+//! Which request gets what: the route table (path, handler, CORS or not, one-line summary),
+//! which the router, the man page's ENDPOINTS and README's endpoint table are all made from;
+//! and the router. The only place URL paths are named; no path ever names a file, so nothing
+//! but the given sources can be served.
+//!
+//! Every source's endpoints are under `/NAME/`; the root ones serve the first source, except
+//! `/` itself, which with several sources is an index of them all.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::channel::Channel;
-use crate::client::{self, Framing, PartTypes};
 use crate::events;
 use crate::http::conn::Conn;
-use crate::http::head::{Head, HeaderValue, http_date, inline_disposition};
-use crate::http::host::HostCheck;
+use crate::http::head::HeaderValue;
 use crate::http::request::{HeadError, Request};
 use crate::http::response::Response;
-use crate::json;
-use crate::keeper::Keeper;
-use crate::push::{self, StreamOptions};
+use crate::pages;
+use crate::push;
 use crate::report::{self, Level};
-use crate::status::Endpoint;
+use crate::site::{Ctx, Site};
+use crate::status;
 
 /// A client that has not sent a whole request head by then is dropped.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-const PATHS: [&str; 6] = ["/", "/stream", "/snapshot", "/events", "/poll", "/status"];
+/// Answers a request; returns the status and the bytes sent.
+pub type Handler = fn(&Ctx, &Request, Conn) -> (u16, u64);
 
-/// The viewer page, the same for every run.
-const VIEWER: &str = include_str!("viewer.html");
-
-/// What every connection thread shares.
-pub struct App {
-    pub channel: Arc<Channel>,
-    pub keeper: Arc<Keeper>,
-    pub keepalive: Duration,
-    /// `--repeat` for reader streams; None for 0.
-    pub repeat: Option<Duration>,
+pub struct Route {
+    pub path: &'static str,
+    pub handler: Handler,
+    /// With `--cors`, answers other origins (and their preflight requests).
     pub cors: bool,
-    pub hosts: HostCheck,
+    /// Served for each source under `/NAME/` too, not only at the root.
+    pub per_source: bool,
+    pub summary: &'static str,
 }
 
-impl App {
-    /// Adds the CORS headers when `--cors` is on.
-    pub fn add_cors(&self, head: &mut Head) {
-        if self.cors {
-            head.push("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
-            head.push(
-                "Access-Control-Expose-Headers",
-                HeaderValue::from_static("ETag"),
-            );
-        }
-    }
-
-    /// Sends a complete response; returns the bytes sent.
-    pub fn send(&self, conn: Conn, response: Response, head_only: bool) -> u64 {
-        response.send(conn, head_only).unwrap_or(0)
-    }
-
-    /// [`App::send`], plus the CORS headers for the endpoints that take them.
-    pub fn send_cors(&self, conn: Conn, mut response: Response, head_only: bool) -> u64 {
-        self.add_cors(&mut response.head);
-        self.send(conn, response, head_only)
-    }
-}
+pub const ROUTES: [Route; 6] = [
+    Route {
+        path: "/",
+        handler: pages::viewer,
+        cors: false,
+        per_source: true,
+        summary: "The viewer page: images through the stream, text (escaped) and HTML (in a \
+                  sandboxed iframe) through /events, with a caption of the name, the time of \
+                  the last update and whether it is live; when those fail it polls /snapshot \
+                  once a second, and goes live again when it can. With several sources, / is \
+                  an index showing them all live, and each one's viewer is at /NAME/.",
+    },
+    Route {
+        path: "/stream",
+        handler: push::serve,
+        cors: false,
+        per_source: true,
+        summary: "The endless multipart/x-mixed-replace stream: the current version at once, \
+                  then each new one, framed for the client (?framing=browser or \
+                  ?framing=reader forces either) and only the types it can show (?type=image/* \
+                  chooses).",
+    },
+    Route {
+        path: "/snapshot",
+        handler: pages::snapshot,
+        cors: true,
+        per_source: true,
+        summary: "The current version alone, with ETag and Last-Modified; If-None-Match gives \
+                  304; ?seq=N asks for version N, 404 once a newer one has replaced it.",
+    },
+    Route {
+        path: "/events",
+        handler: events::event_stream,
+        cors: true,
+        per_source: true,
+        summary: "Server-Sent Events: one event per new version, id: its sequence number, \
+                  data: its JSON description; Last-Event-ID resumes.",
+    },
+    Route {
+        path: "/poll",
+        handler: events::long_poll,
+        cors: true,
+        per_source: true,
+        summary: "Long poll, ?since=N: the JSON description of the current version at once if \
+                  it is not N, else when the next one comes, else 204 after 30 s \
+                  (?timeout=SECS changes it).",
+    },
+    Route {
+        path: "/status",
+        handler: status::serve,
+        cors: true,
+        per_source: false,
+        summary: "JSON: version, uptime, totals, and for every source its name, kind, what it \
+                  is, its state (a relay's upstream), current version, clients by endpoint, \
+                  frames and bytes sent.",
+    },
+];
 
 /// Serves one connection: reads its request and answers it. Errors end the connection only.
-pub fn handle(app: &App, conn: Conn) {
+pub fn handle(site: &Site, conn: Conn) {
     let started = Instant::now();
     let peer = conn.peer_addr();
     let req = match conn.read_head(HEAD_TIMEOUT) {
         Ok(req) => req,
         Err(HeadError::Gone) => return,
         Err(HeadError::TooLarge) => {
-            let bytes = app.send(conn, Response::error(431), false);
-            return log_access(peer, "-", 431, started, bytes);
+            let bytes = send(conn, Response::error(431), false);
+            return log_access(peer, "-", 431, started, bytes, None);
         }
         Err(HeadError::Malformed) => {
-            let bytes = app.send(conn, Response::error(400), false);
-            return log_access(peer, "-", 400, started, bytes);
+            let bytes = send(conn, Response::error(400), false);
+            return log_access(peer, "-", 400, started, bytes, None);
         }
     };
-    let (status, bytes) = route(app, &req, conn);
-    log_access(peer, &req.path, status, started, bytes);
+    let (status, bytes, channel) = route(site, &req, conn);
+    log_access(peer, &req.path, status, started, bytes, channel);
 }
 
-/// Answers `req`; returns the status and the bytes sent.
-fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
+/// Answers `req`; returns the status, the bytes sent and, with several sources, the name of
+/// the one that answered.
+fn route<'s>(site: &'s Site, req: &Request, conn: Conn) -> (u16, u64, Option<&'s str>) {
     let head_only = req.is_head();
-    if !app.hosts.allows(req.host.as_deref()) {
+    if !site.serving.hosts.allows(req.host.as_deref()) {
         let body = b"Forbidden: this server does not answer to that Host name \
             (start pushserve with --allow-host NAME to add it)\n";
         let response = Response::new(403, HeaderValue::from_static("text/plain"), body);
-        return (403, app.send(conn, response, head_only));
+        return (403, send(conn, response, head_only), None);
     }
-    if !PATHS.contains(&req.path.as_str()) {
-        return (404, app.send(conn, Response::error(404), head_only));
-    }
-    if req.method == "OPTIONS" && app.cors {
+    let (channel, route) = match target(site, &req.path) {
+        Some(Found::Route(channel, route)) => (channel, route),
+        Some(Found::Index) if is_read(req) => {
+            return (200, pages::index(conn, head_only), None);
+        }
+        Some(Found::Redirect(to)) if is_read(req) => {
+            let location = HeaderValue::new(to).expect("a source name is URL-safe");
+            let response = Response::new(301, HeaderValue::from_static("text/plain"), &[])
+                .header("Location", location);
+            return (301, send(conn, response, head_only), None);
+        }
+        Some(_) => return (405, send(conn, not_allowed(false), false), None),
+        None => return (404, send(conn, Response::error(404), head_only), None),
+    };
+    let label = site.is_multi().then_some(channel.name.as_str());
+    let cors = route.cors && site.serving.cors;
+    if req.method == "OPTIONS" && cors {
         // A preflight, sent by browsers before a cross-origin request with If-None-Match.
         let response = Response::new(204, HeaderValue::from_static("text/plain"), &[])
             .header(
@@ -106,163 +152,115 @@ fn route(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
                 HeaderValue::from_static("If-None-Match, Last-Event-ID"),
             )
             .header("Access-Control-Max-Age", HeaderValue::from_static("86400"));
-        return (204, app.send_cors(conn, response, false));
-    }
-    if req.method != "GET" && req.method != "HEAD" {
-        let allow = if app.cors {
-            "GET, HEAD, OPTIONS"
-        } else {
-            "GET, HEAD"
+        let ctx = Ctx {
+            site,
+            channel,
+            cors,
         };
-        let response = Response::error(405).header("Allow", HeaderValue::from_static(allow));
-        return (405, app.send(conn, response, false));
+        return (204, ctx.send(conn, response, false), label);
     }
-    match req.path.as_str() {
-        "/stream" => {
-            let Ok(types) = PartTypes::for_request(req) else {
-                let body = b"Bad Request: ?type= takes media types, e.g. image/jpeg or image/*\n";
-                let response = Response::new(400, HeaderValue::from_static("text/plain"), body);
-                return (400, app.send(conn, response, head_only));
-            };
-            let _client = app.channel.stats.connect(Endpoint::Stream);
-            let opts = StreamOptions {
-                framing: Framing::for_request(req),
-                types,
-                empty_parts: client::empty_parts_after(req),
-                vlc: client::is_vlc(req),
-                keepalive: app.keepalive,
-                repeat: app.repeat,
-            };
-            (
-                200,
-                push::stream(conn, &app.channel, &app.keeper, &opts, head_only),
-            )
-        }
-        "/events" => {
-            let _client = app.channel.stats.connect(Endpoint::Events);
-            (200, events::event_stream(conn, req, app))
-        }
-        "/poll" => {
-            let _client = app.channel.stats.connect(Endpoint::Poll);
-            events::long_poll(conn, req, app)
-        }
-        "/snapshot" => snapshot(app, req, conn),
-        "/status" => {
-            let body = status_json(app);
-            let response = Response::new(
-                200,
-                HeaderValue::from_static("application/json"),
-                body.as_bytes(),
-            )
-            .header("Cache-Control", HeaderValue::from_static("no-cache"));
-            (200, app.send_cors(conn, response, head_only))
-        }
-        _ => {
-            let page = Response::new(
-                200,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-                VIEWER.as_bytes(),
-            )
-            .header("Cache-Control", HeaderValue::from_static("no-cache"));
-            (200, app.send(conn, page, head_only))
-        }
+    if !is_read(req) {
+        return (405, send(conn, not_allowed(cors), false), label);
     }
-}
-
-/// The current frame as a plain response, validated by its ETag; `?seq=N` asks for that
-/// version, which is 404 once a newer one has replaced it.
-fn snapshot(app: &App, req: &Request, conn: Conn) -> (u16, u64) {
-    let Some(frame) = app.channel.latest.current() else {
-        let response = Response::error(503).header("Retry-After", HeaderValue::from_static("1"));
-        return (503, app.send_cors(conn, response, req.is_head()));
+    let ctx = Ctx {
+        site,
+        channel,
+        cors,
     };
-    if let Some(seq) = req.query_param("seq")
-        && seq.parse() != Ok(frame.seq)
-    {
-        return (
-            404,
-            app.send_cors(conn, Response::error(404), req.is_head()),
-        );
+    let (status, bytes) = (route.handler)(&ctx, req, conn);
+    (status, bytes, label)
+}
+
+enum Found<'a> {
+    Route(&'a crate::channel::Channel, &'static Route),
+    Index,
+    Redirect(String),
+}
+
+/// The channel and route a path names: a root route (the first source's), or `/NAME/…`.
+fn target<'s>(site: &'s Site, path: &str) -> Option<Found<'s>> {
+    if let Some(route) = ROUTES.iter().find(|r| r.path == path) {
+        if path == "/" && site.is_multi() {
+            return Some(Found::Index);
+        }
+        return Some(Found::Route(&site.channels[0], route));
     }
-    let unchanged = req
-        .header("if-none-match")
-        .is_some_and(|tags| etag_matches(tags, frame.etag.as_str()));
-    let (status, body) = if unchanged {
-        (304, &[][..])
-    } else {
-        (200, &frame.bytes[..])
+    let rest = path.strip_prefix('/')?;
+    let Some((name, sub)) = rest.split_once('/') else {
+        return site
+            .channel(rest)
+            .map(|_| Found::Redirect(format!("/{rest}/")));
     };
-    let response = Response::new(status, frame.content_type.clone(), body)
-        .header("ETag", frame.etag.clone())
-        .header("Last-Modified", http_date(frame.modified))
-        .header("Cache-Control", HeaderValue::from_static("no-cache"))
-        // Opened on its own, an HTML or SVG frame must not run its scripts on this origin (the
-        // viewer shows HTML in a sandboxed iframe); nothing else is hurt by the sandbox.
-        .header(
-            "Content-Security-Policy",
-            HeaderValue::from_static("sandbox"),
-        )
-        // So that "Save as" offers the file's own name.
-        .header("Content-Disposition", inline_disposition(&frame.name));
-    let bytes = app.send_cors(conn, response, req.is_head());
-    if status == 200 && !req.is_head() {
-        app.channel.stats.sent_frame(frame.bytes.len());
-    }
-    (status, bytes)
-}
-
-/// `If-None-Match: "a", W/"b"` or `*` against our strong tag (weak comparison, RFC 9110 13.1.2).
-fn etag_matches(header: &str, etag: &str) -> bool {
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
-/// `/status`: what is served, the current frame, who is connected, what was sent.
-fn status_json(app: &App) -> String {
-    let stats = &app.channel.stats;
-    let clients: Vec<String> = Endpoint::ALL
+    let channel = site.channel(name)?;
+    let route = ROUTES
         .iter()
-        .map(|e| format!(r#""{}":{}"#, e.name(), stats.connected(*e)))
-        .collect();
-    format!(
-        r#"{{"version":"{}","source":{{"path":{},"kind":"{}"}},"frame":{},"clients":{{{}}},"frames_sent":{},"bytes_sent":{},"uptime_secs":{:.3}}}"#,
-        env!("CARGO_PKG_VERSION"),
-        json::string(&app.channel.source),
-        app.channel.kind,
-        app.channel
-            .latest
-            .current()
-            .map_or("null".to_string(), |f| f.json.clone()),
-        clients.join(","),
-        stats.frames_sent(),
-        stats.bytes_sent(),
-        stats.started.elapsed().as_secs_f64(),
-    )
+        .find(|r| r.per_source && r.path.strip_prefix('/') == Some(sub))?;
+    Some(Found::Route(channel, route))
 }
 
-/// With `--verbose`: one line per finished connection.
-fn log_access(peer: Option<SocketAddr>, path: &str, status: u16, started: Instant, bytes: u64) {
+fn is_read(req: &Request) -> bool {
+    req.method == "GET" || req.method == "HEAD"
+}
+
+fn not_allowed(cors: bool) -> Response<'static> {
+    let allow = if cors {
+        "GET, HEAD, OPTIONS"
+    } else {
+        "GET, HEAD"
+    };
+    Response::error(405).header("Allow", HeaderValue::from_static(allow))
+}
+
+/// Sends a response that belongs to no endpoint; returns the bytes sent.
+fn send(conn: Conn, response: Response, head_only: bool) -> u64 {
+    response.send(conn, head_only).unwrap_or(0)
+}
+
+/// With `--verbose`: one line per finished connection, naming the source with several.
+fn log_access(
+    peer: Option<SocketAddr>,
+    path: &str,
+    status: u16,
+    started: Instant,
+    bytes: u64,
+    source: Option<&str>,
+) {
     if report::enabled(Level::Verbose) {
         let peer = peer.map_or("-".to_string(), |p| p.to_string());
         let ms = started.elapsed().as_millis();
+        let source = source.map_or(String::new(), |name| format!(" ({name})"));
         report::line(
             Level::Verbose,
-            format_args!("{peer} {path} {status} {ms}ms {bytes}B"),
+            format_args!("{peer} {path} {status} {ms}ms {bytes}B{source}"),
         );
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::etag_matches;
+    use super::ROUTES;
+
+    /// README's endpoint table, made from [`ROUTES`] (a test keeps README in step).
+    pub fn markdown_table() -> String {
+        let mut table = String::from("| path | what |\n|---|---|\n");
+        for route in &ROUTES {
+            let summary = route
+                .summary
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            table.push_str(&format!("| `{}` | {summary} |\n", route.path));
+        }
+        table
+    }
 
     #[test]
-    fn if_none_match_lists_and_wildcards() {
-        assert!(etag_matches("\"x\"", "\"x\""));
-        assert!(etag_matches("\"a\", W/\"x\"", "\"x\""));
-        assert!(etag_matches("*", "\"x\""));
-        assert!(!etag_matches("\"y\"", "\"x\""));
+    fn readme_lists_the_endpoints_of_the_route_table() {
+        let readme = include_str!("../README.md");
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's endpoint table is not the route table's; put this in its place:\n\n{table}"
+        );
     }
 }

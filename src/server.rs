@@ -1,151 +1,126 @@
-//! Wires a run together: checks PATH, starts its source thread, listens, prints the URL and
-//! accepts connections. Startup errors return here; everything after is per connection.
+//! Wires a run together: opens every source, listens, starts each source's thread, prints the
+//! URLs and accepts connections. Startup errors return here; everything after is per
+//! connection or per source.
 
-use std::fs;
 use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 
 use crate::channel::Channel;
-use crate::cli::Args;
+use crate::config::{Config, unique_names};
 use crate::http::host::HostCheck;
 use crate::http::listener;
 use crate::keeper::Keeper;
-use crate::report::describe_io_error;
-use crate::report::{self, Level};
-use crate::routes::{self, App};
+use crate::report::{self, describe_io_error};
+use crate::routes;
 use crate::shutdown;
-use crate::source::file::{self, FileSource, Skip};
-use crate::source::slideshow::{Playing, Slideshow};
-use crate::source::{Source, content_type_for};
+use crate::site::{Serving, Site};
+use crate::source::{self, Source};
 use crate::status;
 use crate::wake::Waiter;
 
-/// How long startup waits for the first complete frame before printing the URL anyway.
+/// How long startup waits for the first complete frames before printing the URLs anyway.
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
 
-pub fn run(args: Args) -> Result<()> {
-    report::set_level(match (args.quiet, args.verbose) {
-        (true, _) => Level::Quiet,
-        (_, true) => Level::Verbose,
-        _ => Level::Normal,
-    });
-    let source = open_source(&args)?;
-    let channel = Channel::new(
-        source.name,
-        source.kind,
-        source.description,
-        random_boundary(),
-        false,
-    );
-    let latest = &channel.latest;
-    let addr = SocketAddr::new(args.bind, args.port);
+pub fn run(config: Config) -> Result<()> {
+    report::set_level(config.level);
+    let opened: Vec<(Option<String>, Source)> = config
+        .sources
+        .iter()
+        .map(|arg| {
+            Ok((
+                arg.name.clone(),
+                source::open(&arg.what, &config.source_options)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let addr = config.listen;
     let listener = listener::bind(addr)
         .map_err(|e| anyhow!("cannot listen on {addr}: {}", describe_io_error(&e)))?;
-    shutdown::on_signal_close(Arc::clone(&channel))?;
 
-    let source_channel = Arc::clone(&channel);
-    let once = args.slideshow.once;
-    let producer = source.producer;
-    thread::Builder::new()
-        .name("source".into())
-        .spawn(move || {
-            producer.run(&source_channel);
-            if once {
-                shutdown::close_and_exit(&source_channel);
-            }
-        })?;
-
-    let keepalive = Duration::from_secs(args.keepalive);
-    let app = App {
-        keeper: {
-            let channel = Arc::clone(&channel);
-            Keeper::start(move || channel.is_closed(), keepalive)?
+    let names = unique_names(
+        opened
+            .iter()
+            .map(|(given, source)| (given.clone(), source.name.clone()))
+            .collect(),
+    );
+    let several = opened.len() > 1;
+    let mut producers = Vec::new();
+    let mut channels = Vec::new();
+    for ((_, source), name) in opened.into_iter().zip(names) {
+        let channel = Channel::new(
+            name,
+            source.kind,
+            source.description,
+            random_boundary(),
+            several,
+        );
+        producers.push((Arc::clone(&channel), source.producer));
+        channels.push(channel);
+    }
+    let keepalive = config.keepalive;
+    let first = Arc::clone(&channels[0]);
+    let site = Arc::new(Site {
+        keeper: Keeper::start(move || first.is_closed(), keepalive)?,
+        channels,
+        serving: Serving {
+            keepalive,
+            repeat: config.repeat,
+            cors: config.cors,
+            hosts: HostCheck::new(addr.ip(), &config.allow_host),
         },
-        channel: Arc::clone(&channel),
-        keepalive,
-        repeat: (args.repeat > 0).then(|| Duration::from_secs(args.repeat)),
-        cors: args.cors,
-        hosts: HostCheck::new(args.bind, &args.allow_host),
-    };
-    // Once the URL is out, every thread is up and, unless the file is mid-write, the first
-    // frame is there: a script may fetch /snapshot at once.
-    let _ = latest
-        .subscribe(&Waiter::for_current_thread())
-        .wait_newer(0, FIRST_FRAME_WAIT);
+        started: Instant::now(),
+    });
+    shutdown::on_signal_close(Arc::clone(&site))?;
+    start_sources(&site, producers, config.source_options.once)?;
+
+    // Once the URLs are out, every thread is up and, unless a source is mid-write (or has
+    // nothing yet), its first frame is there: a script may fetch /snapshot at once.
+    let deadline = Instant::now() + FIRST_FRAME_WAIT;
+    for channel in &site.channels {
+        let _ = channel
+            .latest
+            .subscribe(&Waiter::for_current_thread())
+            .wait_until(0, Some(deadline));
+    }
+    let url = viewer_url(listener.local_addr()?);
+    let mut urls = vec![url.clone()];
+    if site.is_multi() {
+        urls.extend(site.channels.iter().map(|c| format!("{url}{}/", c.name)));
+    }
     // Nobody may be reading stdout (`| head -1` has exited, or it was closed): serve anyway.
-    let _ = writeln!(std::io::stdout(), "{}", viewer_url(listener.local_addr()?));
-    status::start_line(Arc::clone(&channel));
-    let write_timeout = Duration::from_secs(args.write_timeout);
-    let handle = Arc::new(move |conn| routes::handle(&app, conn));
-    listener.serve(write_timeout, handle)
+    let _ = writeln!(std::io::stdout(), "{}", urls.join("\n"));
+    status::start_line(Arc::clone(&site));
+    let handle = Arc::new(move |conn| routes::handle(&site, conn));
+    listener.serve(config.write_timeout, handle)
 }
 
-/// The source for PATH, checked before anything listens: a regular file that can be opened,
-/// or a folder with at least one file that can be shown.
-fn open_source(args: &Args) -> Result<Source> {
-    let path = &args.path;
-    let cannot_read = |e: std::io::Error| {
-        anyhow!(
-            "cannot read '{}': {}",
-            path.display(),
-            describe_io_error(&e)
-        )
-    };
-    let meta = fs::metadata(path).map_err(cannot_read)?;
-    if !meta.is_dir() {
-        match file::open_regular(path) {
-            Ok(_) => {}
-            Err(Skip::Unreadable(e)) => return Err(cannot_read(e)),
-            Err(skip) => bail!(
-                "cannot serve '{}': it is {} (a regular file or a folder is needed)",
-                path.display(),
-                skip.describe(args.max_frame)
-                    .trim_start_matches("not a regular file but ")
-            ),
-        }
-        return Ok(Source {
-            name: "file".into(),
-            kind: "file",
-            description: path.display().to_string(),
-            producer: Box::new(FileSource {
-                path: path.clone(),
-                content_type: content_type_for(path, args.content_type.as_ref()),
-                poll: Duration::from_millis(args.poll),
-                max_frame: args.max_frame,
-                once: args.slideshow.once,
-            }),
-        });
+/// Runs each producer on a thread of its own. With `--once`, the last one to finish ends
+/// every stream and exits.
+fn start_sources(
+    site: &Arc<Site>,
+    producers: Vec<(Arc<Channel>, Box<dyn source::Producer>)>,
+    once: bool,
+) -> Result<()> {
+    let running = Arc::new(AtomicUsize::new(producers.len()));
+    for (channel, producer) in producers {
+        let (site, running) = (Arc::clone(site), Arc::clone(&running));
+        thread::Builder::new()
+            .name(format!("source {}", channel.name))
+            .spawn(move || {
+                producer.run(&channel);
+                if once && running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    shutdown::close_and_exit(&site);
+                }
+            })?;
     }
-    fs::read_dir(path).map_err(cannot_read)?;
-    let opts = &args.slideshow;
-    let show = Slideshow {
-        dir: path.clone(),
-        extensions: opts
-            .ext
-            .iter()
-            .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
-            .collect(),
-        recursive: opts.recursive,
-        follow_links: opts.follow_links,
-        order: opts.order,
-        interval: Duration::from_millis(opts.interval),
-        once: opts.once,
-        forced_type: args.content_type.clone(),
-        max_frame: args.max_frame,
-    };
-    let first = show.first_slide().map_err(|e| anyhow!(e))?;
-    Ok(Source {
-        name: "folder".into(),
-        kind: "folder",
-        description: path.display().to_string(),
-        producer: Box::new(Playing { show, first }),
-    })
+    Ok(())
 }
 
 /// The URL to print: an unspecified bind address is shown as loopback, which always works here.

@@ -9,33 +9,34 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::channel::Channel;
 use crate::report;
+use crate::site::Site;
 
 /// How long open streams get to write their final boundary.
 const GRACE: Duration = Duration::from_millis(800);
 
 /// Installs the handler.
-pub fn on_signal_close(channel: Arc<Channel>) -> Result<()> {
+pub fn on_signal_close(site: Arc<Site>) -> Result<()> {
     let signalled = AtomicBool::new(false);
     ctrlc::set_handler(move || {
         if signalled.swap(true, Ordering::SeqCst) {
             process::exit(0);
         }
-        let channel = Arc::clone(&channel);
+        let site = Arc::clone(&site);
         // Waiting on another thread keeps this handler free for a second signal.
-        thread::spawn(move || close_and_exit(&channel));
+        thread::spawn(move || close_and_exit(&site));
     })
     .context("cannot install the Ctrl-C handler")
 }
 
 /// Ends every stream with its final boundary (waiting at most [`GRACE`]), then exits 0.
-pub fn close_and_exit(channel: &Channel) -> ! {
-    let stats = &channel.stats;
-    channel.latest.close();
+pub fn close_and_exit(site: &Site) -> ! {
+    for channel in &site.channels {
+        channel.latest.close();
+    }
     report::clear_status_line();
     let deadline = Instant::now() + GRACE;
-    while stats.open_responses() > 0 && Instant::now() < deadline {
+    while site.open_responses() > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }
     process::exit(0);

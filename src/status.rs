@@ -1,109 +1,92 @@
-//! Counters of what the server is doing (clients by endpoint, frames and bytes sent), shared by
-//! `/status`, the live status line and shutdown; and the drawing of that line (which
-//! `report.rs` keeps below every message).
-//!
-//! Counting is a relaxed atomic add per event: nothing here may slow a connection down.
+//! What the server says of itself: `/status` (JSON) and the live status line on stderr (which
+//! `report.rs` keeps below every message), both made from the channels' counters and frames.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressStyle};
 
 use crate::channel::Channel;
-use crate::frame::Frame;
+use crate::http::conn::Conn;
+use crate::http::head::HeaderValue;
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::json;
 use crate::report::{self, Level};
+use crate::site::{Ctx, Site};
+use crate::stats::Endpoint;
 
-/// Endpoints that hold a response open, whose connected clients are counted.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Endpoint {
-    Stream,
-    Events,
-    Poll,
+/// `/status`: every source, what it shows, who is connected, what was sent. The first source
+/// is also described at the top level, as it was when there could be only one.
+pub fn serve(ctx: &Ctx, req: &Request, conn: Conn) -> (u16, u64) {
+    let body = status_json(ctx.site);
+    let response = Response::new(
+        200,
+        HeaderValue::from_static("application/json"),
+        body.as_bytes(),
+    )
+    .header("Cache-Control", HeaderValue::from_static("no-cache"));
+    (200, ctx.send(conn, response, req.is_head()))
 }
 
-impl Endpoint {
-    pub const ALL: [Endpoint; 3] = [Endpoint::Stream, Endpoint::Events, Endpoint::Poll];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Endpoint::Stream => "stream",
-            Endpoint::Events => "events",
-            Endpoint::Poll => "poll",
-        }
-    }
+fn status_json(site: &Site) -> String {
+    let first = &site.channels[0];
+    let total = |count: &dyn Fn(&Channel) -> u64| site.channels.iter().map(|c| count(c)).sum();
+    let clients = clients_json(&|e| total(&|c| c.stats.connected(e) as u64));
+    let sources: Vec<String> = site.channels.iter().map(|c| source_json(c)).collect();
+    format!(
+        r#"{{"version":"{}","source":{{"path":{},"kind":"{}"}},"frame":{},"clients":{clients},"frames_sent":{},"bytes_sent":{},"uptime_secs":{:.3},"sources":[{}]}}"#,
+        env!("CARGO_PKG_VERSION"),
+        json::string(&first.source),
+        first.kind,
+        frame_json(first),
+        total(&|c| c.stats.frames_sent()),
+        total(&|c| c.stats.bytes_sent()),
+        site.started.elapsed().as_secs_f64(),
+        sources.join(","),
+    )
 }
 
-pub struct Stats {
-    pub started: Instant,
-    connected: [AtomicUsize; 3],
-    frames_sent: AtomicU64,
-    bytes_sent: AtomicU64,
+/// One source: `{"name":…,"kind":…,"source":…,"state":…,"frame":…,"clients":…,…}`.
+fn source_json(channel: &Channel) -> String {
+    let stats = &channel.stats;
+    format!(
+        r#"{{"name":{},"kind":"{}","source":{},"state":{},"frame":{},"clients":{},"frames_sent":{},"bytes_sent":{}}}"#,
+        json::string(&channel.name),
+        channel.kind,
+        json::string(&channel.source),
+        channel
+            .state()
+            .map_or("null".to_string(), |s| json::string(&s)),
+        frame_json(channel),
+        clients_json(&|e| stats.connected(e) as u64),
+        stats.frames_sent(),
+        stats.bytes_sent(),
+    )
 }
 
-impl Default for Stats {
-    fn default() -> Self {
-        Stats {
-            started: Instant::now(),
-            connected: Default::default(),
-            frames_sent: AtomicU64::new(0),
-            bytes_sent: AtomicU64::new(0),
-        }
-    }
+fn frame_json(channel: &Channel) -> String {
+    channel
+        .latest
+        .current()
+        .map_or("null".to_string(), |f| f.json.clone())
 }
 
-impl Stats {
-    /// Counts a client of `endpoint` until the returned guard is dropped.
-    pub fn connect(&self, endpoint: Endpoint) -> Connected<'_> {
-        self.connected[endpoint as usize].fetch_add(1, Ordering::Relaxed);
-        Connected {
-            stats: self,
-            endpoint,
-        }
-    }
-
-    pub fn connected(&self, endpoint: Endpoint) -> usize {
-        self.connected[endpoint as usize].load(Ordering::Relaxed)
-    }
-
-    /// Clients that hold a response open: what shutdown waits for.
-    pub fn open_responses(&self) -> usize {
-        Endpoint::ALL.iter().map(|e| self.connected(*e)).sum()
-    }
-
-    /// One frame (a part, an event, a snapshot or poll answer) of `bytes` went to one client.
-    pub fn sent_frame(&self, bytes: usize) {
-        self.frames_sent.fetch_add(1, Ordering::Relaxed);
-        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-
-    pub fn frames_sent(&self) -> u64 {
-        self.frames_sent.load(Ordering::Relaxed)
-    }
-
-    pub fn bytes_sent(&self) -> u64 {
-        self.bytes_sent.load(Ordering::Relaxed)
-    }
-}
-
-/// Decrements its endpoint's count when the connection ends.
-pub struct Connected<'a> {
-    stats: &'a Stats,
-    endpoint: Endpoint,
-}
-
-impl Drop for Connected<'_> {
-    fn drop(&mut self) {
-        self.stats.connected[self.endpoint as usize].fetch_sub(1, Ordering::Relaxed);
-    }
+/// `{"stream":2,"events":1,"poll":0}`
+fn clients_json(count: &dyn Fn(Endpoint) -> u64) -> String {
+    let clients: Vec<String> = Endpoint::ALL
+        .iter()
+        .map(|e| format!(r#""{}":{}"#, e.name(), count(*e)))
+        .collect();
+    format!("{{{}}}", clients.join(","))
 }
 
 const REDRAW: Duration = Duration::from_millis(250);
 
 /// Draws the status line on stderr from now on, if stderr is a terminal.
-pub fn start_line(channel: Arc<Channel>) {
+pub fn start_line(site: Arc<Site>) {
     if !std::io::stderr().is_terminal() || !report::enabled(Level::Normal) {
         return;
     }
@@ -116,38 +99,56 @@ pub fn start_line(channel: Arc<Channel>) {
         return;
     }
     let _ = thread::Builder::new().name("status".into()).spawn(move || {
-        while !channel.is_closed() {
-            let status = describe(&channel.stats, channel.latest.current().as_deref());
-            bar.set_message(report::escape_controls(&status).into_owned());
+        while !site.is_closed() {
+            bar.set_message(report::escape_controls(&describe(&site)).into_owned());
             bar.tick();
             thread::sleep(REDRAW);
         }
     });
 }
 
-/// `3 clients (2 stream, 1 events) · 120 frames · 4.1 MiB sent · cam.jpg, changed 2s ago`
-fn describe(stats: &Stats, frame: Option<&Frame>) -> String {
+/// `3 clients (2 stream, 1 events) · 120 frames · 4.1 MiB sent · cam.jpg, changed 2s ago`;
+/// with several sources, each one's current frame after its name (`cam: cam.jpg, …`).
+fn describe(site: &Site) -> String {
+    let connected =
+        |e: Endpoint| -> usize { site.channels.iter().map(|c| c.stats.connected(e)).sum() };
     let by_endpoint: Vec<String> = Endpoint::ALL
         .iter()
-        .filter(|e| stats.connected(**e) > 0)
-        .map(|e| format!("{} {}", stats.connected(*e), e.name()))
+        .filter(|e| connected(**e) > 0)
+        .map(|e| format!("{} {}", connected(*e), e.name()))
         .collect();
-    let clients = stats.open_responses();
-    let current = frame.map_or("waiting for a first complete version".to_string(), |f| {
-        format!(
-            "{}, changed {} ago",
-            f.name,
-            HumanDuration(f.published.elapsed())
-        )
-    });
+    let frames: u64 = site.channels.iter().map(|c| c.stats.frames_sent()).sum();
+    let bytes: u64 = site.channels.iter().map(|c| c.stats.bytes_sent()).sum();
+    let current: Vec<String> = site
+        .channels
+        .iter()
+        .map(|c| {
+            let shown = c.latest.current().map_or(
+                "waiting for a first complete version".to_string(),
+                |f| {
+                    format!(
+                        "{}, changed {} ago",
+                        f.name,
+                        HumanDuration(f.published.elapsed())
+                    )
+                },
+            );
+            if site.is_multi() {
+                format!("{}: {shown}", c.name)
+            } else {
+                shown
+            }
+        })
+        .collect();
     format!(
-        "{clients} clients{} · {} frames · {} sent · {current}",
+        "{} clients{} · {frames} frames · {} sent · {}",
+        site.open_responses(),
         if by_endpoint.is_empty() {
             String::new()
         } else {
             format!(" ({})", by_endpoint.join(", "))
         },
-        stats.frames_sent(),
-        HumanBytes(stats.bytes_sent()),
+        HumanBytes(bytes),
+        current.join(" · "),
     )
 }

@@ -281,6 +281,7 @@ mod tests {
             content_type: HeaderValue::from_static(content_type),
             poll: Duration::from_millis(1),
             max_frame: 1 << 20,
+            once: false,
         }
     }
 

@@ -5,14 +5,27 @@
 //! upstream connection), each on a thread of its own; connections only ever see published
 //! frames. Nothing outside this folder and the command line knows the kinds of source.
 
+pub mod command;
 pub mod complete;
 pub mod file;
+pub mod relay;
 pub mod slideshow;
+pub mod stdin;
 
+use std::fs;
 use std::path::Path;
 
+use anyhow::{Result, anyhow, bail};
+
 use crate::channel::Channel;
+use crate::config::{SourceOptions, UsageError, What, url_safe_name};
 use crate::http::head::HeaderValue;
+use crate::report::describe_io_error;
+use command::CommandSource;
+use file::{FileSource, Skip};
+use relay::RelaySource;
+use slideshow::{Playing, Slideshow};
+use stdin::StdinSource;
 
 /// What a source does on its thread: publish into `channel` until the server closes, or, with
 /// `--once`, until it has played once (a folder's cycle, stdin or an upstream to its end, one
@@ -23,7 +36,7 @@ pub trait Producer: Send {
 
 /// A source as the command line names it, checked and ready to run.
 pub struct Source {
-    /// The name it is served under, `/NAME/`.
+    /// The name it is served under, `/NAME/`, unless the command line gives one.
     pub name: String,
     /// `file`, `folder`, `stdin`, `relay` or `command`: for `/status` only.
     pub kind: &'static str,
@@ -32,8 +45,116 @@ pub struct Source {
     pub producer: Box<dyn Producer>,
 }
 
+/// Checks `what` and makes its producer: a file or folder must be there and servable now; a
+/// URL must be one. Errors are one line; a bad URL is a [`UsageError`].
+pub fn open(what: &What, opts: &SourceOptions) -> Result<Source> {
+    match what {
+        What::Path(path) => open_path(path, opts),
+        What::Stdin => Ok(Source {
+            name: "stdin".into(),
+            kind: "stdin",
+            description: "-".into(),
+            producer: Box::new(StdinSource {
+                lines: opts.lines,
+                content_type: opts.content_type.clone(),
+                max_frame: opts.max_frame,
+            }),
+        }),
+        What::Url(url) => {
+            let relay = RelaySource::new(url, opts.poll, opts.keepalive, opts.max_frame, opts.once)
+                .map_err(|e| UsageError(format!("'{url}' cannot be relayed: {e}")))?;
+            Ok(Source {
+                name: url_safe_name(&relay.host(), "relay"),
+                kind: "relay",
+                description: relay.display_url(),
+                producer: Box::new(relay),
+            })
+        }
+        What::Command(command) => Ok(Source {
+            name: url_safe_name(command::first_word(command), "command"),
+            kind: "command",
+            description: command.clone(),
+            producer: Box::new(CommandSource {
+                command: command.clone(),
+                poll: opts.poll,
+                content_type: opts.content_type.clone(),
+                max_frame: opts.max_frame,
+                once: opts.once,
+            }),
+        }),
+    }
+}
+
+/// A regular file that can be opened, or a folder with at least one file that can be shown.
+fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
+    let cannot_read = |e: std::io::Error| {
+        anyhow!(
+            "cannot read '{}': {}",
+            path.display(),
+            describe_io_error(&e)
+        )
+    };
+    let meta = fs::metadata(path).map_err(cannot_read)?;
+    let stem = |p: &Path| {
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+        url_safe_name(&stem.unwrap_or_default(), "file")
+    };
+    if !meta.is_dir() {
+        match file::open_regular(path) {
+            Ok(_) => {}
+            Err(Skip::Unreadable(e)) => return Err(cannot_read(e)),
+            Err(skip) => bail!(
+                "cannot serve '{}': it is {} (a regular file or a folder is needed)",
+                path.display(),
+                skip.describe(opts.max_frame)
+                    .trim_start_matches("not a regular file but ")
+            ),
+        }
+        return Ok(Source {
+            name: stem(path),
+            kind: "file",
+            description: path.display().to_string(),
+            producer: Box::new(FileSource {
+                path: path.to_path_buf(),
+                content_type: content_type_for(path, opts.content_type.as_ref()),
+                poll: opts.poll,
+                max_frame: opts.max_frame,
+                once: opts.once,
+            }),
+        });
+    }
+    fs::read_dir(path).map_err(cannot_read)?;
+    let slides = &opts.slideshow;
+    let show = Slideshow {
+        dir: path.to_path_buf(),
+        extensions: slides.extensions.clone(),
+        recursive: slides.recursive,
+        follow_links: slides.follow_links,
+        order: slides.order,
+        interval: slides.interval,
+        once: opts.once,
+        forced_type: opts.content_type.clone(),
+        max_frame: opts.max_frame,
+    };
+    let first = show.first_slide().map_err(|e| anyhow!(e))?;
+    // `.` and `slides/` are named by the folder itself.
+    let named_by = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok(Source {
+        name: url_safe_name(
+            &named_by
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            "folder",
+        ),
+        kind: "folder",
+        description: path.display().to_string(),
+        producer: Box::new(Playing { show, first }),
+    })
+}
+
 /// The content type of a frame by its first bytes, for sources that have no file name: JPEG,
 /// PNG, GIF, WebP, BMP; None for anything else.
+#[allow(dead_code)] // until the first source without file names
 pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),

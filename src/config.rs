@@ -1,0 +1,300 @@
+//! The command line made into a validated [`Config`], once: the sources in command-line order
+//! with their names, and the settings of the serving side. Nothing here opens a source or a
+//! socket; a usage mistake found here exits 2, like clap's own.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::ArgMatches;
+
+use crate::cli::{self, Args, Order};
+use crate::http::head::HeaderValue;
+use crate::report::Level;
+
+pub struct Config {
+    pub listen: SocketAddr,
+    pub allow_host: Vec<String>,
+    pub keepalive: Duration,
+    /// `--repeat`; None for 0.
+    pub repeat: Option<Duration>,
+    pub write_timeout: Duration,
+    pub cors: bool,
+    pub level: Level,
+    /// In command-line order, `--exec` among the others where it was given.
+    pub sources: Vec<SourceArg>,
+    pub source_options: SourceOptions,
+}
+
+/// One SOURCE or `--exec`, as given.
+pub struct SourceArg {
+    /// From `NAME=SOURCE`; checked, and unique among the names given.
+    pub name: Option<String>,
+    pub what: What,
+}
+
+pub enum What {
+    /// A file or a folder.
+    Path(PathBuf),
+    Stdin,
+    /// An `http://` or `https://` URL.
+    Url(String),
+    /// `--exec`
+    Command(String),
+}
+
+/// What every source is opened with; each kind takes what applies to it.
+pub struct SourceOptions {
+    pub poll: Duration,
+    pub content_type: Option<HeaderValue>,
+    pub max_frame: u64,
+    pub keepalive: Duration,
+    pub lines: usize,
+    pub once: bool,
+    pub slideshow: SlideshowOptions,
+}
+
+pub struct SlideshowOptions {
+    pub interval: Duration,
+    /// Lower case, without the dot.
+    pub extensions: Vec<String>,
+    pub recursive: bool,
+    pub follow_links: bool,
+    pub order: Order,
+}
+
+/// A mistake on the command line found after clap: exits 2 with clap's usage line.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Names are path segments: `/NAME/stream`.
+const MAX_NAME: usize = 64;
+
+impl Config {
+    pub fn from_args(args: Args, matches: &ArgMatches) -> Result<Config, UsageError> {
+        let sources = sources_in_order(&args, matches)?;
+        let opts = &args.slideshow;
+        Ok(Config {
+            listen: SocketAddr::new(args.bind, args.port),
+            allow_host: args.allow_host,
+            keepalive: Duration::from_secs(args.keepalive),
+            repeat: (args.repeat > 0).then(|| Duration::from_secs(args.repeat)),
+            write_timeout: Duration::from_secs(args.write_timeout),
+            cors: args.cors,
+            level: match (args.quiet, args.verbose) {
+                (true, _) => Level::Quiet,
+                (_, true) => Level::Verbose,
+                _ => Level::Normal,
+            },
+            sources,
+            source_options: SourceOptions {
+                poll: Duration::from_millis(args.poll),
+                content_type: args.content_type,
+                max_frame: args.max_frame,
+                keepalive: Duration::from_secs(args.keepalive),
+                lines: args.lines.into(),
+                once: args.once,
+                slideshow: SlideshowOptions {
+                    interval: Duration::from_millis(opts.interval),
+                    extensions: opts
+                        .ext
+                        .iter()
+                        .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+                        .collect(),
+                    recursive: opts.recursive,
+                    follow_links: opts.follow_links,
+                    order: opts.order,
+                },
+            },
+        })
+    }
+}
+
+/// SOURCE and `--exec` arguments merged in the order they were given, names split off and
+/// checked.
+fn sources_in_order(args: &Args, matches: &ArgMatches) -> Result<Vec<SourceArg>, UsageError> {
+    let indices =
+        |id: &str| -> Vec<usize> { matches.indices_of(id).map_or(Vec::new(), |i| i.collect()) };
+    let mut given: Vec<(usize, SourceArg)> = Vec::new();
+    for (at, source) in indices(cli::SOURCES).into_iter().zip(&args.sources) {
+        given.push((at, source_arg(source)?));
+    }
+    for (at, command) in indices(cli::EXEC).into_iter().zip(&args.exec) {
+        let (name, command) = split_name(command.as_bytes());
+        let command = String::from_utf8_lossy(command).trim().to_string();
+        if command.is_empty() {
+            return Err(UsageError("--exec needs a command".into()));
+        }
+        given.push((at, named(name, What::Command(command))?));
+    }
+    given.sort_by_key(|(at, _)| *at);
+    let sources: Vec<SourceArg> = given.into_iter().map(|(_, s)| s).collect();
+    if sources
+        .iter()
+        .filter(|s| matches!(s.what, What::Stdin))
+        .count()
+        > 1
+    {
+        return Err(UsageError("'-' (stdin) can be given only once".into()));
+    }
+    for (i, source) in sources.iter().enumerate() {
+        if let Some(name) = &source.name
+            && sources[..i].iter().any(|s| s.name.as_ref() == Some(name))
+        {
+            return Err(UsageError(format!(
+                "the name '{name}' is given to two sources; each needs its own"
+            )));
+        }
+    }
+    Ok(sources)
+}
+
+/// `-`, a URL, or a path; `NAME=` before any of them names it, unless the whole argument is
+/// an existing path (a file may have `=` in its name).
+fn source_arg(arg: &OsString) -> Result<SourceArg, UsageError> {
+    let bytes = arg.as_bytes();
+    let (name, rest) = if PathBuf::from(arg).exists() {
+        (None, bytes)
+    } else {
+        split_name(bytes)
+    };
+    let text = String::from_utf8_lossy(rest);
+    let lower = text.to_ascii_lowercase();
+    let what = if rest == b"-" {
+        What::Stdin
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        What::Url(text.into_owned())
+    } else {
+        What::Path(PathBuf::from(std::ffi::OsStr::from_bytes(rest)))
+    };
+    named(name, what)
+}
+
+/// Splits `NAME=REST` when what comes before the first `=` looks like a name.
+fn split_name(arg: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    match arg.iter().position(|&b| b == b'=') {
+        Some(at)
+            if at > 0
+                && arg[..at]
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) =>
+        {
+            (Some(&arg[..at]), &arg[at + 1..])
+        }
+        _ => (None, arg),
+    }
+}
+
+fn named(name: Option<&[u8]>, what: What) -> Result<SourceArg, UsageError> {
+    let name = match name {
+        None => None,
+        Some(name) => {
+            let name = String::from_utf8_lossy(name).into_owned();
+            if name.starts_with('.') || name.len() > MAX_NAME {
+                return Err(UsageError(format!(
+                    "'{name}' cannot name a source: a name is 1 to {MAX_NAME} letters, digits, \
+                     '_', '-' and '.', not starting with '.'"
+                )));
+            }
+            Some(name)
+        }
+    };
+    Ok(SourceArg { name, what })
+}
+
+/// `text` made into a name: what is not a letter, a digit, `_`, `-` or `.` becomes `-`, with
+/// no `-` or `.` at either end; `fallback` if nothing is left.
+pub fn url_safe_name(text: &str, fallback: &str) -> String {
+    let mut name = String::new();
+    for c in text.chars() {
+        let c = if c.is_ascii_alphanumeric() || "_.".contains(c) {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    let name = name.trim_matches(|c| c == '-' || c == '.');
+    let mut name: String = name.chars().take(MAX_NAME).collect();
+    name = name.trim_end_matches(['-', '.']).to_string();
+    if name.is_empty() {
+        fallback.to_string()
+    } else {
+        name
+    }
+}
+
+/// The names sources are served under: the given one, else `wanted`, with `-2`, `-3`… for a
+/// name already taken.
+pub fn unique_names(wanted: Vec<(Option<String>, String)>) -> Vec<String> {
+    let given: Vec<String> = wanted.iter().filter_map(|(n, _)| n.clone()).collect();
+    let mut taken: Vec<String> = Vec::new();
+    for (name, default) in wanted {
+        let name = name.unwrap_or_else(|| {
+            let free = |n: &String| !taken.contains(n) && !given.contains(n);
+            (1..)
+                .map(|i| {
+                    if i == 1 {
+                        default.clone()
+                    } else {
+                        format!("{default}-{i}")
+                    }
+                })
+                .find(free)
+                .expect("a free name")
+        });
+        taken.push(name);
+    }
+    taken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_url_safe() {
+        assert_eq!(url_safe_name("cam", "x"), "cam");
+        assert_eq!(url_safe_name("my cam (1)", "x"), "my-cam-1");
+        assert_eq!(url_safe_name("../etc", "x"), "etc");
+        assert_eq!(url_safe_name("<script>", "x"), "script");
+        assert_eq!(url_safe_name("\u{1b}[31m", "x"), "31m");
+        assert_eq!(url_safe_name("...", "file"), "file");
+        assert_eq!(url_safe_name(&"a".repeat(100), "x").len(), MAX_NAME);
+    }
+
+    #[test]
+    fn a_clash_of_derived_names_gets_a_number() {
+        let names = unique_names(vec![
+            (None, "cam".into()),
+            (None, "cam".into()),
+            (Some("cam-2".into()), "x".into()),
+            (None, "cam".into()),
+        ]);
+        assert_eq!(names, ["cam", "cam-3", "cam-2", "cam-4"]);
+    }
+
+    #[test]
+    fn a_name_comes_before_the_first_equals_sign() {
+        assert_eq!(split_name(b"cam=a.jpg"), (Some(&b"cam"[..]), &b"a.jpg"[..]));
+        assert_eq!(split_name(b"a.jpg"), (None, &b"a.jpg"[..]));
+        assert_eq!(
+            split_name(b"http://h/x?a=b"),
+            (None, &b"http://h/x?a=b"[..])
+        );
+        assert_eq!(split_name(b"=x"), (None, &b"=x"[..]));
+    }
+}

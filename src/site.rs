@@ -1,0 +1,84 @@
+//! What every connection thread shares once the server runs: the channels, the keeper and the
+//! serving settings; and [`Ctx`], what each handler is given with the request and the
+//! connection.
+//!
+//! Nothing here knows which kind of source feeds a channel, nor which paths exist
+//! (`routes.rs` says that).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::channel::Channel;
+use crate::http::conn::Conn;
+use crate::http::head::{Head, HeaderValue};
+use crate::http::host::HostCheck;
+use crate::http::response::Response;
+use crate::keeper::Keeper;
+
+/// The settings of the serving side, fixed for the run.
+pub struct Serving {
+    /// With nothing new for this long, a stream or an event stream gets a keep-alive.
+    pub keepalive: Duration,
+    /// `--repeat` for reader streams; None for 0.
+    pub repeat: Option<Duration>,
+    /// `--cors`: the endpoints the route table marks get `Access-Control-Allow-Origin: *`.
+    pub cors: bool,
+    pub hosts: HostCheck,
+}
+
+pub struct Site {
+    /// In command-line order: the first is served at the root.
+    pub channels: Vec<Arc<Channel>>,
+    pub keeper: Arc<Keeper>,
+    pub serving: Serving,
+    pub started: Instant,
+}
+
+impl Site {
+    pub fn channel(&self, name: &str) -> Option<&Arc<Channel>> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    /// Several sources: `/` is an index of them, and messages name their source.
+    pub fn is_multi(&self) -> bool {
+        self.channels.len() > 1
+    }
+
+    /// The server is shutting down (every channel is closed at once).
+    pub fn is_closed(&self) -> bool {
+        self.channels.iter().all(|c| c.is_closed())
+    }
+
+    /// Clients that hold a response open, on every channel: what shutdown waits for.
+    pub fn open_responses(&self) -> usize {
+        self.channels.iter().map(|c| c.stats.open_responses()).sum()
+    }
+}
+
+/// What a handler is given besides the request and the connection.
+pub struct Ctx<'a> {
+    pub site: &'a Site,
+    pub channel: &'a Channel,
+    /// This endpoint answers other origins (`--cors`, and the route allows it).
+    pub cors: bool,
+}
+
+impl Ctx<'_> {
+    /// Adds the CORS headers when this endpoint takes them.
+    pub fn add_cors(&self, head: &mut Head) {
+        if self.cors {
+            head.push("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+            head.push(
+                "Access-Control-Expose-Headers",
+                HeaderValue::from_static("ETag"),
+            );
+        }
+    }
+
+    /// Sends a complete response, with the CORS headers when this endpoint takes them;
+    /// returns the bytes sent.
+    pub fn send(&self, conn: Conn, mut response: Response, head_only: bool) -> u64 {
+        self.add_cors(&mut response.head);
+        response.send(conn, head_only).unwrap_or(0)
+    }
+}
