@@ -72,7 +72,6 @@ impl Channel {
     }
 
     /// Sets the state `/status` shows for the source (None: nothing to say).
-    #[allow(dead_code)] // until the first source that reports a state
     pub fn set_state(&self, state: Option<String>) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }

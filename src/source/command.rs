@@ -1,19 +1,651 @@
-//! Placeholder: the command source is being written.
-#![allow(dead_code)]
+//! The command source: runs `sh -c CMD` every `--poll` after the previous run ends (like
+//! `watch`) and publishes what it prints on stdout whenever that differs from the last frame.
+//!
+//! This is the only code that starts or stops the command. Each run is a process group of its
+//! own, so that a run that takes too long, prints too much, or is still going at shutdown is
+//! killed whole: `sh` and everything it started in that group. One thread does it all, reading
+//! both pipes as they fill: stdout up to `--max-frame` + 1 bytes, stderr only for its last few
+//! hundred bytes, so neither pipe can stall the command nor grow our memory, and a command that
+//! hangs, floods or fails never blocks another source or the server's shutdown.
+
+use std::io::{self, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, Signal, kill_process_group};
+
 use crate::channel::Channel;
+use crate::frame::{Frame, FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
-use crate::source::Producer;
-use std::time::Duration;
+use crate::report::describe_io_error;
+use crate::source::complete::is_complete;
+use crate::source::{Producer, sniff_image};
+
+/// A run may take this long, or `--poll` if that is longer, before it is killed.
+const MIN_TIME_LIMIT: Duration = Duration::from_secs(10);
+/// How often a wait looks whether the server is closing.
+const TICK: Duration = Duration::from_millis(100);
+/// How often a run whose pipes are closed is looked at until it exits.
+const EXIT_CHECK: Duration = Duration::from_millis(5);
+/// How much of the command's stderr is kept, for the last line in a failure warning.
+const STDERR_TAIL: usize = 200;
+/// How long a killed run is waited for before a thread of its own is left to reap it.
+const REAP_WAIT: Duration = Duration::from_secs(1);
+
 pub struct CommandSource {
+    /// Run with `sh -c`.
     pub command: String,
+    /// The pause between the end of one run and the start of the next.
     pub poll: Duration,
+    /// `--type`: else an image by its first bytes, else UTF-8 text.
     pub content_type: Option<HeaderValue>,
     pub max_frame: u64,
+    /// `--once`: run once, publish, return.
     pub once: bool,
 }
+
 impl Producer for CommandSource {
-    fn run(self: Box<Self>, _channel: &Channel) {}
+    fn run(self: Box<Self>, channel: &Channel) {
+        let time_limit = self.poll.max(MIN_TIME_LIMIT);
+        self.watch(channel, time_limit);
+    }
 }
+
+/// The command's first word, for the source's default name and frame names: the program's
+/// file name (`uptime` for `/usr/bin/uptime -p`).
 pub fn first_word(command: &str) -> &str {
-    command.split_whitespace().next().unwrap_or("command")
+    let word = command.split_whitespace().next().unwrap_or("");
+    match word.rsplit('/').next() {
+        Some(file_name) if !file_name.is_empty() => file_name,
+        _ => word,
+    }
+}
+
+/// How one run ended.
+enum Run {
+    /// Exited with status 0: all it printed.
+    Printed(Vec<u8>),
+    /// `sh` could not be started.
+    Unspawnable(io::Error),
+    /// Exited otherwise: how (`exited with status 2`), and the last line of its stderr.
+    Failed { how: String, stderr: Option<String> },
+    /// Ran past the time limit, and was killed.
+    TimedOut,
+    /// Printed more than `--max-frame`, and was killed: the first `--max-frame` bytes.
+    TooLarge(Vec<u8>),
+    /// The server is closing; the run was killed.
+    Closed,
+}
+
+/// What the source last warned of, so that each trouble is said once, not at every run.
+#[derive(PartialEq, Eq)]
+enum Trouble {
+    Unspawnable,
+    Failed(String),
+    TimedOut,
+    TooLarge,
+    Incomplete,
+}
+
+impl CommandSource {
+    /// Runs the command until the server closes (with `once`, one run), killing any run that
+    /// lasts longer than `time_limit`.
+    fn watch(&self, channel: &Channel, time_limit: Duration) {
+        let command = &self.command;
+        let mut last: Option<Arc<Frame>> = None;
+        let mut said: Option<Trouble> = None;
+        loop {
+            let outcome = match run(command, self.max_frame, time_limit, channel) {
+                Run::Closed => return,
+                Run::Printed(bytes) => self.publish_new(channel, &mut last, bytes),
+                Run::Unspawnable(e) => Err((
+                    Trouble::Unspawnable,
+                    format!(
+                        "cannot run '{command}': {}; trying again every poll",
+                        describe_io_error(&e)
+                    ),
+                )),
+                Run::Failed { how, stderr } => {
+                    let message = match stderr {
+                        Some(line) => format!("'{command}' {how}: {line}"),
+                        None => format!("'{command}' {how}"),
+                    };
+                    Err((Trouble::Failed(how), message))
+                }
+                Run::TimedOut => Err((
+                    Trouble::TimedOut,
+                    format!(
+                        "'{command}' ran longer than {} s and was killed",
+                        time_limit.as_secs_f64()
+                    ),
+                )),
+                Run::TooLarge(head) => self.publish_new(channel, &mut last, head).and(Err((
+                    Trouble::TooLarge,
+                    format!(
+                        "'{command}' printed more than --max-frame {} bytes; it was stopped \
+                             and its output cut off there",
+                        self.max_frame
+                    ),
+                ))),
+            };
+            match outcome {
+                Ok(()) => {
+                    if said.take().is_some() {
+                        channel.note(format_args!("'{command}' works again"));
+                        channel.set_state(None);
+                    }
+                }
+                Err((trouble, message)) => {
+                    if said.as_ref() != Some(&trouble) {
+                        channel.warn(format_args!("{message}"));
+                    }
+                    channel.set_state(Some(message));
+                    said = Some(trouble);
+                }
+            }
+            if self.once || !pause(channel, self.poll) {
+                return;
+            }
+        }
+    }
+
+    /// Publishes what a run printed, unless it is what the last frame holds; an image that is
+    /// not whole is not published.
+    fn publish_new(
+        &self,
+        channel: &Channel,
+        last: &mut Option<Arc<Frame>>,
+        bytes: Vec<u8>,
+    ) -> Result<(), (Trouble, String)> {
+        if last
+            .as_ref()
+            .is_some_and(|frame| frame.bytes[..] == bytes[..])
+        {
+            return Ok(());
+        }
+        let content_type = match &self.content_type {
+            Some(forced) => forced.clone(),
+            None => match sniff_image(&bytes) {
+                Some(image) => HeaderValue::from_static(image),
+                None => HeaderValue::from_static("text/plain; charset=utf-8"),
+            },
+        };
+        if !is_complete(content_type.as_str(), &bytes) {
+            return Err((
+                Trouble::Incomplete,
+                format!(
+                    "'{}' printed an incomplete {content_type}; keeping the last frame",
+                    self.command
+                ),
+            ));
+        }
+        // Copied into storage of the frame's own size (a mapping for large frames).
+        let len = bytes.len();
+        let frame_bytes =
+            FrameBytes::read(&bytes[..], len, len as u64).unwrap_or_else(|_| bytes.into());
+        *last = Some(channel.publish(NewFrame {
+            bytes: frame_bytes,
+            content_type,
+            name: first_word(&self.command).to_owned(),
+            modified: SystemTime::now(),
+        }));
+        Ok(())
+    }
+}
+
+/// Waits `time`, looking every [`TICK`] whether the server is closing; false if it is.
+fn pause(channel: &Channel, time: Duration) -> bool {
+    let until = Instant::now() + time;
+    loop {
+        if channel.is_closed() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        thread::sleep((until - now).min(TICK));
+    }
+}
+
+/// One run of `sh -c command`, in a process group of its own, with stdin from /dev/null.
+fn run(command: &str, max_frame: u64, time_limit: Duration, channel: &Channel) -> Run {
+    let deadline = Instant::now() + time_limit;
+    let spawned = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Run::Unspawnable(e),
+    };
+    let mut pipes = Pipes {
+        stdout: child.stdout.take(),
+        stderr: child.stderr.take(),
+        printed: Vec::new(),
+        limit: usize::try_from(max_frame.saturating_add(1)).unwrap_or(usize::MAX),
+        stderr_tail: Vec::new(),
+    };
+    match pipes.drain(&mut child, deadline, channel) {
+        Ok(status) if status.success() => Run::Printed(pipes.printed),
+        Ok(status) => Run::Failed {
+            how: describe_status(status),
+            stderr: pipes.last_stderr_line(),
+        },
+        Err(stop) => {
+            // The pipes are closed before the kill: nothing the group does can block us now.
+            drop(pipes);
+            kill_group(child);
+            stop
+        }
+    }
+}
+
+/// A run's two pipes, read as they fill.
+struct Pipes {
+    /// None once at its end.
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    printed: Vec<u8>,
+    /// `--max-frame` + 1: reaching it tells output that is too large.
+    limit: usize,
+    /// The last bytes of stderr, between [`STDERR_TAIL`] and twice that once that many came.
+    stderr_tail: Vec<u8>,
+}
+
+impl Pipes {
+    /// Reads both pipes to their end, then waits for the command to exit: its exit status, or
+    /// how the run must be stopped (it is left to the caller to kill it).
+    fn drain(
+        &mut self,
+        child: &mut Child,
+        deadline: Instant,
+        channel: &Channel,
+    ) -> Result<ExitStatus, Run> {
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            if channel.is_closed() {
+                return Err(Run::Closed);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Run::TimedOut);
+            }
+            let wait = (deadline - now).min(TICK);
+            if self.stdout.is_none() && self.stderr.is_none() {
+                // Both pipes closed: the command is exiting (or went on without them, until the
+                // time limit).
+                match child.try_wait() {
+                    Ok(Some(status)) => return Ok(status),
+                    Ok(None) => thread::sleep(wait.min(EXIT_CHECK)),
+                    Err(e) => return Err(failed(&e)),
+                }
+                continue;
+            }
+            let (stdout_ready, stderr_ready) = match self.ready(wait) {
+                Ok(ready) => ready,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(failed(&e)),
+            };
+            if let (true, Some(stdout)) = (stdout_ready, &mut self.stdout) {
+                let room = (self.limit - self.printed.len()).min(buf.len());
+                match stdout.read(&mut buf[..room]) {
+                    Ok(0) => self.stdout = None,
+                    Ok(n) => self.printed.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(failed(&e)),
+                }
+                if self.printed.len() >= self.limit {
+                    self.printed.truncate(self.limit - 1);
+                    return Err(Run::TooLarge(std::mem::take(&mut self.printed)));
+                }
+            }
+            if let (true, Some(stderr)) = (stderr_ready, &mut self.stderr) {
+                match stderr.read(&mut buf) {
+                    Ok(0) => self.stderr = None,
+                    Ok(n) => {
+                        self.stderr_tail.extend_from_slice(&buf[..n]);
+                        if self.stderr_tail.len() > 2 * STDERR_TAIL {
+                            let cut = self.stderr_tail.len() - STDERR_TAIL;
+                            self.stderr_tail.drain(..cut);
+                        }
+                    }
+                    // Only the failure message needs stderr: a broken one is not worth a stop.
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => self.stderr = None,
+                }
+            }
+        }
+    }
+
+    /// Waits up to `wait` for either open pipe to have data or reach its end: which did.
+    fn ready(&self, wait: Duration) -> io::Result<(bool, bool)> {
+        let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        });
+        let mut fds = Vec::with_capacity(2);
+        if let Some(stdout) = &self.stdout {
+            fds.push(PollFd::new(stdout, PollFlags::IN));
+        }
+        if let Some(stderr) = &self.stderr {
+            fds.push(PollFd::new(stderr, PollFlags::IN));
+        }
+        poll(&mut fds, Some(&timeout))?;
+        // HUP and ERR count as ready: the read that follows sees the end or the error.
+        let mut ready = fds.iter().map(|fd| !fd.revents().is_empty());
+        let stdout_ready = self.stdout.is_some() && ready.next().unwrap_or(false);
+        let stderr_ready = self.stderr.is_some() && ready.next().unwrap_or(false);
+        Ok((stdout_ready, stderr_ready))
+    }
+
+    /// The last line the command wrote on stderr that is not blank, if any.
+    fn last_stderr_line(&self) -> Option<String> {
+        let tail = &self.stderr_tail[self.stderr_tail.len().saturating_sub(STDERR_TAIL)..];
+        String::from_utf8_lossy(tail)
+            .lines()
+            .map(str::trim)
+            .rfind(|line| !line.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// A run that could not be followed (a failed poll or wait): said like a failure.
+fn failed(e: &io::Error) -> Run {
+    Run::Failed {
+        how: format!("could not be followed ({})", describe_io_error(e)),
+        stderr: None,
+    }
+}
+
+/// `exited with status 2`, `was killed by signal 9`.
+fn describe_status(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => format!("ended ({status})"),
+    }
+}
+
+/// Kills the run's whole process group and reaps `sh`, waiting at most [`REAP_WAIT`] before
+/// leaving that to a thread of its own.
+fn kill_group(mut child: Child) {
+    // `sh` is not reaped yet, so its pid still names this group and no other.
+    let _ = kill_process_group(Pid::from_child(&child), Signal::KILL);
+    let until = Instant::now() + REAP_WAIT;
+    while Instant::now() < until {
+        match child.try_wait() {
+            Ok(None) => thread::sleep(EXIT_CHECK),
+            Ok(Some(_)) | Err(_) => return,
+        }
+    }
+    thread::spawn(move || child.wait());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+
+    const DEADLINE: Duration = Duration::from_secs(5);
+
+    fn source(command: impl Into<String>) -> CommandSource {
+        CommandSource {
+            command: command.into(),
+            poll: Duration::from_millis(20),
+            content_type: None,
+            max_frame: 1 << 20,
+            once: false,
+        }
+    }
+
+    /// Runs `src` on a thread of its own; the receiver hears when it has returned.
+    fn start(src: CommandSource, time_limit: Duration) -> (Arc<Channel>, mpsc::Receiver<()>) {
+        let channel = Channel::new(
+            "t".into(),
+            "command",
+            src.command.clone(),
+            "B".into(),
+            false,
+        );
+        let (done, returned) = mpsc::channel();
+        let ch = channel.clone();
+        thread::spawn(move || {
+            src.watch(&ch, time_limit);
+            let _ = done.send(());
+        });
+        (channel, returned)
+    }
+
+    /// Waits until `what` is true, failing the test after [`DEADLINE`].
+    fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+        let until = Instant::now() + DEADLINE;
+        while !check() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn stop(channel: &Channel, returned: &mpsc::Receiver<()>) {
+        channel.latest.close();
+        returned
+            .recv_timeout(Duration::from_secs(1))
+            .expect("the source returns within a second of the server closing");
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pushserve-command-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn seq(channel: &Channel) -> u64 {
+        channel.latest.current().map_or(0, |f| f.seq)
+    }
+
+    /// Whether a live process runs with exactly these arguments (zombies have none).
+    fn running(args: &[&str]) -> bool {
+        let wanted: Vec<u8> = args
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
+        fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted)
+        })
+    }
+
+    #[test]
+    fn first_word_is_the_program_file_name() {
+        assert_eq!(first_word("uptime"), "uptime");
+        assert_eq!(first_word("  /usr/bin/uptime -p"), "uptime");
+        assert_eq!(first_word("date +%s"), "date");
+        assert_eq!(first_word(""), "");
+        assert_eq!(first_word("/"), "/");
+    }
+
+    #[test]
+    fn command_output_is_a_text_frame_named_by_its_first_word() {
+        let mut src = source("echo hello");
+        src.once = true;
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        returned.recv_timeout(DEADLINE).expect("once returns");
+        let frame = channel.latest.current().expect("a frame");
+        assert_eq!(&frame.bytes[..], b"hello\n");
+        assert_eq!(frame.content_type.as_str(), "text/plain; charset=utf-8");
+        assert_eq!(frame.name, "echo");
+        assert_eq!(frame.seq, 1);
+    }
+
+    #[test]
+    fn command_type_given_is_used() {
+        let mut src = source("echo '<p>hi</p>'");
+        src.content_type = Some(HeaderValue::from_static("text/html"));
+        src.once = true;
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        returned.recv_timeout(DEADLINE).expect("once returns");
+        let frame = channel.latest.current().expect("a frame");
+        assert_eq!(frame.content_type.as_str(), "text/html");
+    }
+
+    #[test]
+    fn command_output_is_published_only_when_it_changes() {
+        let dir = temp_dir("changes");
+        let (value, runs) = (dir.join("value"), dir.join("runs"));
+        fs::write(&value, "1").unwrap();
+        let src = source(format!(
+            "echo run >> '{}'; cat '{}'",
+            runs.display(),
+            value.display()
+        ));
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        let run_count = || fs::read_to_string(&runs).map_or(0, |r| r.lines().count());
+        wait_for("the first frame", || seq(&channel) == 1);
+        let seen = run_count();
+        wait_for("three more runs", || run_count() >= seen + 3);
+        assert_eq!(seq(&channel), 1, "the same output is not published again");
+        fs::write(&value, "2").unwrap();
+        wait_for("the changed output", || seq(&channel) == 2);
+        assert_eq!(&channel.latest.current().unwrap().bytes[..], b"2");
+        stop(&channel, &returned);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn command_printing_an_image_gives_an_image_frame() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        for (file, content_type) in [("red.png", "image/png"), ("red.jpg", "image/jpeg")] {
+            let mut src = source(format!("cat '{fixtures}/{file}'"));
+            src.once = true;
+            let (channel, returned) = start(src, Duration::from_secs(10));
+            returned.recv_timeout(DEADLINE).expect("once returns");
+            let frame = channel.latest.current().expect("a frame");
+            assert_eq!(frame.content_type.as_str(), content_type);
+            assert_eq!(
+                &frame.bytes[..],
+                fs::read(format!("{fixtures}/{file}")).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn command_printing_half_an_image_publishes_nothing() {
+        let jpeg = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/red.jpg");
+        let mut src = source(format!("head -c 100 '{jpeg}'"));
+        src.once = true;
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        returned.recv_timeout(DEADLINE).expect("once returns");
+        assert!(channel.latest.current().is_none());
+        assert!(channel.state().unwrap().contains("incomplete image/jpeg"));
+    }
+
+    #[test]
+    fn command_failing_keeps_the_last_frame_and_says_why() {
+        let dir = temp_dir("fails");
+        let flag = dir.join("fail");
+        let src = source(format!(
+            "if [ -e '{}' ]; then echo oops >&2; echo 'no such file' >&2; exit 3; fi; echo first",
+            flag.display()
+        ));
+        let command = src.command.clone();
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        wait_for("the first frame", || seq(&channel) == 1);
+        fs::write(&flag, "").unwrap();
+        wait_for("the failure", || channel.state().is_some());
+        assert_eq!(
+            channel.state().unwrap(),
+            format!("'{command}' exited with status 3: no such file")
+        );
+        let frame = channel.latest.current().unwrap();
+        assert_eq!((&frame.bytes[..], frame.seq), (&b"first\n"[..], 1));
+        fs::remove_file(&flag).unwrap();
+        wait_for("the command to work again", || channel.state().is_none());
+        assert_eq!(seq(&channel), 1, "the same output is not published again");
+        stop(&channel, &returned);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn command_not_found_is_a_failure_with_the_shell_s_message() {
+        let channel = Channel::new("t".into(), "command", "x".into(), "B".into(), false);
+        match run("x", 10, Duration::from_secs(1), &channel) {
+            Run::Failed { how, stderr } => {
+                assert_eq!(how, "exited with status 127");
+                assert!(stderr.is_some_and(|line| line.contains("not found")));
+            }
+            _ => panic!("a missing program is a failure of sh, with its message"),
+        }
+    }
+
+    #[test]
+    fn command_over_the_time_limit_is_killed_with_its_whole_group() {
+        let seconds = format!("101.{}", std::process::id());
+        let src = source(format!("sleep {seconds}; echo done"));
+        let started = Instant::now();
+        let (channel, returned) = start(src, Duration::from_millis(300));
+        wait_for("the sleep to start", || running(&["sleep", &seconds]));
+        wait_for("the time limit", || channel.state().is_some());
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(channel.state().unwrap().contains("ran longer than 0.3 s"));
+        stop(&channel, &returned);
+        wait_for("the sleep to be gone", || !running(&["sleep", &seconds]));
+        assert!(channel.latest.current().is_none());
+    }
+
+    #[test]
+    fn command_flooding_stdout_is_cut_off_and_polled_again() {
+        let dir = temp_dir("floods");
+        let flag = dir.join("calm");
+        let mut src = source(format!(
+            "if [ -e '{}' ]; then echo calm; else yes; fi",
+            flag.display()
+        ));
+        src.max_frame = 1000;
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        wait_for("the cut", || {
+            channel
+                .state()
+                .is_some_and(|s| s.contains("more than --max-frame 1000 bytes"))
+        });
+        let cut = channel.latest.current().expect("the output, cut off");
+        assert_eq!(&cut.bytes[..], &b"y\n".repeat(500)[..]);
+        fs::write(&flag, "").unwrap();
+        wait_for("the next run", || seq(&channel) == 2);
+        assert_eq!(&channel.latest.current().unwrap().bytes[..], b"calm\n");
+        assert!(channel.state().is_none());
+        stop(&channel, &returned);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn command_running_at_shutdown_is_killed_and_the_source_returns() {
+        let seconds = format!("102.{}", std::process::id());
+        let (channel, returned) =
+            start(source(format!("sleep {seconds}")), Duration::from_secs(10));
+        wait_for("the sleep to start", || running(&["sleep", &seconds]));
+        stop(&channel, &returned);
+        wait_for("the sleep to be gone", || !running(&["sleep", &seconds]));
+    }
+
+    #[test]
+    fn command_holding_its_pipes_after_sh_exits_does_not_hang_the_source() {
+        // The background job keeps stdout open after `sh` has exited: the run ends at the limit.
+        let seconds = format!("103.{}", std::process::id());
+        let src = source(format!("sleep {seconds} & echo started"));
+        let (channel, returned) = start(src, Duration::from_millis(300));
+        wait_for("the time limit", || channel.state().is_some());
+        wait_for("the sleep to be gone", || !running(&["sleep", &seconds]));
+        stop(&channel, &returned);
+    }
 }

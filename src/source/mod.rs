@@ -154,7 +154,6 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
 
 /// The content type of a frame by its first bytes, for sources that have no file name: JPEG,
 /// PNG, GIF, WebP, BMP; None for anything else.
-#[allow(dead_code)] // until the first source without file names
 pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
