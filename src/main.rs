@@ -24,6 +24,9 @@ mod http;
 mod json;
 mod keeper;
 mod manpage;
+// Read by the upstream and stdin sources, once wired, and by the integration tests.
+#[allow(dead_code)]
+mod multipart;
 mod pages;
 mod push;
 mod report;

@@ -1,0 +1,1568 @@
+//! Reading a multipart stream (`multipart/x-mixed-replace`, RFC 2046) part by part from a
+//! [`BufRead`]: another server's `/stream`, ffmpeg's `-f mpjpeg`, a camera, stdin; and, in
+//! strict mode, our own streams in the integration tests, which include this file as it is.
+//! It owns the framing only: boundaries, part header blocks, bodies, their bounds. It must
+//! not know what a part holds or where the bytes come from, so it uses std alone, no `crate::`.
+//!
+//! Latency is the point: a part with Content-Length is returned as soon as its body is in,
+//! never after waiting for what follows it (the CRLF and the next boundary may come only with
+//! the next frame, minutes later); they are read at the start of the next call. A part
+//! without Content-Length ends where the delimiter (`CRLF--B`) begins, so it is returned once
+//! that has arrived. Header lines it does not know (`X-Keepalive: 1`, `X-Padding: ..`) are
+//! kept like any other.
+//!
+//! Everything read is hostile until checked: a header block is bounded to [`MAX_HEAD`] bytes,
+//! a body to `max_part` (over it, the body is skipped, not stored), and no Content-Length,
+//! however large, reserves more than `max_part` + 1 bytes (nor [`MAX_RESERVE`]) before the
+//! bytes arrive. A part torn by the end of the stream is never returned: it is an
+//! [`io::ErrorKind::UnexpectedEof`] error, then `Ok(None)`.
+//!
+//! Every error from the reader leaves the parse where it was: after a read timeout
+//! (`WouldBlock` or `TimedOut`), calling [`Parts::next_part`] again goes on from the same byte,
+//! so a caller can wake every second to check whether it should stop.
+
+use std::fmt;
+use std::io::{self, BufRead, Read};
+
+/// Longest header block of a part, from the end of its boundary to its blank line, included.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Most bytes reserved for a body before they arrive; a larger body grows as it comes.
+pub const MAX_RESERVE: usize = 16 << 20;
+/// How much a search for a boundary holds at once, in bytes, when not storing a body.
+const WINDOW: usize = 64 * 1024;
+
+/// One part: its header lines in order (names as written, values trimmed), and its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Part {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Part {
+    /// The value of the first header line called `name` (in any case), trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim_matches([' ', '\t']))
+    }
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// The reader failed. A timeout is `WouldBlock` or `TimedOut`: call `next_part` again to
+    /// go on. `UnexpectedEof`: the stream ended inside a part, which was dropped.
+    Io(io::Error),
+    /// A part's body was over `max_part`: it was skipped, and the next call reads the next part.
+    TooLarge { limit: u64 },
+    /// The stream cannot be parsed further (why, in one line); every later call says so again.
+    Malformed(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "{e}"),
+            Error::TooLarge { limit } => write!(f, "a part is over {limit} bytes"),
+            Error::Malformed(why) => write!(f, "not a valid multipart stream: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}
+
+/// Where the parse is; what it has gathered so far is in [`Parts`]' fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Looking for the next boundary: at the start of the stream (`first`), or after a body
+    /// read by its Content-Length.
+    Seek {
+        first: bool,
+    },
+    /// After `--B`: the rest of its line.
+    BoundaryLine,
+    /// Strict only, after `--B--`: the end of that line.
+    CloseLine,
+    /// The header lines, up to the blank line.
+    Headers,
+    /// A body of this Content-Length.
+    Sized {
+        len: usize,
+    },
+    /// A body without Content-Length: it ends where the delimiter begins.
+    Delimited,
+    /// A body over `max_part`, skipped up to the delimiter.
+    Skipping,
+    /// The final boundary or the end of the stream.
+    Done,
+    Failed(String),
+}
+
+/// The parts of one multipart stream, read from `R`; see the module's doc.
+pub struct Parts<R: BufRead> {
+    reader: R,
+    /// `--B`.
+    dash_boundary: Vec<u8>,
+    /// What ends a body without Content-Length: `\r\n--B`, or `\n--B` when lenient.
+    delimiter: Vec<u8>,
+    max_part: u64,
+    strict: bool,
+    state: State,
+    /// The bytes of the current step: a boundary being matched or searched for, a line, a body.
+    buf: Vec<u8>,
+    /// Where a search in `buf` goes on from: no match starts before it.
+    scanned: usize,
+    /// Whether `buf` starts a line that has not yet been checked for `--B` (lenient): a
+    /// boundary right after a body with no CRLF before it, or right after a blank line.
+    line_start: bool,
+    /// Bytes skipped looking for a boundary (lenient); bounded like a part.
+    skipped: u64,
+    /// Bytes of the current header block so far, its boundary line included.
+    head_len: usize,
+    headers: Vec<(String, String)>,
+    ended_cleanly: bool,
+}
+
+impl<R: BufRead> Parts<R> {
+    /// The parts of the stream `reader`, whose boundary is `boundary` (as in the Content-Type,
+    /// without the leading `--`); bodies over `max_part` bytes are skipped. Lenient: see
+    /// [`Parts::strict`].
+    pub fn new(reader: R, boundary: &str, max_part: u64) -> Parts<R> {
+        let dash_boundary = format!("--{boundary}").into_bytes();
+        let mut parts = Parts {
+            reader,
+            delimiter: Vec::new(),
+            dash_boundary,
+            max_part,
+            strict: false,
+            state: State::Seek { first: true },
+            buf: Vec::new(),
+            scanned: 0,
+            line_start: true,
+            skipped: 0,
+            head_len: 0,
+            headers: Vec::new(),
+            ended_cleanly: false,
+        };
+        parts.set_delimiter();
+        parts
+    }
+
+    /// Strict mode, for testing a sender (call it before the first part). Lenient, the
+    /// default, takes what RFC 2046 and real cameras send: a preamble before the first
+    /// boundary and anything between a body and the next boundary, transport padding (spaces,
+    /// tabs) after a boundary, bare LF line ends, a body with Content-Length followed by the
+    /// boundary without CRLF, header lines without a colon (ignored) or folded, an invalid
+    /// Content-Length (ignored: the body ends at the delimiter), an epilogue. Strict refuses all
+    /// of these as [`Error::Malformed`]: the stream starts with `--B` (or CRLF `--B`), every
+    /// line ends in CRLF, nothing follows a boundary on its line, and a body with
+    /// Content-Length is followed by exactly CRLF `--B`, the final boundary by CRLF or the end.
+    pub fn strict(mut self) -> Parts<R> {
+        self.strict = true;
+        self.set_delimiter();
+        self
+    }
+
+    fn set_delimiter(&mut self) {
+        let crlf: &[u8] = if self.strict { b"\r\n" } else { b"\n" };
+        self.delimiter = [crlf, &self.dash_boundary].concat();
+    }
+
+    /// Whether the final boundary (`--B--`) has been read.
+    pub fn ended_cleanly(&self) -> bool {
+        self.ended_cleanly
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
+    /// The reader, e.g. to set a timeout, or to read what follows the final boundary.
+    /// Reading from it in the middle of the stream loses the parse.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+
+    /// The next whole part; `Ok(None)` once the final boundary has been read, or at the end
+    /// of the stream between parts (see [`Parts::ended_cleanly`]). The end of the stream
+    /// inside a part is an `UnexpectedEof` error: a torn part is never returned.
+    pub fn next_part(&mut self) -> Result<Option<Part>, Error> {
+        loop {
+            match self.state.clone() {
+                State::Seek { first } => {
+                    let found = if self.strict {
+                        self.seek_strict(first)?
+                    } else {
+                        self.seek_lenient()?
+                    };
+                    if !found {
+                        self.finish();
+                        return Ok(None);
+                    }
+                    self.buf.clear();
+                    self.head_len = 0;
+                    self.state = State::BoundaryLine;
+                }
+                State::BoundaryLine => self.boundary_line()?,
+                State::CloseLine => self.close_line()?,
+                State::Headers => self.header_lines()?,
+                State::Sized { len } => return self.sized_body(len).map(Some),
+                State::Delimited => {
+                    if let Some(part) = self.delimited_body()? {
+                        return Ok(Some(part));
+                    }
+                }
+                State::Skipping => return Err(self.skip_body()),
+                State::Done => return Ok(None),
+                State::Failed(why) => return Err(Error::Malformed(why)),
+            }
+        }
+    }
+
+    /// Strict: the bytes up to the end of the next `--B`, which must be exactly CRLF `--B`
+    /// (or `--B` at the start); false at the end of the stream.
+    fn seek_strict(&mut self, first: bool) -> Result<bool, Error> {
+        loop {
+            let chunk = fill(&mut self.reader)?;
+            let Some(&lead) = self.buf.first().or(chunk.first()) else {
+                return Ok(false);
+            };
+            let expected: &[u8] = if first && lead == b'-' {
+                &self.dash_boundary
+            } else {
+                &self.delimiter
+            };
+            let take = chunk.len().min(expected.len() - self.buf.len());
+            self.buf.extend_from_slice(&chunk[..take]);
+            self.reader.consume(take);
+            if !expected.starts_with(&self.buf) {
+                let why = if first {
+                    "garbage before the first boundary"
+                } else if !b"\r\n".starts_with(&self.buf[..self.buf.len().min(2)]) {
+                    "a part with Content-Length is not followed by CRLF"
+                } else {
+                    "garbage before a boundary"
+                };
+                return Err(self.fail(why));
+            }
+            if self.buf.len() == expected.len() {
+                return Ok(true);
+            }
+            if take == 0 {
+                // The end of the stream inside a boundary: between parts, nothing torn.
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Lenient: skips to the next `--B` at the start of a line; false at the end of the stream.
+    fn seek_lenient(&mut self) -> Result<bool, Error> {
+        loop {
+            match scan(
+                &mut self.reader,
+                &mut self.buf,
+                &mut self.scanned,
+                &mut self.line_start,
+                &self.delimiter,
+                WINDOW,
+            )? {
+                Scan::Found(_) => return Ok(true),
+                Scan::Eof => return Ok(false),
+                Scan::Full => {
+                    self.skipped += self.keep_window() as u64;
+                    if self.skipped > self.max_part {
+                        let why = format!("no boundary in {} bytes", self.skipped);
+                        return Err(self.fail(why));
+                    }
+                }
+            }
+        }
+    }
+
+    /// After `--B`: `--` (the final boundary), or the end of the line.
+    fn boundary_line(&mut self) -> Result<(), Error> {
+        loop {
+            let chunk = fill(&mut self.reader)?;
+            if chunk.is_empty() {
+                return Err(self.torn());
+            }
+            let mut used = 0;
+            let mut done = false;
+            for &b in chunk {
+                used += 1;
+                self.buf.push(b);
+                if b == b'\n' || self.buf == b"--" {
+                    done = true;
+                    break;
+                }
+            }
+            self.reader.consume(used);
+            self.head_len += used;
+            if self.buf == b"--" {
+                self.buf.clear();
+                if self.strict {
+                    self.state = State::CloseLine;
+                } else {
+                    // What follows is the epilogue: left unread, as nothing needs it.
+                    self.ended_cleanly = true;
+                    self.finish();
+                }
+                return Ok(());
+            }
+            if done {
+                let line = &self.buf[..self.buf.len() - 1];
+                let why = if self.strict {
+                    match line {
+                        b"\r" => None,
+                        b"" => Some("a boundary line ends in a bare LF"),
+                        _ => Some("garbage after a boundary"),
+                    }
+                } else {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let padding = line.iter().all(|&b| b == b' ' || b == b'\t');
+                    (!padding).then_some("garbage after a boundary")
+                };
+                if let Some(why) = why {
+                    return Err(self.fail(why));
+                }
+                self.buf.clear();
+                self.headers.clear();
+                self.state = State::Headers;
+                return Ok(());
+            }
+            if self.head_len > MAX_HEAD {
+                return Err(self.fail("garbage after a boundary"));
+            }
+        }
+    }
+
+    /// Strict, after `--B--`: CRLF, or the end of the stream.
+    fn close_line(&mut self) -> Result<(), Error> {
+        loop {
+            let chunk = fill(&mut self.reader)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let take = chunk.len().min(2 - self.buf.len());
+            self.buf.extend_from_slice(&chunk[..take]);
+            self.reader.consume(take);
+            if !b"\r\n".starts_with(&self.buf) {
+                return Err(self.fail("garbage after the final boundary"));
+            }
+            if self.buf.len() == 2 {
+                break;
+            }
+        }
+        if !self.buf.is_empty() && self.buf != b"\r\n" {
+            return Err(self.fail("the stream ended inside the final boundary's line"));
+        }
+        self.ended_cleanly = true;
+        self.finish();
+        Ok(())
+    }
+
+    /// Reads header lines into `headers` up to the blank line, then picks how to read the body.
+    fn header_lines(&mut self) -> Result<(), Error> {
+        loop {
+            let chunk = fill(&mut self.reader)?;
+            if chunk.is_empty() {
+                return Err(self.torn());
+            }
+            let (take, whole) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(at) => (at + 1, true),
+                None => (chunk.len(), false),
+            };
+            if self.head_len + take > MAX_HEAD {
+                let why = format!("a part's header block is over {MAX_HEAD} bytes");
+                return Err(self.fail(why));
+            }
+            self.buf.extend_from_slice(&chunk[..take]);
+            self.reader.consume(take);
+            self.head_len += take;
+            if !whole {
+                continue;
+            }
+            let mut line = std::mem::take(&mut self.buf);
+            line.pop();
+            match line.pop() {
+                Some(b'\r') => {}
+                Some(b) if !self.strict => line.push(b),
+                None if !self.strict => {}
+                _ => return Err(self.fail("a header line ends in a bare LF")),
+            }
+            if line.is_empty() {
+                return self.start_body();
+            }
+            self.header_line(&line)?;
+            line.clear();
+            self.buf = line;
+        }
+    }
+
+    /// One header line, without its line end.
+    fn header_line(&mut self, line: &[u8]) -> Result<(), Error> {
+        let trim = |s: &[u8]| String::from_utf8_lossy(s.trim_ascii()).into_owned();
+        if line[0] == b' ' || line[0] == b'\t' {
+            if self.strict {
+                return Err(self.fail("a folded header line"));
+            }
+            if let Some((_, value)) = self.headers.last_mut() {
+                value.push(' ');
+                value.push_str(&trim(line));
+            }
+            return Ok(());
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            if self.strict {
+                return Err(self.fail("a header line without a colon"));
+            }
+            return Ok(());
+        };
+        let name = &line[..colon];
+        let token = |b: &u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(b);
+        if self.strict && (name.is_empty() || !name.iter().all(token)) {
+            return Err(self.fail("a header line without a valid name"));
+        }
+        let name = trim(name);
+        if !name.is_empty() {
+            self.headers.push((name, trim(&line[colon + 1..])));
+        }
+        Ok(())
+    }
+
+    /// After the blank line: by Content-Length, up to the delimiter, or skipped.
+    fn start_body(&mut self) -> Result<(), Error> {
+        let (mut length, mut invalid, mut twice) = (None, false, false);
+        for (_, value) in self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
+            match parse_length(value) {
+                None => invalid = true,
+                Some(n) => {
+                    twice |= length.is_some_and(|m| m != n);
+                    length = Some(n);
+                }
+            }
+        }
+        if invalid && self.strict {
+            return Err(self.fail("an invalid Content-Length"));
+        }
+        if twice {
+            return Err(self.fail("Content-Length given twice, differently"));
+        }
+        self.buf = Vec::new();
+        (self.scanned, self.line_start) = (0, !self.strict);
+        self.state = match length {
+            Some(len) if len > self.max_part => State::Skipping,
+            // Not over max_part, so it fits a usize wherever max_part does.
+            Some(len) => {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                self.buf.reserve_exact(len.min(MAX_RESERVE));
+                State::Sized { len }
+            }
+            None => State::Delimited,
+        };
+        Ok(())
+    }
+
+    /// Reads the rest of a body of `len` bytes straight into `buf`, which grows only as they
+    /// arrive; then the part, without waiting for anything after it.
+    fn sized_body(&mut self, len: usize) -> Result<Part, Error> {
+        while self.buf.len() < len {
+            let spare = self.buf.capacity() - self.buf.len();
+            if spare == 0 {
+                let more = (len - self.buf.len()).min(self.buf.len().max(WINDOW));
+                self.buf.reserve_exact(more);
+            }
+            let want = (len - self.buf.len()).min(self.buf.capacity() - self.buf.len());
+            let before = self.buf.len();
+            // Bytes read before an error stay in `buf`; Take keeps it within its capacity.
+            (&mut self.reader)
+                .take(want as u64)
+                .read_to_end(&mut self.buf)?;
+            if self.buf.len() < before + want {
+                return Err(self.torn());
+            }
+        }
+        self.state = State::Seek { first: false };
+        (self.scanned, self.line_start, self.skipped) = (0, true, 0);
+        Ok(self.take_part())
+    }
+
+    /// Reads a body up to the delimiter; the part once it is there (None: go on, the body was
+    /// over `max_part` and is now being skipped).
+    fn delimited_body(&mut self) -> Result<Option<Part>, Error> {
+        let max = usize::try_from(self.max_part).unwrap_or(usize::MAX);
+        // Room for the delimiter, and for the CR before it when lenient.
+        let cap = max.saturating_add(self.delimiter.len() + 1);
+        match scan(
+            &mut self.reader,
+            &mut self.buf,
+            &mut self.scanned,
+            &mut self.line_start,
+            &self.delimiter,
+            cap,
+        )? {
+            Scan::Found(at) => {
+                self.buf.truncate(at);
+                if !self.strict && self.buf.last() == Some(&b'\r') {
+                    self.buf.pop();
+                }
+                self.state = State::BoundaryLine;
+                self.head_len = 0;
+                if self.buf.len() as u64 > self.max_part {
+                    self.buf = Vec::new();
+                    self.headers.clear();
+                    return Err(Error::TooLarge {
+                        limit: self.max_part,
+                    });
+                }
+                self.buf.shrink_to_fit();
+                Ok(Some(self.take_part()))
+            }
+            Scan::Eof => Err(self.torn()),
+            Scan::Full => {
+                self.keep_window();
+                self.buf.shrink_to(WINDOW);
+                self.state = State::Skipping;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Skips a body over `max_part` up to the delimiter: TooLarge then, or the end of the stream.
+    fn skip_body(&mut self) -> Error {
+        loop {
+            let scanned = scan(
+                &mut self.reader,
+                &mut self.buf,
+                &mut self.scanned,
+                &mut self.line_start,
+                &self.delimiter,
+                WINDOW,
+            );
+            match scanned {
+                Ok(Scan::Found(_)) => {
+                    self.buf.clear();
+                    self.head_len = 0;
+                    self.headers.clear();
+                    self.state = State::BoundaryLine;
+                    return Error::TooLarge {
+                        limit: self.max_part,
+                    };
+                }
+                Ok(Scan::Full) => {
+                    self.keep_window();
+                }
+                Ok(Scan::Eof) => return self.torn(),
+                Err(e) => return e.into(),
+            }
+        }
+    }
+
+    /// Drops all of `buf` but what could begin a delimiter; returns how many bytes went.
+    fn keep_window(&mut self) -> usize {
+        let gone = self.buf.len().saturating_sub(self.delimiter.len() - 1);
+        self.buf.drain(..gone);
+        self.scanned = self.scanned.saturating_sub(gone);
+        gone
+    }
+
+    fn take_part(&mut self) -> Part {
+        Part {
+            headers: std::mem::take(&mut self.headers),
+            body: std::mem::take(&mut self.buf),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.state = State::Done;
+        self.buf = Vec::new();
+        self.headers = Vec::new();
+    }
+
+    fn fail(&mut self, why: impl Into<String>) -> Error {
+        let why = why.into();
+        self.finish();
+        self.state = State::Failed(why.clone());
+        Error::Malformed(why)
+    }
+
+    /// The stream ended inside a part: the part is dropped, and the stream is over.
+    fn torn(&mut self) -> Error {
+        self.finish();
+        Error::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the stream ended inside a part",
+        ))
+    }
+}
+
+/// The reader's buffered bytes, read again when a signal interrupted the read.
+fn fill<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
+    loop {
+        match reader.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Again, as the borrow checker cannot return the first borrow from a loop: a buffered
+    // reader answers from its buffer (or, at the end, with another read of 0 bytes).
+    reader.fill_buf()
+}
+
+enum Scan {
+    /// Where the needle begins in the buffer; the reader is past its end.
+    Found(usize),
+    Eof,
+    /// The buffer holds `cap` bytes without the needle.
+    Full,
+}
+
+/// Reads into `buf` until it holds `needle` (or, when `line_start`, `needle` without its first
+/// byte at its start), consuming from the reader only up to the needle's end. Positions before
+/// `scanned` are not searched again, so each byte is looked at about once however it arrives.
+fn scan<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    scanned: &mut usize,
+    line_start: &mut bool,
+    needle: &[u8],
+    cap: usize,
+) -> io::Result<Scan> {
+    let cap = cap.max(needle.len());
+    loop {
+        if buf.len() >= cap {
+            return Ok(Scan::Full);
+        }
+        let chunk = fill(reader)?;
+        if chunk.is_empty() {
+            return Ok(Scan::Eof);
+        }
+        let take = chunk.len().min(cap - buf.len());
+        let old = buf.len();
+        buf.extend_from_slice(&chunk[..take]);
+        let mut found = None;
+        if *line_start {
+            let bare = &needle[1..];
+            let n = buf.len().min(bare.len());
+            if buf[..n] != bare[..n] {
+                *line_start = false;
+            } else if n == bare.len() {
+                found = Some((0, n));
+            }
+        }
+        if found.is_none() {
+            found = find(&buf[*scanned..], needle)
+                .map(|at| (*scanned + at, *scanned + at + needle.len()));
+        }
+        if let Some((start, end)) = found {
+            reader.consume(end.saturating_sub(old));
+            return Ok(Scan::Found(start));
+        }
+        reader.consume(take);
+        *scanned = (*scanned).max(buf.len().saturating_sub(needle.len() - 1));
+    }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(at) = hay[from..].iter().position(|&b| b == first) {
+        let at = from + at;
+        if hay.len() - at < needle.len() {
+            return None;
+        }
+        if &hay[at + 1..at + needle.len()] == rest {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// A Content-Length: ASCII digits only (no sign), saturating at u64::MAX, which is over any limit.
+fn parse_length(value: &str) -> Option<u64> {
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(value.bytes().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
+/// The boundary of a `multipart/...` Content-Type: its `boundary` parameter (the name in any
+/// case), quoted or not, 1 to 70 printable ASCII characters; None for any other type.
+pub fn boundary_from_content_type(content_type: &str) -> Option<String> {
+    let (media, mut params) = content_type.split_once(';')?;
+    let media = media.trim().as_bytes();
+    if media.len() < 10 || !media[..10].eq_ignore_ascii_case(b"multipart/") {
+        return None;
+    }
+    loop {
+        params = params.trim_start_matches([' ', '\t', ';']);
+        if params.is_empty() {
+            return None;
+        }
+        // A parameter without a value is skipped.
+        let Some(eq) = params.find('=').filter(|&eq| !params[..eq].contains(';')) else {
+            params = &params[params.find(';')?..];
+            continue;
+        };
+        let (name, rest) = (&params[..eq], &params[eq + 1..]);
+        let (value, rest) = match rest.strip_prefix('"') {
+            Some(quoted) => unquote(quoted)?,
+            None => {
+                let end = rest.find([';', ' ', '\t']).unwrap_or(rest.len());
+                (rest[..end].to_string(), &rest[end..])
+            }
+        };
+        if name.trim().eq_ignore_ascii_case("boundary") {
+            let ok = (1..=70).contains(&value.len())
+                && value.bytes().all(|b| (b' '..=b'~').contains(&b))
+                && !value.ends_with(' ');
+            return ok.then_some(value);
+        }
+        params = rest;
+    }
+}
+
+/// A quoted string's value (after its opening quote) and what follows its closing quote.
+fn unquote(quoted: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, &quoted[at + 1..])),
+            '\\' => value.push(chars.next()?.1),
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// The boundary B of a stream whose first line is `--B` (CRLF or LF), as on stdin where no
+/// Content-Type says it: Some if that whole line is in `bytes` and B looks like a boundary
+/// (1 to 70 of RFC 2046's characters, without spaces, which text seldom starts with).
+pub fn boundary_from_first_line(bytes: &[u8]) -> Option<String> {
+    let rest = bytes.strip_prefix(b"--")?;
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    let line = &rest[..end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let boundary = line.trim_ascii_end();
+    let bchar = |b: &u8| b.is_ascii_alphanumeric() || b"'()+_,-./:=?".contains(b);
+    let ok = (1..=70).contains(&boundary.len()) && boundary.iter().all(bchar);
+    ok.then(|| String::from_utf8_lossy(boundary).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A stream that arrives in `chunks`: WouldBlock when none is left (the next bytes have not
+    /// arrived) until `ended`; with `stall`, that error once before each chunk.
+    #[derive(Default)]
+    struct Script {
+        chunks: VecDeque<Vec<u8>>,
+        at: usize,
+        ended: bool,
+        stall: Option<io::ErrorKind>,
+        stall_due: bool,
+    }
+
+    impl Script {
+        fn new(chunks: impl IntoIterator<Item = Vec<u8>>, ended: bool) -> Script {
+            Script {
+                chunks: chunks.into_iter().collect(),
+                ended,
+                stall_due: true,
+                ..Script::default()
+            }
+        }
+
+        fn arrive(&mut self, bytes: &[u8]) {
+            self.chunks.push_back(bytes.to_vec());
+        }
+    }
+
+    impl Read for Script {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = {
+                let have = self.fill_buf()?;
+                let n = have.len().min(out.len());
+                out[..n].copy_from_slice(&have[..n]);
+                n
+            };
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Script {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            while self.chunks.front().is_some_and(|c| self.at >= c.len()) {
+                self.chunks.pop_front();
+                (self.at, self.stall_due) = (0, true);
+            }
+            if let Some(kind) = self.stall.filter(|_| self.stall_due) {
+                self.stall_due = false;
+                return Err(kind.into());
+            }
+            match self.chunks.front() {
+                Some(chunk) => Ok(&chunk[self.at..]),
+                None if self.ended => Ok(&[]),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+
+        fn consume(&mut self, n: usize) {
+            self.at += n;
+        }
+    }
+
+    /// What a stream gives, call after call.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Got {
+        Part(Part),
+        TooLarge,
+        Torn,
+        Malformed(String),
+        /// Ok(None), and whether the final boundary was read.
+        End {
+            clean: bool,
+        },
+    }
+
+    fn part(headers: &[(&str, &str)], body: &[u8]) -> Got {
+        Got::Part(Part {
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+        })
+    }
+
+    /// Every result up to the end or a Malformed, retrying after a timeout.
+    fn read_all(parts: &mut Parts<Script>) -> Vec<Got> {
+        let mut got = Vec::new();
+        loop {
+            match parts.next_part() {
+                Ok(Some(p)) => got.push(Got::Part(p)),
+                Ok(None) => {
+                    got.push(Got::End {
+                        clean: parts.ended_cleanly(),
+                    });
+                    assert!(matches!(parts.next_part(), Ok(None)), "{got:?}");
+                    return got;
+                }
+                Err(Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    got.push(Got::Torn)
+                }
+                Err(Error::TooLarge { .. }) => got.push(Got::TooLarge),
+                Err(Error::Malformed(why)) => {
+                    got.push(Got::Malformed(why.clone()));
+                    match parts.next_part() {
+                        Err(Error::Malformed(again)) => assert_eq!(again, why),
+                        other => panic!("after Malformed: {other:?}"),
+                    }
+                    return got;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn open(script: Script, max_part: u64, strict: bool) -> Parts<Script> {
+        let parts = Parts::new(script, "B", max_part);
+        if strict { parts.strict() } else { parts }
+    }
+
+    /// Parses the whole `stream` in one read, a byte a read with a timeout before each, and 7
+    /// bytes a read with a signal before each: the results must agree.
+    fn parse_with(stream: &[u8], max_part: u64, strict: bool) -> Vec<Got> {
+        let whole = read_all(&mut open(
+            Script::new([stream.to_vec()], true),
+            max_part,
+            strict,
+        ));
+        let mut bytes = Script::new(stream.iter().map(|&b| vec![b]), true);
+        bytes.stall = Some(io::ErrorKind::WouldBlock);
+        assert_eq!(
+            read_all(&mut open(bytes, max_part, strict)),
+            whole,
+            "byte by byte"
+        );
+        let mut sevens = Script::new(stream.chunks(7).map(<[u8]>::to_vec), true);
+        sevens.stall = Some(io::ErrorKind::Interrupted);
+        assert_eq!(
+            read_all(&mut open(sevens, max_part, strict)),
+            whole,
+            "7 at a time"
+        );
+        whole
+    }
+
+    fn parse(stream: &[u8], strict: bool) -> Vec<Got> {
+        parse_with(stream, 1 << 20, strict)
+    }
+
+    fn malformed(why: &str) -> Got {
+        Got::Malformed(why.into())
+    }
+
+    const END: Got = Got::End { clean: true };
+
+    #[test]
+    fn parts_with_and_without_content_length_are_read() {
+        let stream = b"--B\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello\
+              \r\n--B\r\nContent-Type: text/plain\r\n\r\nworld\
+              \r\n--B\r\nContent-Length: 0\r\n\r\n\
+              \r\n--B\r\n\r\n\r\n--B--\r\n";
+        for strict in [false, true] {
+            assert_eq!(
+                parse(stream, strict),
+                [
+                    part(
+                        &[("Content-Type", "text/plain"), ("Content-Length", "5")],
+                        b"hello"
+                    ),
+                    part(&[("Content-Type", "text/plain")], b"world"),
+                    part(&[("Content-Length", "0")], b""),
+                    part(&[], b""),
+                    END
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_part_with_content_length_is_returned_before_anything_after_it_arrives() {
+        for strict in [false, true] {
+            let script = Script::new([b"--B\r\nContent-Length: 3\r\n\r\nabc".to_vec()], false);
+            let mut parts = open(script, 100, strict);
+            assert_eq!(parts.next_part().unwrap().unwrap().body, b"abc");
+            let e = parts.next_part().unwrap_err();
+            assert!(matches!(&e, Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock));
+            // The delimiter and the next part come later, in pieces.
+            parts.get_mut().arrive(b"\r\n-");
+            assert!(parts.next_part().is_err());
+            parts.get_mut().arrive(b"-B\r\nContent-Length: 2\r\n\r\nde");
+            assert_eq!(parts.next_part().unwrap().unwrap().body, b"de");
+            assert!(parts.next_part().is_err());
+        }
+    }
+
+    #[test]
+    fn a_part_without_content_length_is_returned_once_the_delimiter_is_in() {
+        for strict in [false, true] {
+            let script = Script::new([b"--B\r\n\r\nabc\r\n-".to_vec()], false);
+            let mut parts = open(script, 100, strict);
+            assert!(parts.next_part().is_err());
+            parts.get_mut().arrive(b"-B");
+            assert_eq!(parts.next_part().unwrap().unwrap().body, b"abc");
+        }
+    }
+
+    /// `src/push.rs`: reader framing, as sent to curl, mpv (empty parts after each) and a
+    /// first part padded; `keeper.rs`: keep-alives as header lines of the open part.
+    #[test]
+    fn our_servers_reader_framing_with_keepalives_in_the_next_part_head() {
+        let text = "text/plain; charset=utf-8";
+        let padding = ".".repeat(2000);
+        let first = format!(
+            "--B\r\nContent-Type: {text}\r\nContent-Length: 3\r\nX-Padding: {padding}\r\n\r\none\r\n--B"
+        );
+        let keepalive = "\r\nX-Keepalive: 1";
+        let second = format!("\r\nContent-Type: {text}\r\nContent-Length: 3\r\n\r\ntwo\r\n--B");
+        let empty = "\r\nContent-Type: image/jpeg\r\nContent-Length: 0\r\n\r\n\r\n--B";
+        for strict in [false, true] {
+            let mut parts = open(
+                Script::new([first.clone().into_bytes()], false),
+                100,
+                strict,
+            );
+            let one = parts.next_part().unwrap().unwrap();
+            assert_eq!(
+                (one.body.as_slice(), one.header("x-padding")),
+                (&b"one"[..], Some(&padding[..]))
+            );
+            for _ in 0..3 {
+                parts.get_mut().arrive(keepalive.as_bytes());
+                assert!(parts.next_part().is_err());
+            }
+            parts.get_mut().arrive(second.as_bytes());
+            let two = parts.next_part().unwrap().unwrap();
+            assert_eq!(two.body, b"two");
+            assert_eq!(two.headers.len(), 5);
+            assert_eq!(two.header("X-KEEPALIVE"), Some("1"));
+            assert_eq!(two.header("content-type"), Some(text));
+            parts
+                .get_mut()
+                .arrive(format!("{empty}{empty}--\r\n").as_bytes());
+            parts.get_mut().ended = true;
+            let rest = read_all(&mut parts);
+            let empty_part = part(
+                &[("Content-Type", "image/jpeg"), ("Content-Length", "0")],
+                b"",
+            );
+            assert_eq!(rest, [empty_part.clone(), empty_part, END]);
+        }
+        // The same bytes in every kind of read.
+        let stream = format!("{first}{keepalive}{second}{empty}--\r\n");
+        assert_eq!(parse(stream.as_bytes(), true).len(), 4);
+    }
+
+    /// Browser framing: each part's head goes out before its body exists; the last part is
+    /// filled with the current frame when the server closes.
+    #[test]
+    fn our_servers_browser_framing() {
+        let stream = b"--B\r\nContent-Type: text/plain\r\n\r\none\
+              \r\n--B\r\nContent-Type: text/plain\r\n\r\ntwo\
+              \r\n--B\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--B--\r\n";
+        for strict in [false, true] {
+            let got = parse(stream, strict);
+            let bodies: Vec<_> = got
+                .iter()
+                .filter_map(|g| match g {
+                    Got::Part(p) => Some(p.body.as_slice()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(bodies, [&b"one"[..], b"two", b"two"]);
+            assert_eq!(got.last(), Some(&END));
+        }
+    }
+
+    #[test]
+    fn ffmpeg_mpjpeg_output_is_read() {
+        let jpeg = b"\xFF\xD8\xFF\xE0\r\n--ffmpe\xFF\xD9";
+        let mut stream = Vec::new();
+        for _ in 0..2 {
+            stream.extend_from_slice(b"--ffmpeg\r\nContent-type: image/jpeg\r\nContent-length: ");
+            stream.extend_from_slice(format!("{}\r\n\r\n", jpeg.len()).as_bytes());
+            stream.extend_from_slice(jpeg);
+            stream.extend_from_slice(b"\r\n");
+        }
+        stream.extend_from_slice(b"--ffmpeg--\r\n");
+        for strict in [false, true] {
+            let parts = Parts::new(Script::new([stream.clone()], true), "ffmpeg", 1000);
+            let mut parts = if strict { parts.strict() } else { parts };
+            let got = read_all(&mut parts);
+            let one = part(
+                &[("Content-type", "image/jpeg"), ("Content-length", "15")],
+                jpeg,
+            );
+            assert_eq!(got, [one.clone(), one, END]);
+            assert_eq!(
+                match &got[0] {
+                    Got::Part(p) => p.header("content-length"),
+                    _ => None,
+                },
+                Some("15")
+            );
+        }
+    }
+
+    #[test]
+    fn a_preamble_padding_and_an_epilogue_pass_when_lenient_and_are_malformed_when_strict() {
+        let stream = b"This is a preamble.\r\n-- B\r\n--B \t\r\nX: 1\r\n\r\nx\r\n--B--\r\nepilogue";
+        assert_eq!(parse(stream, false), [part(&[("X", "1")], b"x"), END]);
+        assert_eq!(
+            parse(stream, true),
+            [malformed("garbage before the first boundary")]
+        );
+        let padded = b"--B \t\r\nX: 1\r\n\r\nx\r\n--B--\r\n";
+        assert_eq!(parse(padded, false), [part(&[("X", "1")], b"x"), END]);
+        assert_eq!(parse(padded, true), [malformed("garbage after a boundary")]);
+        // A CRLF before the first boundary is allowed even when strict.
+        assert_eq!(
+            parse(b"\r\n--B\r\n\r\nx\r\n--B--", true),
+            [part(&[], b"x"), END]
+        );
+        // The epilogue: lenient leaves it unread; strict reads the CRLF, and takes nothing else.
+        for strict in [false, true] {
+            let script = Script::new([b"--B\r\n\r\nx\r\n--B--\r\nepilogue".to_vec()], true);
+            let mut parts = open(script, 100, strict);
+            assert_eq!(read_all(&mut parts), [part(&[], b"x"), END]);
+            let mut rest = Vec::new();
+            parts.get_mut().read_to_end(&mut rest).unwrap();
+            assert_eq!(
+                rest,
+                if strict {
+                    &b"epilogue"[..]
+                } else {
+                    b"\r\nepilogue"
+                }
+            );
+        }
+        assert_eq!(
+            parse(b"--B\r\n\r\nx\r\n--B--epilogue", true),
+            [
+                part(&[], b"x"),
+                malformed("garbage after the final boundary")
+            ]
+        );
+        // Garbage between parts.
+        let between = b"--B\r\nContent-Length: 1\r\n\r\nx\r\nnoise\r\n--B\r\n\r\ny\r\n--B--";
+        assert_eq!(
+            parse(between, false),
+            [part(&[("Content-Length", "1")], b"x"), part(&[], b"y"), END]
+        );
+        assert_eq!(
+            parse(between, true),
+            [
+                part(&[("Content-Length", "1")], b"x"),
+                malformed("garbage before a boundary")
+            ]
+        );
+    }
+
+    #[test]
+    fn bare_lf_line_ends_and_a_missing_crlf_pass_when_lenient_only() {
+        let stream = b"--B\nContent-Length: 3\n\nabc--B\nX: y\n\ndef\n--B\r\n\n--B\n\n\n--B--\n";
+        assert_eq!(
+            parse(stream, false),
+            [
+                part(&[("Content-Length", "3")], b"abc"),
+                part(&[("X", "y")], b"def"),
+                // A body that starts with the boundary is empty: the blank line was its CRLF.
+                part(&[], b""),
+                part(&[], b""),
+                END
+            ]
+        );
+        assert_eq!(
+            parse(stream, true),
+            [malformed("a boundary line ends in a bare LF")]
+        );
+        let no_crlf = b"--B\r\nContent-Length: 3\r\n\r\nabc--B\r\n\r\nd\r\n--B--\r\n";
+        assert_eq!(
+            parse(no_crlf, false),
+            [
+                part(&[("Content-Length", "3")], b"abc"),
+                part(&[], b"d"),
+                END
+            ]
+        );
+        assert_eq!(
+            parse(no_crlf, true),
+            [
+                part(&[("Content-Length", "3")], b"abc"),
+                malformed("a part with Content-Length is not followed by CRLF")
+            ]
+        );
+        assert_eq!(
+            parse(b"--B\r\nX: 1\n\r\n", true),
+            [malformed("a header line ends in a bare LF")]
+        );
+    }
+
+    #[test]
+    fn the_final_boundary_ends_the_stream_cleanly_and_the_end_of_the_stream_does_not() {
+        for strict in [false, true] {
+            assert_eq!(parse(b"--B--\r\n", strict), [END]);
+            assert_eq!(parse(b"--B--", strict), [END]);
+            assert_eq!(parse(b"", strict), [Got::End { clean: false }]);
+            assert_eq!(
+                parse(b"--B\r\nContent-Length: 1\r\n\r\nx", strict),
+                [
+                    part(&[("Content-Length", "1")], b"x"),
+                    Got::End { clean: false }
+                ]
+            );
+            assert_eq!(
+                parse(b"--B\r\nContent-Length: 1\r\n\r\nx\r\n--B--\r\n", strict),
+                [part(&[("Content-Length", "1")], b"x"), END]
+            );
+        }
+    }
+
+    /// Cut anywhere, a stream gives only whole parts: the first few of the uncut stream.
+    #[test]
+    fn a_part_torn_by_the_end_of_the_stream_is_never_returned() {
+        let stream = b"--B\r\nContent-Type: a/b\r\nContent-Length: 5\r\n\r\nhello\
+              \r\n--B\r\nX-Keepalive: 1\r\nContent-Type: a/b\r\n\r\nworld\
+              \r\n--B\r\nContent-Length: 5\r\n\r\n\r\n--B\r\n--B--\r\n";
+        for strict in [false, true] {
+            let whole = parse(stream, strict);
+            assert_eq!(whole.len(), 4);
+            for cut in 0..stream.len() {
+                let got = parse(&stream[..cut], strict);
+                let n = got.iter().take_while(|g| matches!(g, Got::Part(_))).count();
+                assert_eq!(got[..n], whole[..n], "cut at {cut}");
+                match &got[n..] {
+                    [Got::End { clean: false }] | [Got::Torn, Got::End { clean: false }] => {}
+                    // `--B--` is whole: the CRLF after it is optional.
+                    [END] if cut >= stream.len() - 2 => {}
+                    [Got::Malformed(why)] if strict && cut == stream.len() - 1 => {
+                        assert_eq!(why, "the stream ended inside the final boundary's line")
+                    }
+                    other => panic!("cut at {cut}: {other:?}"),
+                }
+            }
+        }
+        let mut parts = open(
+            Script::new([b"--B\r\nContent-Length: 9\r\n\r\nabc".to_vec()], true),
+            100,
+            false,
+        );
+        match parts.next_part() {
+            Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parts.next_part(), Ok(None)));
+        assert!(!parts.ended_cleanly());
+    }
+
+    #[test]
+    fn a_part_over_max_part_is_skipped_and_the_next_still_read() {
+        let stream = b"--B\r\nContent-Length: 5\r\n\r\n12345\
+              \r\n--B\r\n\r\nabcdefgh\
+              \r\n--B\r\nContent-Length: 4\r\n\r\n1234\
+              \r\n--B\r\n\r\nabcd\
+              \r\n--B\r\n\r\nok\r\n--B--\r\n";
+        for strict in [false, true] {
+            assert_eq!(
+                parse_with(stream, 4, strict),
+                [
+                    Got::TooLarge,
+                    Got::TooLarge,
+                    part(&[("Content-Length", "4")], b"1234"),
+                    part(&[], b"abcd"),
+                    part(&[], b"ok"),
+                    END
+                ]
+            );
+        }
+        // Skipped bodies are not kept: a long one passes through a bounded window.
+        let mut long = b"--B\r\n\r\n".to_vec();
+        long.resize(long.len() + 300_000, b'x');
+        long.extend_from_slice(b"\r\n--B\r\n\r\nok\r\n--B--");
+        let mut parts = open(
+            Script::new(long.chunks(1000).map(<[u8]>::to_vec), true),
+            10,
+            false,
+        );
+        assert!(matches!(
+            parts.next_part(),
+            Err(Error::TooLarge { limit: 10 })
+        ));
+        assert!(parts.buf.capacity() <= 2 * WINDOW);
+        assert_eq!(parts.next_part().unwrap().unwrap().body, b"ok");
+    }
+
+    #[test]
+    fn a_header_block_over_8_kib_is_malformed() {
+        // From the end of `--B` to the blank line: CRLF, `X: `, the value, CRLF, CRLF.
+        let block = |value_len: usize| {
+            let mut s = format!("--B\r\nX: {}\r\n\r\nbody\r\n--B--", "v".repeat(value_len));
+            s.truncate(s.len());
+            s
+        };
+        for strict in [false, true] {
+            let fits = parse(block(MAX_HEAD - 9).as_bytes(), strict);
+            assert!(
+                matches!(&fits[0], Got::Part(p) if p.body == b"body"),
+                "{fits:?}"
+            );
+            assert_eq!(
+                parse(block(MAX_HEAD - 8).as_bytes(), strict),
+                [malformed("a part's header block is over 8192 bytes")]
+            );
+            // Garbage with no line end after a boundary is bounded too.
+            let garbage = format!("--B{}", " ".repeat(20_000));
+            assert_eq!(
+                parse(garbage.as_bytes(), strict),
+                [malformed("garbage after a boundary")]
+            );
+            // So are keep-alives without end.
+            let keepalives = format!("--B{}", "\r\nX-Keepalive: 1".repeat(600));
+            assert_eq!(
+                parse(keepalives.as_bytes(), strict),
+                [malformed("a part's header block is over 8192 bytes")]
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_content_length_reserves_nothing_before_the_bytes_arrive() {
+        let huge = b"--B\r\nContent-Length: 1000000000000000000\r\n\r\nabc";
+        for strict in [false, true] {
+            // Over max_part: skipped to the next boundary, nothing stored.
+            let mut stream = huge.to_vec();
+            stream.extend_from_slice(b"\r\n--B\r\n\r\nok\r\n--B--\r\n");
+            assert_eq!(
+                parse_with(&stream, 1 << 20, strict),
+                [Got::TooLarge, part(&[], b"ok"), END]
+            );
+            let overflow = b"--B\r\nContent-Length: 99999999999999999999999\r\n\r\nabc\r\n--B--";
+            assert_eq!(parse(overflow, strict), [Got::TooLarge, END]);
+            // With no limit at all, what is reserved is still bounded; it grows as bytes come.
+            let mut parts = open(Script::new([huge.to_vec()], false), u64::MAX, strict);
+            assert!(parts.next_part().is_err());
+            assert_eq!(parts.buf, b"abc");
+            assert!(parts.buf.capacity() <= MAX_RESERVE);
+            // Within max_part: reserved to the Content-Length, never more than max_part + 1.
+            let script = Script::new([b"--B\r\nContent-Length: 1000\r\n\r\nabc".to_vec()], false);
+            let mut parts = open(script, 1000, strict);
+            assert!(parts.next_part().is_err());
+            assert_eq!(parts.buf.capacity(), 1000);
+            parts.get_mut().arrive(&[b'x'; 997]);
+            let body = parts.next_part().unwrap().unwrap().body;
+            assert_eq!((body.len(), body.capacity()), (1000, 1000));
+        }
+    }
+
+    /// A body larger than MAX_RESERVE arrives whole, its buffer growing as it comes.
+    #[test]
+    fn a_body_over_the_reservation_grows_to_its_length() {
+        let len = MAX_RESERVE + 12345;
+        let mut stream = format!("--B\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+        stream.resize(stream.len() + len, b'j');
+        let mut parts = open(
+            Script::new(stream.chunks(1 << 20).map(<[u8]>::to_vec), true),
+            u64::MAX,
+            true,
+        );
+        let body = parts.next_part().unwrap().unwrap().body;
+        assert_eq!(body.len(), len);
+        assert!(body.capacity() <= len);
+    }
+
+    #[test]
+    fn an_invalid_or_twice_given_content_length_is_ignored_when_lenient_or_malformed() {
+        for bad in ["12x", "+3", "-3", "", "0x3"] {
+            let stream = format!("--B\r\nContent-Length: {bad}\r\n\r\nabc\r\n--B--");
+            assert_eq!(
+                parse(stream.as_bytes(), false),
+                [part(&[("Content-Length", bad)], b"abc"), END],
+                "{bad}"
+            );
+            assert_eq!(
+                parse(stream.as_bytes(), true),
+                [malformed("an invalid Content-Length")]
+            );
+        }
+        let twice = b"--B\r\nContent-Length: 3\r\ncontent-length: 4\r\n\r\nabc\r\n--B--";
+        for strict in [false, true] {
+            assert_eq!(
+                parse(twice, strict),
+                [malformed("Content-Length given twice, differently")]
+            );
+        }
+        let same = b"--B\r\nContent-Length: 3\r\ncontent-length:3\r\n\r\nabc\r\n--B--";
+        assert!(matches!(&parse(same, true)[0], Got::Part(p) if p.body == b"abc"));
+    }
+
+    #[test]
+    fn header_lines_without_a_colon_or_folded_are_lenient_only() {
+        let stream = b"--B\r\nnonsense\r\nX-A:  1 \r\n\t more\r\nX-B:\r\n\r\nbody\r\n--B--";
+        assert_eq!(
+            parse(stream, false),
+            [part(&[("X-A", "1 more"), ("X-B", "")], b"body"), END]
+        );
+        assert_eq!(
+            parse(stream, true),
+            [malformed("a header line without a colon")]
+        );
+        assert_eq!(
+            parse(b"--B\r\nX-A: 1\r\n more\r\n\r\n", true),
+            [malformed("a folded header line")]
+        );
+        assert_eq!(
+            parse(b"--B\r\nX A: 1\r\n\r\n", true),
+            [malformed("a header line without a valid name")]
+        );
+        // Not UTF-8: kept, replaced.
+        let got = parse(b"--B\r\nX-A: \xFF\r\n\r\nb\r\n--B--", true);
+        assert_eq!(got[0], part(&[("X-A", "\u{FFFD}")], b"b"));
+    }
+
+    #[test]
+    fn a_header_is_found_in_any_case_first_match_trimmed() {
+        let p = Part {
+            headers: vec![
+                ("content-TYPE".into(), " a/b\t".into()),
+                ("Content-Type".into(), "c/d".into()),
+            ],
+            body: Vec::new(),
+        };
+        assert_eq!(p.header("Content-Type"), Some("a/b"));
+        assert_eq!(p.header("content-length"), None);
+    }
+
+    /// Each byte is looked at about once, however the bytes arrive: 256 KiB a byte at a time,
+    /// full of near-delimiters, takes a fraction of a second (rescans would take many minutes).
+    #[test]
+    fn the_delimiter_search_is_linear_however_the_bytes_arrive() {
+        let mut stream = b"--B\r\n\r\n".to_vec();
+        while stream.len() < 256 << 10 {
+            stream.extend_from_slice(b"\r\n--A\r\n-");
+        }
+        stream.extend_from_slice(b"\r\n--B--");
+        let body_len = stream.len() - 7 - 7;
+        for strict in [false, true] {
+            let script = Script::new(stream.iter().map(|&b| vec![b]), true);
+            let t = std::time::Instant::now();
+            let got = read_all(&mut open(script, 1 << 20, strict));
+            assert!(matches!(&got[0], Got::Part(p) if p.body.len() == body_len));
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "{:?}",
+                t.elapsed()
+            );
+        }
+        // A preamble too, and it is bounded (by max_part, to within a window) when lenient.
+        let mut preamble = vec![b'-'; 100_000];
+        preamble.extend_from_slice(b"\r\n--B\r\n\r\nx\r\n--B--");
+        let got = read_all(&mut open(
+            Script::new(preamble.chunks(1).map(<[u8]>::to_vec), true),
+            1 << 20,
+            false,
+        ));
+        assert_eq!(got, [part(&[], b"x"), END]);
+        let got = read_all(&mut open(
+            Script::new([preamble.clone()], true),
+            1000,
+            false,
+        ));
+        assert!(
+            matches!(&got[..], [Got::Malformed(why)] if why.starts_with("no boundary in ")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_read_error_other_than_a_timeout_is_returned_and_the_parse_goes_on_after_it() {
+        let mut script = Script::new([b"--B\r\n\r\nab".to_vec(), b"c\r\n--B--".to_vec()], true);
+        script.stall = Some(io::ErrorKind::ConnectionReset);
+        let mut parts = open(script, 100, true);
+        let mut errors = 0;
+        let part = loop {
+            match parts.next_part() {
+                Ok(part) => break part,
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => errors += 1,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!((part.unwrap().body, errors), (b"abc".to_vec(), 2));
+    }
+
+    #[test]
+    fn errors_say_what_went_wrong_in_one_line() {
+        assert_eq!(
+            Error::TooLarge { limit: 10 }.to_string(),
+            "a part is over 10 bytes"
+        );
+        assert_eq!(
+            Error::Malformed("garbage before a boundary".into()).to_string(),
+            "not a valid multipart stream: garbage before a boundary"
+        );
+        let torn = open(Script::new([b"--B\r\n".to_vec()], true), 10, false).next_part();
+        match torn {
+            Err(e @ Error::Io(_)) => {
+                assert_eq!(e.to_string(), "the stream ended inside a part");
+                assert!(std::error::Error::source(&e).is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn boundary_from_content_type_takes_quoted_or_bare_in_any_case() {
+        let b = |ct: &str| boundary_from_content_type(ct);
+        assert_eq!(
+            b("multipart/x-mixed-replace; boundary=ffmpeg").as_deref(),
+            Some("ffmpeg")
+        );
+        assert_eq!(
+            b("multipart/x-mixed-replace;boundary=\"x y\"").as_deref(),
+            Some("x y")
+        );
+        assert_eq!(
+            b("Multipart/X-Mixed-Replace; charset=utf-8; BOUNDARY=abc ; x=y").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            b("multipart/mixed; name=\"a;boundary=no\"; flag; boundary=\"a\\\"b\"").as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(
+            b(&format!("multipart/mixed; boundary={}", "7".repeat(70))).map(|s| s.len()),
+            Some(70)
+        );
+        for none in [
+            "multipart/x-mixed-replace",
+            "multipart/x-mixed-replace; charset=utf-8",
+            "image/jpeg; boundary=abc",
+            "multipart/mixed; boundary=",
+            "multipart/mixed; boundary=\"\"",
+            "multipart/mixed; boundary=\"unterminated",
+            "multipart/mixed; boundary=\"ends in a space \"",
+            "multipart/mixed; boundary=a\u{1}b",
+            "multipart/mixed; boundary=caf\u{e9}",
+            &format!("multipart/mixed; boundary={}", "7".repeat(71)),
+        ] {
+            assert_eq!(b(none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn boundary_from_first_line_takes_a_boundary_line_and_nothing_else() {
+        let b = |bytes: &[u8]| boundary_from_first_line(bytes);
+        assert_eq!(b(b"--B\r\nContent-Type: image/jpeg").as_deref(), Some("B"));
+        assert_eq!(
+            b(b"--ffmpeg\nContent-type: image/jpeg").as_deref(),
+            Some("ffmpeg")
+        );
+        assert_eq!(
+            b(b"--my-boundary_1.2  \r\n").as_deref(),
+            Some("my-boundary_1.2")
+        );
+        for none in [
+            &b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00"[..],
+            b"\x89PNG\r\n\x1a\n",
+            b"--B",
+            b"--\r\n",
+            b"-- a comment\n",
+            b"--a b\r\n",
+            b"hello\r\n--B\r\n",
+            b"--caf\xC3\xA9\r\n",
+            b"",
+        ] {
+            assert_eq!(b(none), None, "{none:?}");
+        }
+        assert_eq!(b(format!("--{}\r\n", "x".repeat(71)).as_bytes()), None);
+        let longest = format!("--{}\r\n", "x".repeat(70));
+        assert_eq!(b(longest.as_bytes()).map(|s| s.len()), Some(70));
+    }
+}
