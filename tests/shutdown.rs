@@ -28,7 +28,7 @@ fn sigterm_ends_every_stream_with_the_final_boundary_and_exits_0() {
         }
         assert!(stream.closed_cleanly, "no final boundary");
         let mut rest = Vec::new();
-        stream.conn.read_to_end(&mut rest).unwrap();
+        stream.conn().read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty(), "bytes after the final boundary");
     }
     let status = common::wait_exit(&mut server.child, "still running after SIGTERM");

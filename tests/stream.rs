@@ -305,7 +305,8 @@ fn an_idle_reader_stream_gets_the_current_frame_again_every_repeat() {
     let server = TestServer::serving("a.txt", b"same", &["--keepalive", "1", "--repeat", "2"]);
     let mut stream = server.stream("", READER);
     stream
-        .conn
+        .conn()
+        .get_ref()
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let t = Instant::now();

@@ -393,9 +393,14 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The shared parser (`src/multipart.rs`), strict here: the tests check our framing with it.
+#[path = "../../src/multipart.rs"]
+mod multipart;
+
 /// One part of a multipart stream.
 #[derive(Debug, Clone)]
 pub struct Part {
+    /// The part's header lines, `Name: value`, CRLF between them.
     pub headers: String,
     pub body: Vec<u8>,
 }
@@ -409,107 +414,87 @@ impl Part {
     }
 }
 
-/// Reads parts from a multipart/x-mixed-replace response the strict way: a part ends where
-/// `\r\n--boundary` begins, whatever Content-Length says (and Content-Length, when present, must agree).
+/// Reads the parts of a multipart/x-mixed-replace response with the shared parser in strict
+/// mode: it panics on garbage before or after a boundary, a part with Content-Length not
+/// followed by CRLF, a bare LF, a header block over 8 KiB, a read error or timeout. A part
+/// with Content-Length is returned once that many bytes are in (as ffmpeg reads it), what
+/// follows it checked at the next call; one without, once the next delimiter has arrived (as
+/// a browser reads it).
 pub struct PartReader {
-    pub conn: TcpStream,
+    parts: multipart::Parts<BufReader<TcpStream>>,
     pub head: String,
+    /// `--B`.
     pub boundary: Vec<u8>,
     /// Set once the final boundary (`--B--`) has been read.
     pub closed_cleanly: bool,
     /// Keep-alive header lines (`X-Keepalive`) seen in part heads so far.
     pub keepalives_seen: usize,
-    buf: Vec<u8>,
 }
 
 impl PartReader {
+    /// Reads the response head from `conn`; panics if it is not a multipart one.
     pub fn new(conn: TcpStream) -> PartReader {
-        let mut r = PartReader {
-            conn,
-            head: String::new(),
-            boundary: Vec::new(),
+        let mut reader = BufReader::with_capacity(65536, conn);
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = reader
+                .read_until(b'\n', &mut head)
+                .unwrap_or_else(|e| panic!("response head: {e}"));
+            assert!(n > 0, "the stream ended in its response head");
+            assert!(head.len() < 65536, "a response head over 64 KiB");
+        }
+        head.truncate(head.len() - 4);
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let boundary = head
+            .lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case("content-type").then_some(v)
+            })
+            .and_then(multipart::boundary_from_content_type)
+            .unwrap_or_else(|| panic!("a boundary in {head}"));
+        PartReader {
+            parts: multipart::Parts::new(reader, &boundary, u64::MAX).strict(),
+            head,
+            boundary: format!("--{boundary}").into_bytes(),
             closed_cleanly: false,
             keepalives_seen: 0,
-            buf: Vec::new(),
-        };
-        let end = r
-            .fill_until(|b| find(b, b"\r\n\r\n"))
-            .expect("response head");
-        r.head = String::from_utf8_lossy(&r.buf[..end]).into_owned();
-        r.buf.drain(..end + 4);
-        let b = r
-            .head
-            .split("boundary=")
-            .nth(1)
-            .expect("a boundary")
-            .lines()
-            .next()
-            .unwrap()
-            .trim();
-        r.boundary = format!("--{b}").into_bytes();
-        r
-    }
-
-    /// Reads until `f` finds something in the buffer; None on EOF.
-    fn fill_until(&mut self, f: impl Fn(&[u8]) -> Option<usize>) -> Option<usize> {
-        loop {
-            if let Some(at) = f(&self.buf) {
-                return Some(at);
-            }
-            let mut chunk = [0u8; 65536];
-            match read_some(&mut self.conn, &mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => panic!("stream read failed: {e}"),
-            }
         }
     }
 
-    /// The next complete part, or None at the final boundary / end of stream. A part with
-    /// Content-Length is complete once that many bytes are in (as ffmpeg reads it); one without
-    /// once the next delimiter has arrived (as a browser reads it).
+    /// The connection, through the parser's buffer: to set a timeout, or to read what
+    /// follows the final boundary.
+    pub fn conn(&mut self) -> &mut BufReader<TcpStream> {
+        self.parts.get_mut()
+    }
+
+    /// The next complete part, or None at the final boundary or the end of the stream (a
+    /// part the end cuts short is not returned).
     pub fn next_part(&mut self) -> Option<Part> {
-        let boundary = self.boundary.clone();
-        let at = self.fill_until(|b| find(b, &boundary))?;
-        assert!(
-            self.buf[..at].iter().all(|&c| c == b'\r' || c == b'\n'),
-            "garbage before a boundary"
-        );
-        self.buf.drain(..at + boundary.len());
-        let line_end = self.fill_until(|b| find(b, b"\r\n"))?;
-        if self.buf.starts_with(b"--\r\n") {
-            self.closed_cleanly = true;
-            return None;
+        let next = self.parts.next_part();
+        self.closed_cleanly = self.parts.ended_cleanly();
+        match next {
+            Ok(Some(part)) => {
+                self.keepalives_seen += part
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("x-keepalive"))
+                    .count();
+                let headers: Vec<String> = part
+                    .headers
+                    .iter()
+                    .map(|(n, v)| format!("{n}: {v}"))
+                    .collect();
+                Some(Part {
+                    headers: headers.join("\r\n"),
+                    body: part.body,
+                })
+            }
+            Ok(None) => None,
+            Err(multipart::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
+            Err(multipart::Error::Io(e)) => panic!("stream read failed: {e}"),
+            Err(e) => panic!("{e}"),
         }
-        // GStreamer takes the whole line for the boundary: nothing may follow it.
-        assert_eq!(line_end, 0, "garbage after the boundary");
-        let head_end = self.fill_until(|b| find(b, b"\r\n\r\n"))?;
-        let headers = String::from_utf8_lossy(&self.buf[2..head_end + 2]).into_owned();
-        self.buf.drain(..head_end + 4);
-        self.keepalives_seen += headers
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().starts_with("x-keepalive:"))
-            .count();
-        let mut part = Part {
-            headers,
-            body: Vec::new(),
-        };
-        if let Some(len) = part.header("content-length") {
-            let len: usize = len.parse().unwrap();
-            self.fill_until(|b| (b.len() >= len + 2).then_some(0))?;
-            assert_eq!(
-                &self.buf[len..len + 2],
-                b"\r\n",
-                "a part must end with CRLF after Content-Length bytes"
-            );
-            part.body = self.buf.drain(..len).collect();
-        } else {
-            let mut delimiter = b"\r\n".to_vec();
-            delimiter.extend_from_slice(&boundary);
-            let body_end = self.fill_until(|b| find(b, &delimiter))?;
-            part.body = self.buf.drain(..body_end).collect();
-        }
-        Some(part)
     }
 
     /// Reads parts until one's body equals `want`, failing after `deadline`.
