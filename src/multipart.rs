@@ -661,6 +661,11 @@ fn scan<R: BufRead>(
         }
         let take = chunk.len().min(cap - buf.len());
         let old = buf.len();
+        if buf.capacity() - old < take {
+            // Doubling, but never past `cap`: a body's buffer stays within its bound.
+            let want = (old * 2).max(old + take).min(cap);
+            buf.reserve_exact(want - old);
+        }
         buf.extend_from_slice(&chunk[..take]);
         let mut found = None;
         if *line_start {
@@ -1263,6 +1268,21 @@ mod tests {
                 ]
             );
         }
+        // Stored, a body without Content-Length never holds more than the bound.
+        let limit = 100_000;
+        let mut at_limit = b"--B\r\n\r\n".to_vec();
+        at_limit.resize(at_limit.len() + limit, b'y');
+        let script = Script::new(at_limit.chunks(999).map(<[u8]>::to_vec), false);
+        let mut parts = open(script, limit as u64, true);
+        assert!(parts.next_part().is_err());
+        assert_eq!(parts.buf.len(), limit);
+        assert!(
+            parts.buf.capacity() <= limit + 6,
+            "{}",
+            parts.buf.capacity()
+        );
+        parts.get_mut().arrive(b"\r\n--B--");
+        assert_eq!(parts.next_part().unwrap().unwrap().body.len(), limit);
         // Skipped bodies are not kept: a long one passes through a bounded window.
         let mut long = b"--B\r\n\r\n".to_vec();
         long.resize(long.len() + 300_000, b'x');
