@@ -10,6 +10,7 @@ pub mod complete;
 pub mod file;
 pub mod relay;
 pub mod slideshow;
+pub mod split;
 pub mod stdin;
 
 use std::fs;

@@ -1,0 +1,442 @@
+//! Splits a stream of concatenated JPEG or PNG images (`ffmpeg -f image2pipe`) into images.
+//!
+//! An image's end is found by walking its structure, never by searching for an end marker:
+//! JPEG marker segments by their lengths (so a thumbnail's `FF D9` inside an EXIF segment is
+//! skipped), its entropy-coded data up to the first marker that is neither stuffing nor a
+//! restart; PNG chunks by their lengths up to `IEND`. The walk keeps its position between calls,
+//! so a large image arriving in many reads is walked once, not once per read. Pure functions
+//! over a buffer: no I/O, no allocation; the caller owns the buffer and drops what is done with.
+
+/// The formats a stream of images may hold.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Jpeg,
+    Png,
+}
+
+const JPEG_SIGNATURE: &[u8] = &[0xFF, 0xD8, 0xFF];
+const PNG_SIGNATURE: &[u8] = &[0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'];
+
+impl Kind {
+    pub const ALL: &'static [Kind] = &[Kind::Jpeg, Kind::Png];
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Kind::Jpeg => "image/jpeg",
+            Kind::Png => "image/png",
+        }
+    }
+
+    fn signature(self) -> &'static [u8] {
+        match self {
+            Kind::Jpeg => JPEG_SIGNATURE,
+            Kind::Png => PNG_SIGNATURE,
+        }
+    }
+}
+
+/// What is at the start of the buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Found {
+    /// A whole image of `len` bytes.
+    Image { kind: Kind, len: usize },
+    /// The start of an image (or of its signature) whose end has not arrived yet.
+    NeedMore,
+    /// `skip` bytes that are not an image where one should start, or an image whose structure
+    /// breaks `skip` bytes in: drop them and look again.
+    NotImage { skip: usize },
+}
+
+/// Where the walk through the current image has got to, as an offset in the caller's buffer.
+#[derive(Clone, Copy, Debug)]
+enum Walk {
+    /// `scan`: inside entropy-coded data (after a start-of-scan segment).
+    Jpeg {
+        pos: usize,
+        scan: bool,
+    },
+    Png {
+        pos: usize,
+    },
+}
+
+/// Finds the images at the start of a buffer that the caller fills from its end and empties
+/// from its start, remembering how far it has walked into the current image.
+#[derive(Debug)]
+pub struct Splitter {
+    kinds: &'static [Kind],
+    walk: Option<Walk>,
+}
+
+impl Splitter {
+    /// A splitter that recognises images of `kinds` only.
+    pub fn new(kinds: &'static [Kind]) -> Splitter {
+        Splitter { kinds, walk: None }
+    }
+
+    /// What is at the start of `buf`, which must be the buffer given last time with bytes
+    /// added at its end (or with the first [`Splitter::walked`] bytes dropped, said through
+    /// [`Splitter::discard`]). After `Image` or `NotImage` the caller drops those bytes.
+    pub fn next(&mut self, buf: &[u8]) -> Found {
+        let walk = match self.walk.as_mut() {
+            Some(walk) => walk,
+            None => match self.start(buf) {
+                Ok(walk) => self.walk.insert(walk),
+                Err(found) => return found,
+            },
+        };
+        let step = match walk {
+            Walk::Jpeg { pos, scan } => walk_jpeg(buf, pos, scan),
+            Walk::Png { pos } => walk_png(buf, pos),
+        };
+        let kind = match walk {
+            Walk::Jpeg { .. } => Kind::Jpeg,
+            Walk::Png { .. } => Kind::Png,
+        };
+        match step {
+            Step::End(len) => {
+                self.walk = None;
+                Found::Image { kind, len }
+            }
+            Step::More => Found::NeedMore,
+            Step::Broken(at) => {
+                self.walk = None;
+                Found::NotImage { skip: at.max(1) }
+            }
+        }
+    }
+
+    /// How many bytes at the start of the buffer the walk is done with: while an image is
+    /// skipped (over the size limit), they can be dropped before its end is found.
+    pub fn walked(&self) -> usize {
+        match self.walk {
+            Some(Walk::Jpeg { pos, .. } | Walk::Png { pos }) => pos,
+            None => 0,
+        }
+    }
+
+    /// The caller has dropped the first `n` bytes of the buffer, `n` <= [`Splitter::walked`].
+    pub fn discard(&mut self, n: usize) {
+        if let Some(Walk::Jpeg { pos, .. } | Walk::Png { pos }) = self.walk.as_mut() {
+            *pos -= n.min(*pos);
+        }
+    }
+
+    /// Whether the current image has been started (its end is being looked for).
+    pub fn in_image(&self) -> bool {
+        self.walk.is_some()
+    }
+
+    /// The walk for the image at the start of `buf`, or what to do instead.
+    fn start(&self, buf: &[u8]) -> Result<Walk, Found> {
+        match signature_at(buf, self.kinds) {
+            Signature::Of(Kind::Jpeg) => Ok(Walk::Jpeg {
+                pos: 2,
+                scan: false,
+            }),
+            Signature::Of(Kind::Png) => Ok(Walk::Png {
+                pos: PNG_SIGNATURE.len(),
+            }),
+            Signature::TooShort => Err(Found::NeedMore),
+            // Resynchronise: the next place a signature starts (or may start, at the very end).
+            Signature::None => Err(Found::NotImage {
+                skip: (1..buf.len())
+                    .find(|&i| signature_at(&buf[i..], self.kinds) != Signature::None)
+                    .unwrap_or(buf.len()),
+            }),
+        }
+    }
+}
+
+/// Whether an image signature starts a buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Signature {
+    Of(Kind),
+    /// The buffer is the beginning of a signature (or empty): too short to tell.
+    TooShort,
+    None,
+}
+
+/// Which signature of `kinds` starts `buf`.
+pub fn signature_at(buf: &[u8], kinds: &[Kind]) -> Signature {
+    let mut too_short = false;
+    for &kind in kinds {
+        let signature = kind.signature();
+        if buf.starts_with(signature) {
+            return Signature::Of(kind);
+        }
+        too_short |= signature.starts_with(buf);
+    }
+    if too_short {
+        Signature::TooShort
+    } else {
+        Signature::None
+    }
+}
+
+enum Step {
+    /// The image ends after this many bytes.
+    End(usize),
+    More,
+    /// The structure is broken at this offset.
+    Broken(usize),
+}
+
+/// Walks JPEG marker segments from `pos` (an `FF`), and entropy-coded data when `scan`, up to
+/// the end-of-image marker.
+fn walk_jpeg(b: &[u8], pos: &mut usize, scan: &mut bool) -> Step {
+    loop {
+        if *scan {
+            // Entropy-coded data: FF is followed by 00 (stuffing), a restart marker, or FF
+            // (fill before a marker); anything else is the marker that ends the scan.
+            let Some(rest) = b.get(*pos..) else {
+                return Step::More;
+            };
+            let Some(at) = rest.iter().position(|&x| x == 0xFF) else {
+                *pos = b.len();
+                return Step::More;
+            };
+            let i = *pos + at;
+            match b.get(i + 1) {
+                None => {
+                    *pos = i;
+                    return Step::More;
+                }
+                Some(0x00 | 0xD0..=0xD7) => *pos = i + 2,
+                Some(0xFF) => *pos = i + 1,
+                Some(_) => {
+                    *pos = i;
+                    *scan = false;
+                }
+            }
+            continue;
+        }
+        match b.get(*pos) {
+            None => return Step::More,
+            Some(0xFF) => {}
+            Some(_) => return Step::Broken(*pos),
+        }
+        let Some(&marker) = b.get(*pos + 1) else {
+            return Step::More;
+        };
+        match marker {
+            0xD9 => return Step::End(*pos + 2),
+            0xFF => *pos += 1, // fill byte
+            0x01 | 0xD0..=0xD7 => *pos += 2,
+            // Not a marker, or a new image starting inside this one: this one is cut short.
+            0x00 | 0xD8 => return Step::Broken(*pos),
+            _ => {
+                let Some(len) = b.get(*pos + 2..*pos + 4) else {
+                    return Step::More;
+                };
+                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+                if len < 2 {
+                    return Step::Broken(*pos);
+                }
+                *pos += 2 + len;
+                *scan = marker == 0xDA;
+            }
+        }
+    }
+}
+
+/// Walks PNG chunks (length, type, data, CRC) from `pos` up to the end of `IEND`.
+fn walk_png(b: &[u8], pos: &mut usize) -> Step {
+    loop {
+        let Some(head) = b.get(*pos..*pos + 8) else {
+            return Step::More;
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let kind = &head[4..8];
+        if len > 0x7FFF_FFFF || !kind.iter().all(u8::is_ascii_alphabetic) {
+            return Step::Broken(*pos);
+        }
+        let end = *pos + 12 + len as usize;
+        if kind == b"IEND" {
+            return if end <= b.len() {
+                Step::End(end)
+            } else {
+                Step::More
+            };
+        }
+        *pos = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RED_JPEG: &[u8] = include_bytes!("../../tests/fixtures/red.jpg");
+    const NOISE_JPEG: &[u8] = include_bytes!("../../tests/fixtures/noise1.jpg");
+    const RED_PNG: &[u8] = include_bytes!("../../tests/fixtures/red.png");
+
+    fn segment(marker: u8, data: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&u16::try_from(data.len() + 2).unwrap().to_be_bytes());
+        s.extend_from_slice(data);
+        s
+    }
+
+    /// A JPEG made by hand: SOI, an EXIF APP1 holding `thumbnail` (a whole JPEG with its own
+    /// FF D9), DQT, SOF0, DHT, SOS, entropy-coded data with FF 00 stuffing, a restart marker
+    /// and fill bytes, EOI.
+    fn jpeg_with_thumbnail(thumbnail: &[u8]) -> Vec<u8> {
+        let mut exif = b"Exif\0\0".to_vec();
+        exif.extend_from_slice(thumbnail);
+        let mut j = vec![0xFF, 0xD8];
+        j.extend(segment(0xE1, &exif));
+        j.extend(segment(0xDB, &[0; 65]));
+        j.extend(segment(0xC0, &[8, 0, 16, 0, 16, 1, 1, 0x11, 0]));
+        j.extend(segment(0xC4, &[0; 17]));
+        j.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        j.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0x00, 0x78]);
+        j.extend_from_slice(&[0xFF, 0xFF, 0xD9]);
+        j
+    }
+
+    /// What a splitter that has seen nothing before finds at the start of `buf`.
+    fn image_at(buf: &[u8], kinds: &'static [Kind]) -> Found {
+        Splitter::new(kinds).next(buf)
+    }
+
+    fn whole(buf: &[u8]) -> Found {
+        image_at(buf, Kind::ALL)
+    }
+
+    #[test]
+    fn a_thumbnail_end_marker_inside_exif_does_not_end_the_image() {
+        let jpeg = jpeg_with_thumbnail(RED_JPEG);
+        assert!(crate::source::complete::is_complete("image/jpeg", &jpeg));
+        let thumbnail_end = 2 + 4 + 6 + RED_JPEG.len();
+        assert_eq!(&jpeg[thumbnail_end - 2..thumbnail_end], &[0xFF, 0xD9]);
+        let len = jpeg.len();
+        let kind = Kind::Jpeg;
+        assert_eq!(whole(&jpeg), Found::Image { kind, len });
+        let mut two = jpeg.clone();
+        two.extend_from_slice(NOISE_JPEG);
+        assert_eq!(whole(&two), Found::Image { kind, len });
+    }
+
+    #[test]
+    fn concatenated_jpegs_split_in_two() {
+        let mut stream = NOISE_JPEG.to_vec();
+        stream.extend_from_slice(RED_JPEG);
+        let kind = Kind::Jpeg;
+        let first = NOISE_JPEG.len();
+        assert_eq!(whole(&stream), Found::Image { kind, len: first });
+        let len = RED_JPEG.len();
+        assert_eq!(whole(&stream[first..]), Found::Image { kind, len });
+    }
+
+    #[test]
+    fn png_ends_with_iend() {
+        let mut stream = RED_PNG.to_vec();
+        stream.extend_from_slice(RED_JPEG);
+        let (kind, len) = (Kind::Png, RED_PNG.len());
+        assert_eq!(whole(&stream), Found::Image { kind, len });
+        assert_eq!(whole(&RED_PNG[..len - 1]), Found::NeedMore);
+        // A chunk type that is not letters: the structure is broken where it stands.
+        let mut broken = RED_PNG.to_vec();
+        broken[12] = b'1';
+        assert_eq!(whole(&broken), Found::NotImage { skip: 8 });
+    }
+
+    #[test]
+    fn every_prefix_of_an_image_needs_more() {
+        for image in [&jpeg_with_thumbnail(RED_JPEG)[..], NOISE_JPEG, RED_PNG] {
+            let last = image.len().saturating_sub(600);
+            for cut in (0..last).step_by(7).chain(last..image.len()) {
+                assert_eq!(whole(&image[..cut]), Found::NeedMore, "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_walk_goes_on_where_it_stopped() {
+        let mut stream = jpeg_with_thumbnail(NOISE_JPEG);
+        stream.extend_from_slice(RED_PNG);
+        let first = stream.len() - RED_PNG.len();
+        let mut splitter = Splitter::new(Kind::ALL);
+        let (mut found, mut buf, mut dropped) = (Vec::new(), Vec::new(), 0);
+        for piece in stream.chunks(7) {
+            buf.extend_from_slice(piece);
+            loop {
+                match splitter.next(&buf) {
+                    Found::Image { kind, len } => {
+                        found.push((kind, dropped + len));
+                        buf.drain(..len);
+                        dropped = 0;
+                    }
+                    Found::NeedMore => break,
+                    Found::NotImage { skip } => panic!("skip {skip}"),
+                }
+            }
+            // What has been walked may go, as when an image over the size limit is skipped.
+            let walked = splitter.walked().min(buf.len());
+            if walked > 100 {
+                buf.drain(..walked);
+                splitter.discard(walked);
+                dropped += walked;
+            }
+        }
+        assert_eq!(found, [(Kind::Jpeg, first), (Kind::Png, RED_PNG.len())]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn garbage_before_an_image_is_skipped_to_its_signature() {
+        let mut stream = b"hello \xFF\xD8 world \x89PNG".to_vec();
+        let at = stream.len();
+        stream.extend_from_slice(RED_JPEG);
+        assert_eq!(whole(&stream), Found::NotImage { skip: at });
+        assert_eq!(
+            whole(&stream[at..]),
+            Found::Image {
+                kind: Kind::Jpeg,
+                len: RED_JPEG.len()
+            }
+        );
+        // A possible signature at the very end is kept for the next read.
+        assert_eq!(whole(b"abc\xFF\xD8"), Found::NotImage { skip: 3 });
+        assert_eq!(whole(b"\x89PN"), Found::NeedMore);
+        assert_eq!(whole(b"abc"), Found::NotImage { skip: 3 });
+        // Only the kinds asked for are images.
+        let jpeg_only = image_at(RED_PNG, &[Kind::Jpeg]);
+        assert_eq!(
+            jpeg_only,
+            Found::NotImage {
+                skip: RED_PNG.len()
+            }
+        );
+    }
+
+    #[test]
+    fn an_image_cut_short_by_the_next_one_is_skipped_up_to_it() {
+        let cut = NOISE_JPEG.len() / 2;
+        let mut stream = NOISE_JPEG[..cut].to_vec();
+        stream.extend_from_slice(RED_JPEG);
+        assert_eq!(whole(&stream), Found::NotImage { skip: cut });
+        let (kind, len) = (Kind::Jpeg, RED_JPEG.len());
+        assert_eq!(whole(&stream[cut..]), Found::Image { kind, len });
+    }
+
+    #[test]
+    fn hostile_lengths_do_not_panic() {
+        let mut png = PNG_SIGNATURE.to_vec();
+        png.extend_from_slice(&[0xFF; 8]);
+        assert_eq!(whole(&png), Found::NotImage { skip: 8 });
+        let mut png = PNG_SIGNATURE.to_vec();
+        png.extend_from_slice(&[0x7F, 0xFF, 0xFF, 0xFF, b'I', b'E', b'N', b'D']);
+        assert_eq!(whole(&png), Found::NeedMore);
+        assert_eq!(
+            whole(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 1]),
+            Found::NotImage { skip: 2 }
+        );
+        assert_eq!(
+            whole(&[0xFF, 0xD8, 0xFF, 0xD8]),
+            Found::NotImage { skip: 2 }
+        );
+        assert_eq!(whole(&[0xFF, 0xD8, 0xFF, 0xFF, 0xFF]), Found::NeedMore);
+    }
+}
