@@ -1,13 +1,1450 @@
-//! Placeholder: the stdin source is being written.
+//! The stdin source (`pushserve -`): frames read from a pipe.
+//!
+//! What stdin holds is told by its first bytes, unless `--type` says: a multipart stream
+//! (`ffmpeg -f mpjpeg -`) gives a frame per part; concatenated JPEG or PNG images
+//! (`ffmpeg -f image2pipe -`) are split by walking each image's structure (`split.rs`); anything
+//! else is text, served as a live tail of its last lines (`tail -f app.log | pushserve -`). A
+//! thread of its own reads stdin in large blocks and hands them over a short queue, so this one
+//! can tell when the pipe has nothing more ready (to publish the tail once per burst, not once
+//! per line) and can notice shutdown while stdin is silent. Everything is bounded: no frame
+//! past `--max-frame`, the tail's lines in number and length. A truncated image is never
+//! published. At the end of stdin the last frame stays served.
+
+// Not yet on the command line: the server's wiring makes this live.
 #![allow(dead_code)]
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
 use crate::channel::Channel;
+use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
-use crate::source::Producer;
+use crate::multipart::{self, Parts};
+use crate::source::complete::is_complete;
+use crate::source::split::{self, Found, Kind, Signature, Splitter};
+use crate::source::{Producer, sniff_image};
+
+/// One read from stdin: a pipe gives at most 64 KiB at a time, a file or a fast pipe more.
+const READ_SIZE: usize = 256 * 1024;
+/// Reads queued between the reading thread and the source: bounds what is held in between.
+const QUEUED_READS: usize = 4;
+/// How often a wait for stdin looks at whether the server is closing.
+const CLOSE_CHECK: Duration = Duration::from_millis(200);
+/// How long the first bytes may wait for the rest of what tells their format.
+const DETECT_WAIT: Duration = Duration::from_millis(500);
+/// The tail is published at most this often while lines keep coming.
+const TAIL_INTERVAL: Duration = Duration::from_millis(50);
+/// A last line without its newline is shown once it has waited this long.
+const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(100);
+/// The longest line the tail keeps (less when `--max-frame` / `--lines` is less).
+const LINE_MAX: u64 = 64 * 1024;
+/// A multipart stream's first line: `--`, a boundary of up to 70 characters, CRLF.
+const FIRST_LINE_MAX: usize = 2 + 70 + 2;
+/// A part's first header name is expected within this many bytes.
+const HEADER_NAME_MAX: usize = 80;
+
+const NAME: &str = "stdin";
+
 pub struct StdinSource {
+    /// How many lines the text tail shows.
     pub lines: usize,
+    /// `--type`: skips detection (see [`format_for`]).
     pub content_type: Option<HeaderValue>,
     pub max_frame: u64,
 }
+
 impl Producer for StdinSource {
-    fn run(self: Box<Self>, _channel: &Channel) {}
+    fn run(self: Box<Self>, channel: &Channel) {
+        serve(io::stdin(), &self, channel);
+    }
+}
+
+/// Where frames and messages go: the channel, or in tests a recording.
+trait Sink {
+    fn publish(&self, frame: NewFrame);
+    fn note(&self, message: String);
+    fn warn(&self, message: String);
+    fn is_closed(&self) -> bool;
+}
+
+impl Sink for Channel {
+    fn publish(&self, frame: NewFrame) {
+        Channel::publish(self, frame);
+    }
+    fn note(&self, message: String) {
+        Channel::note(self, message);
+    }
+    fn warn(&self, message: String) {
+        Channel::warn(self, message);
+    }
+    fn is_closed(&self) -> bool {
+        Channel::is_closed(self)
+    }
+}
+
+/// How stdin is cut into frames.
+#[derive(Debug, PartialEq, Eq)]
+enum Format {
+    /// A frame per part.
+    Multipart { boundary: String },
+    /// Concatenated images of these kinds; with `--type`, published as that type.
+    Images {
+        kinds: &'static [Kind],
+        content_type: Option<HeaderValue>,
+    },
+    /// The last lines as one text frame of this type.
+    Text(HeaderValue),
+    /// All of stdin, to its end, as one frame of this type.
+    Whole(HeaderValue),
+}
+
+/// Reads frames from `reader` until its end (or until the server closes) and publishes them.
+fn serve(reader: impl Read + Send + 'static, source: &StdinSource, sink: &dyn Sink) {
+    let mut input = Input::spawn(reader, sink);
+    let format = match &source.content_type {
+        Some(forced) => format_for(forced),
+        None => detect(&mut input),
+    };
+    let mut out = Out {
+        sink,
+        published: 0,
+        max_frame: source.max_frame,
+    };
+    match format {
+        Format::Multipart { boundary } => parts(&mut input, &boundary, &mut out),
+        Format::Images {
+            kinds,
+            content_type,
+        } => images(&mut input, kinds, content_type, &mut out),
+        Format::Text(content_type) => tail(&mut input, source.lines, content_type, &mut out),
+        Format::Whole(content_type) => whole(&mut input, content_type, &mut out),
+    }
+    if sink.is_closed() {
+        return;
+    }
+    sink.note(if out.published > 0 {
+        "stdin ended; keeping the last frame".into()
+    } else {
+        "stdin ended without a frame to show".into()
+    });
+}
+
+/// The format `--type` names: JPEG and PNG are split, text is tailed, a multipart type with a
+/// boundary is parsed, anything else is one frame.
+fn format_for(content_type: &HeaderValue) -> Format {
+    let essence = essence(content_type.as_str());
+    match essence.as_str() {
+        "image/jpeg" => Format::Images {
+            kinds: &[Kind::Jpeg],
+            content_type: Some(content_type.clone()),
+        },
+        "image/png" => Format::Images {
+            kinds: &[Kind::Png],
+            content_type: Some(content_type.clone()),
+        },
+        e if e.starts_with("text/") => {
+            // The tail is UTF-8 whatever came in (invalid bytes are replaced): say so.
+            let t = content_type.as_str();
+            Format::Text(if t.to_ascii_lowercase().contains("charset=") {
+                content_type.clone()
+            } else {
+                HeaderValue::new(format!("{t}; charset=utf-8")).unwrap_or_else(|_| text_plain())
+            })
+        }
+        e if e.starts_with("multipart/") => {
+            match multipart::boundary_from_content_type(content_type.as_str()) {
+                Some(boundary) => Format::Multipart { boundary },
+                None => Format::Whole(content_type.clone()),
+            }
+        }
+        _ => Format::Whole(content_type.clone()),
+    }
+}
+
+/// `image/jpeg` of `Image/JPEG; q=1`.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn text_plain() -> HeaderValue {
+    HeaderValue::from_static("text/plain; charset=utf-8")
+}
+
+/// Reads the first bytes until they tell the format (or stop coming for a while: then it is
+/// text), and leaves them to be read again.
+fn detect(input: &mut Input) -> Format {
+    let mut head = Vec::new();
+    let format = loop {
+        if let Some(format) = sniff(&head) {
+            break format;
+        }
+        // Nothing yet: wait as long as it takes (a tail of a quiet log, a terminal). ffmpeg
+        // writes its first boundary line on its own, before its first frame is encoded: that
+        // line alone waits as long too.
+        let boundary_line = head.ends_with(b"\r\n")
+            && head.len() <= FIRST_LINE_MAX
+            && multipart::boundary_from_first_line(&head).is_some();
+        let patient = head.is_empty() || boundary_line;
+        let deadline = (!patient).then(|| Instant::now() + DETECT_WAIT);
+        match input.next(deadline) {
+            Next::Bytes(bytes) => head.extend_from_slice(&bytes),
+            Next::Idle | Next::End => break Format::Text(text_plain()),
+        }
+    };
+    input.unread(head);
+    format
+}
+
+/// The format the first bytes of stdin tell, or None while they are too few to tell.
+fn sniff(head: &[u8]) -> Option<Format> {
+    if head.is_empty() {
+        return None;
+    }
+    if head.starts_with(b"--") || head == b"-" {
+        let Some(end) = head.iter().take(FIRST_LINE_MAX).position(|&b| b == b'\n') else {
+            return (head.len() >= FIRST_LINE_MAX).then(|| Format::Text(text_plain()));
+        };
+        // A line of dashes heading a log is not a boundary: a part's header must follow.
+        return match multipart::boundary_from_first_line(head) {
+            Some(boundary) => match header_follows(&head[end + 1..])? {
+                true => Some(Format::Multipart { boundary }),
+                false => Some(Format::Text(text_plain())),
+            },
+            None => Some(Format::Text(text_plain())),
+        };
+    }
+    match split::signature_at(head, Kind::ALL) {
+        Signature::Of(_) => Some(Format::Images {
+            kinds: Kind::ALL,
+            content_type: None,
+        }),
+        Signature::TooShort => None,
+        Signature::None => Some(Format::Text(text_plain())),
+    }
+}
+
+/// Whether `rest` starts with a header line (`Content-Type:`) or the blank line ending a part's
+/// headers; None while too short to tell.
+fn header_follows(rest: &[u8]) -> Option<bool> {
+    match rest {
+        [] | [b'\r'] => return None,
+        [b'\n', ..] | [b'\r', b'\n', ..] => return Some(true),
+        _ => {}
+    }
+    let is_token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    let name = rest.iter().take_while(|b| is_token(b)).count();
+    match rest.get(name) {
+        None if name < HEADER_NAME_MAX => None,
+        Some(b':') => Some(name > 0),
+        _ => Some(false),
+    }
+}
+
+/// What [`Input::next`] got.
+enum Next {
+    Bytes(Vec<u8>),
+    /// The deadline passed with nothing read.
+    Idle,
+    /// Stdin ended (or failed, or the server is closing).
+    End,
+}
+
+/// What [`Input::receive`] got.
+enum Received {
+    Block,
+    Idle,
+    End,
+}
+
+/// Stdin as read by its own thread, block by block.
+struct Input<'a> {
+    blocks: Receiver<io::Result<Vec<u8>>>,
+    /// Read but not yet taken: what `BufRead` hands out, or put back by [`Input::unread`].
+    buf: Vec<u8>,
+    at: usize,
+    /// Taken in all, so that a parser that gives up can be seen to have made progress.
+    taken: u64,
+    /// The last bytes received (up to [`FIRST_LINE_MAX`]): how stdin ended.
+    last: Vec<u8>,
+    ended: bool,
+    sink: &'a dyn Sink,
+}
+
+impl<'a> Input<'a> {
+    /// Starts the thread that reads `reader`; it ends at the end of `reader`, or when this
+    /// side is gone and the next read is done (a blocking read of a silent stdin ends with
+    /// the process).
+    fn spawn(reader: impl Read + Send + 'static, sink: &'a dyn Sink) -> Input<'a> {
+        let (tx, blocks) = mpsc::sync_channel(QUEUED_READS);
+        let started = thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || read_blocks(reader, &tx));
+        let ended = match started {
+            Ok(_) => false,
+            Err(e) => {
+                sink.warn(format!("cannot start reading stdin: {e}"));
+                true
+            }
+        };
+        Input {
+            blocks,
+            buf: Vec::new(),
+            at: 0,
+            taken: 0,
+            last: Vec::new(),
+            ended,
+            sink,
+        }
+    }
+
+    /// The next bytes read, waiting until `deadline` (None: as long as it takes).
+    fn next(&mut self, deadline: Option<Instant>) -> Next {
+        if self.at == self.buf.len() {
+            match self.receive(deadline) {
+                Received::Block => {}
+                Received::Idle => return Next::Idle,
+                Received::End => return Next::End,
+            }
+        }
+        let bytes = if self.at == 0 {
+            std::mem::take(&mut self.buf)
+        } else {
+            self.buf.split_off(self.at)
+        };
+        (self.buf, self.at) = (Vec::new(), 0);
+        self.taken += bytes.len() as u64;
+        Next::Bytes(bytes)
+    }
+
+    /// Waits until `deadline` for the next block into `buf`, all of which has been taken.
+    fn receive(&mut self, deadline: Option<Instant>) -> Received {
+        while !self.ended {
+            let wait = deadline.map_or(CLOSE_CHECK, |d| {
+                d.saturating_duration_since(Instant::now()).min(CLOSE_CHECK)
+            });
+            match self.blocks.recv_timeout(wait) {
+                Ok(Ok(bytes)) => {
+                    self.keep_last(&bytes);
+                    (self.buf, self.at) = (bytes, 0);
+                    return Received::Block;
+                }
+                Ok(Err(e)) => self.failed(&e),
+                Err(RecvTimeoutError::Disconnected) => self.ended = true,
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.sink.is_closed() {
+                        self.ended = true;
+                    } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Received::Idle;
+                    }
+                }
+            }
+        }
+        Received::End
+    }
+
+    /// Whether bytes are ready to be taken without waiting.
+    fn ready(&mut self) -> bool {
+        if self.at < self.buf.len() {
+            return true;
+        }
+        match self.blocks.try_recv() {
+            Ok(Ok(bytes)) => {
+                self.keep_last(&bytes);
+                (self.buf, self.at) = (bytes, 0);
+                true
+            }
+            Ok(Err(e)) => {
+                self.failed(&e);
+                false
+            }
+            Err(TryRecvError::Disconnected) => {
+                self.ended = true;
+                false
+            }
+            Err(TryRecvError::Empty) => false,
+        }
+    }
+
+    fn keep_last(&mut self, bytes: &[u8]) {
+        let keep = FIRST_LINE_MAX.saturating_sub(bytes.len());
+        self.last.drain(..self.last.len().saturating_sub(keep));
+        let new = bytes.len().saturating_sub(FIRST_LINE_MAX);
+        self.last.extend_from_slice(&bytes[new..]);
+    }
+
+    /// Puts `bytes` back, to be read before anything else.
+    fn unread(&mut self, mut bytes: Vec<u8>) {
+        self.taken -= (bytes.len() as u64).min(self.taken);
+        bytes.extend_from_slice(&self.buf[self.at..]);
+        (self.buf, self.at) = (bytes, 0);
+    }
+
+    fn failed(&mut self, e: &io::Error) {
+        self.sink.warn(format!("cannot read stdin: {e}"));
+        self.ended = true;
+    }
+}
+
+/// The reading thread: each read goes to the source as it is.
+fn read_blocks(mut reader: impl Read, blocks: &SyncSender<io::Result<Vec<u8>>>) {
+    let mut buf = vec![0; READ_SIZE];
+    loop {
+        let block = match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => Ok(buf[..n].to_vec()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        };
+        let failed = block.is_err();
+        if blocks.send(block).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// For the multipart parser: stdin as a buffered reader, whose end is stdin's end (a read
+/// error has been said already).
+impl Read for Input<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Input<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at == self.buf.len() {
+            self.receive(None);
+        }
+        Ok(&self.buf[self.at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.buf.len() - self.at);
+        self.at += n;
+        self.taken += n as u64;
+    }
+}
+
+/// Publishes frames, counting them, and says each kind of trouble once.
+struct Out<'a> {
+    sink: &'a dyn Sink,
+    published: u64,
+    max_frame: u64,
+}
+
+impl Out<'_> {
+    fn publish(&mut self, bytes: &[u8], content_type: HeaderValue, name: &str) {
+        // Copied into storage of its own: a large frame gets a mapping (see frame.rs).
+        match FrameBytes::read(bytes, bytes.len(), u64::MAX) {
+            Ok(bytes) => {
+                self.sink.publish(NewFrame {
+                    bytes,
+                    content_type,
+                    name: name.into(),
+                    modified: SystemTime::now(),
+                });
+                self.published += 1;
+            }
+            Err(e) => self
+                .sink
+                .warn(format!("cannot keep a frame from stdin: {e}")),
+        }
+    }
+
+    /// Says `message` if `said` is not yet set, and sets it.
+    fn warn_once(&self, said: &mut bool, message: impl FnOnce() -> String) {
+        if !*said {
+            self.sink.warn(message());
+            *said = true;
+        }
+    }
+}
+
+/// A multipart stream: each part is a frame of its own type.
+fn parts(input: &mut Input, boundary: &str, out: &mut Out) {
+    let mut said = PartsSaid::default();
+    // Where the stream was when the parser last gave up, so that one that gives up without
+    // reading anything cannot loop.
+    let mut gave_up_at = None;
+    while let Parsed::GaveUp = read_parts(input, boundary, out, &mut said) {
+        if gave_up_at == Some(input.taken) {
+            if input.fill_buf().map_or(true, <[u8]>::is_empty) {
+                return;
+            }
+            input.consume(1);
+        }
+        gave_up_at = Some(input.taken);
+    }
+}
+
+/// What has been said about the parts of a multipart stream.
+#[derive(Default)]
+struct PartsSaid {
+    too_large: bool,
+    incomplete: bool,
+    malformed: bool,
+}
+
+enum Parsed {
+    /// The final boundary or the end of stdin (or of the server).
+    Ended,
+    /// The parser cannot go on: a new one is to look for the next boundary.
+    GaveUp,
+}
+
+/// Publishes the parts a parser reads from `input`, until it ends or gives up.
+fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut PartsSaid) -> Parsed {
+    let mut parts = Parts::new(input, boundary, out.max_frame);
+    while !out.sink.is_closed() {
+        let part = match parts.next_part() {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            Err(multipart::Error::TooLarge { limit }) => {
+                out.warn_once(&mut said.too_large, || {
+                    format!("skipping parts on stdin over --max-frame ({limit} bytes)")
+                });
+                continue;
+            }
+            Err(multipart::Error::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                // ffmpeg ends its stream with a boundary that no part follows: that is no
+                // part torn, though the parser takes it for one.
+                let last = &parts.get_ref().last;
+                let dangling = [&b"\r\n"[..], b"\n"]
+                    .iter()
+                    .any(|eol| last.ends_with(&[b"--", boundary.as_bytes(), eol].concat()));
+                if !dangling && !out.sink.is_closed() {
+                    out.sink
+                        .warn("stdin ended in the middle of a part; it was not published".into());
+                }
+                break;
+            }
+            // Not from stdin, whose errors end it (said already): from the parser itself.
+            Err(multipart::Error::Io(e)) => {
+                out.sink.warn(format!("cannot read stdin: {e}"));
+                break;
+            }
+            Err(multipart::Error::Malformed(why)) => {
+                out.warn_once(&mut said.malformed, || {
+                    format!(
+                        "stdin is not a well-formed multipart stream ({why}); skipping to the next part"
+                    )
+                });
+                return Parsed::GaveUp;
+            }
+        };
+        let declared = part
+            .header("Content-Type")
+            .filter(|t| !t.is_empty())
+            .and_then(|t| HeaderValue::new(t.to_string()).ok());
+        let content_type = declared
+            .or_else(|| sniff_image(&part.body).map(HeaderValue::from_static))
+            .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+        if !is_complete(&essence(content_type.as_str()), &part.body) {
+            out.warn_once(&mut said.incomplete, || {
+                format!(
+                    "skipping parts on stdin that are not whole images (a {content_type} part of \
+                     {} bytes)",
+                    part.body.len()
+                )
+            });
+            continue;
+        }
+        let name = part
+            .header("Content-Disposition")
+            .and_then(file_name)
+            .unwrap_or_else(|| NAME.into());
+        out.publish(&part.body, content_type, &name);
+    }
+    Parsed::Ended
+}
+
+/// The file name a part's `Content-Disposition` gives (`attachment; filename="a.jpg"`), without
+/// any folder.
+fn file_name(disposition: &str) -> Option<String> {
+    let at = disposition.to_ascii_lowercase().find("filename=")?;
+    let value = disposition[at + "filename=".len()..].trim_start();
+    let value = match value.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?,
+        None => value.split(';').next()?.trim(),
+    };
+    let name = value.rsplit(['/', '\\']).next()?;
+    (!name.is_empty() && !name.chars().any(char::is_control)).then(|| name.to_string())
+}
+
+/// Concatenated images: each whole one is a frame.
+fn images(
+    input: &mut Input,
+    kinds: &'static [Kind],
+    content_type: Option<HeaderValue>,
+    out: &mut Out,
+) {
+    let mut splitter = Splitter::new(kinds);
+    let mut buf: Vec<u8> = Vec::new();
+    // The current image is over --max-frame: dropped as it is walked, not kept.
+    let mut skipping = false;
+    let (mut said_large, mut said_garbage) = (false, false);
+    let max_frame = out.max_frame;
+    let said_large_message =
+        || format!("skipping images on stdin over --max-frame ({max_frame} bytes)");
+    loop {
+        loop {
+            match splitter.next(&buf) {
+                Found::Image { kind, len } => {
+                    if skipping || len as u64 > max_frame {
+                        out.warn_once(&mut said_large, said_large_message);
+                    } else {
+                        let content_type = content_type
+                            .clone()
+                            .unwrap_or_else(|| HeaderValue::from_static(kind.content_type()));
+                        out.publish(&buf[..len], content_type, NAME);
+                    }
+                    buf.drain(..len);
+                    skipping = false;
+                }
+                Found::NotImage { skip } => {
+                    out.warn_once(&mut said_garbage, || {
+                        let what = kinds.iter().map(|k| k.content_type()).collect::<Vec<_>>();
+                        format!(
+                            "stdin has bytes that are not a whole {} image; skipping to the next image",
+                            what.join(" or ")
+                        )
+                    });
+                    buf.drain(..skip);
+                    skipping = false;
+                }
+                Found::NeedMore => {
+                    if splitter.in_image() && (skipping || buf.len() as u64 > max_frame) {
+                        out.warn_once(&mut said_large, said_large_message);
+                        skipping = true;
+                        let walked = splitter.walked().min(buf.len());
+                        buf.drain(..walked);
+                        splitter.discard(walked);
+                    }
+                    break;
+                }
+            }
+        }
+        match input.next(None) {
+            Next::Bytes(bytes) => buf.extend_from_slice(&bytes),
+            Next::Idle => {}
+            Next::End => break,
+        }
+    }
+    if splitter.in_image() && !skipping && !out.sink.is_closed() {
+        out.sink.warn(format!(
+            "stdin ended in the middle of an image ({} bytes of it); it was not published",
+            buf.len()
+        ));
+    }
+}
+
+/// All of stdin as one frame of `content_type`, published at its end if it is whole.
+fn whole(input: &mut Input, content_type: HeaderValue, out: &mut Out) {
+    let mut bytes = Vec::new();
+    let mut over = false;
+    loop {
+        match input.next(None) {
+            Next::Bytes(block) if !over => {
+                if (bytes.len() + block.len()) as u64 > out.max_frame {
+                    out.sink.warn(format!(
+                        "stdin is over --max-frame ({} bytes); nothing will be published",
+                        out.max_frame
+                    ));
+                    (bytes, over) = (Vec::new(), true);
+                } else {
+                    bytes.extend_from_slice(&block);
+                }
+            }
+            // Read to the end all the same, so that what writes to the pipe can finish.
+            Next::Bytes(_) | Next::Idle => {}
+            Next::End => break,
+        }
+    }
+    if over || out.sink.is_closed() || bytes.is_empty() {
+        return;
+    }
+    if is_complete(&essence(content_type.as_str()), &bytes) {
+        out.publish(&bytes, content_type, NAME);
+    } else {
+        out.sink.warn(format!(
+            "stdin ended with an incomplete {content_type} ({} bytes); it was not published",
+            bytes.len()
+        ));
+    }
+}
+
+/// Text: the last lines as one frame, published again as lines arrive, at most once per
+/// burst of reads and once per [`TAIL_INTERVAL`].
+fn tail(input: &mut Input, lines: usize, content_type: HeaderValue, out: &mut Out) {
+    let mut tail = Tail::new(lines, out.max_frame);
+    let mut last_published: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        tail.tick(now);
+        if let Some(since) = tail.changed_since {
+            let interval_over = last_published.is_none_or(|t| now >= t + TAIL_INTERVAL);
+            // Lines still coming: take them in first, unless they have waited long enough. At
+            // the end of stdin, the last line is shown whole first.
+            if interval_over && (now >= since + TAIL_INTERVAL || !input.ready() && !input.ended) {
+                out.publish(&tail.render(), content_type.clone(), NAME);
+                tail.changed_since = None;
+                last_published = Some(now);
+            }
+        }
+        let publish_at = tail
+            .changed_since
+            .map(|_| last_published.map_or(now, |t| t + TAIL_INTERVAL));
+        let deadline = [publish_at, tail.partial_due()].into_iter().flatten().min();
+        match input.next(deadline) {
+            Next::Bytes(bytes) => {
+                if let Some(cut) = tail.push(&bytes, Instant::now()) {
+                    out.sink.warn(format!(
+                        "stdin has lines over {cut} bytes; they are cut to their first {cut}"
+                    ));
+                }
+            }
+            Next::Idle => {}
+            Next::End => break,
+        }
+    }
+    tail.finish();
+    if tail.changed_since.is_some() && !out.sink.is_closed() {
+        out.publish(&tail.render(), content_type, NAME);
+    }
+}
+
+/// The last lines of a text, bounded in number and length.
+struct Tail {
+    lines: VecDeque<Vec<u8>>,
+    max_lines: usize,
+    /// The longest a line is kept; longer ones are cut.
+    line_max: usize,
+    max_frame: u64,
+    /// The last line, while its newline has not come.
+    partial: Vec<u8>,
+    partial_since: Option<Instant>,
+    /// The partial line has waited long enough to be shown.
+    partial_shown: bool,
+    /// The partial line is over the limit: the rest of it is dropped.
+    partial_cut: bool,
+    said_cut: bool,
+    /// When what is shown first changed since it was last published.
+    changed_since: Option<Instant>,
+}
+
+impl Tail {
+    fn new(max_lines: usize, max_frame: u64) -> Tail {
+        let max_lines = max_lines.max(1);
+        let line_max = (max_frame / max_lines as u64).clamp(1, LINE_MAX) as usize;
+        Tail {
+            lines: VecDeque::with_capacity(max_lines.min(1024)),
+            max_lines,
+            line_max,
+            max_frame,
+            partial: Vec::new(),
+            partial_since: None,
+            partial_shown: false,
+            partial_cut: false,
+            said_cut: false,
+            changed_since: None,
+        }
+    }
+
+    /// Takes in the bytes read; Some(the line length limit) the first time a line is cut.
+    fn push(&mut self, bytes: &[u8], now: Instant) -> Option<usize> {
+        let mut cut = false;
+        let Some(first) = bytes.iter().position(|&b| b == b'\n') else {
+            self.extend_partial(bytes, now, &mut cut);
+            return self.cut_said(cut);
+        };
+        self.extend_partial(&bytes[..first], now, &mut cut);
+        let line = std::mem::take(&mut self.partial);
+        self.end_line(&line, &mut cut, now);
+        let rest = &bytes[first + 1..];
+        let (whole_lines, partial) = match rest.iter().rposition(|&b| b == b'\n') {
+            Some(last) => (Some(&rest[..last]), &rest[last + 1..]),
+            None => (None, rest),
+        };
+        if let Some(whole_lines) = whole_lines {
+            // Only the newest lines of a large read can be shown: the others are not copied.
+            let newest: Vec<&[u8]> = whole_lines
+                .rsplit(|&b| b == b'\n')
+                .take(self.max_lines)
+                .collect();
+            for line in newest.into_iter().rev() {
+                self.end_line(line, &mut cut, now);
+            }
+        }
+        self.extend_partial(partial, now, &mut cut);
+        self.cut_said(cut)
+    }
+
+    fn cut_said(&mut self, cut: bool) -> Option<usize> {
+        (cut && !std::mem::replace(&mut self.said_cut, true)).then_some(self.line_max)
+    }
+
+    fn end_line(&mut self, line: &[u8], cut: &mut bool, now: Instant) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let keep = if line.len() > self.line_max {
+            *cut = true;
+            char_floor(line, self.line_max)
+        } else {
+            line.len()
+        };
+        if self.lines.len() == self.max_lines {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line[..keep].to_vec());
+        (self.partial_since, self.partial_shown, self.partial_cut) = (None, false, false);
+        self.changed_since.get_or_insert(now);
+    }
+
+    fn extend_partial(&mut self, bytes: &[u8], now: Instant, cut: &mut bool) {
+        if bytes.is_empty() || self.partial_cut {
+            return;
+        }
+        self.partial_since.get_or_insert(now);
+        let room = self.line_max - self.partial.len();
+        let keep = if bytes.len() > room {
+            // The rest of this line is dropped, up to its newline.
+            (*cut, self.partial_cut) = (true, true);
+            char_floor(bytes, room)
+        } else {
+            bytes.len()
+        };
+        self.partial.extend_from_slice(&bytes[..keep]);
+        if self.partial_shown && keep > 0 {
+            self.changed_since.get_or_insert(now);
+        }
+    }
+
+    /// When the partial line is due to be shown, if it is waiting.
+    fn partial_due(&self) -> Option<Instant> {
+        self.partial_since
+            .filter(|_| !self.partial_shown && !self.partial.is_empty())
+            .map(|since| since + PARTIAL_LINE_WAIT)
+    }
+
+    /// Shows the partial line once it has waited long enough.
+    fn tick(&mut self, now: Instant) {
+        if self.partial_due().is_some_and(|due| now >= due) {
+            self.partial_shown = true;
+            self.changed_since.get_or_insert(now);
+        }
+    }
+
+    /// Stdin has ended: the partial line is shown at once.
+    fn finish(&mut self) {
+        if !self.partial.is_empty() && !self.partial_shown {
+            self.partial_shown = true;
+            self.changed_since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// The frame: the newest lines that fit in `--max-frame`, invalid UTF-8 replaced.
+    fn render(&self) -> Vec<u8> {
+        let partial = (self.partial_shown && !self.partial.is_empty()).then_some(&self.partial);
+        let newest_first = partial
+            .into_iter()
+            .map(|p| (String::from_utf8_lossy(p), ""))
+            .chain(
+                self.lines
+                    .iter()
+                    .rev()
+                    .map(|l| (String::from_utf8_lossy(l), "\n")),
+            )
+            .take(self.max_lines);
+        let mut shown: Vec<(Cow<str>, &str)> = Vec::new();
+        let mut size = 0;
+        for (line, end) in newest_first {
+            size += line.len() + end.len();
+            if size as u64 > self.max_frame {
+                break;
+            }
+            shown.push((line, end));
+        }
+        let mut text = Vec::with_capacity(size);
+        for (line, end) in shown.iter().rev() {
+            text.extend_from_slice(line.as_bytes());
+            text.extend_from_slice(end.as_bytes());
+        }
+        text
+    }
+}
+
+/// Where to cut `bytes` to at most `max` bytes without splitting a UTF-8 character (a
+/// character is at most 4 bytes: invalid text is cut at `max`).
+fn char_floor(bytes: &[u8], max: usize) -> usize {
+    if bytes.len() <= max {
+        return bytes.len();
+    }
+    let continuation = |i: usize| bytes[i] & 0xC0 == 0x80;
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| !continuation(i))
+        .unwrap_or(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const RED_JPEG: &[u8] = include_bytes!("../../tests/fixtures/red.jpg");
+    const BLUE_JPEG: &[u8] = include_bytes!("../../tests/fixtures/blue.jpg");
+    const NOISE1: &[u8] = include_bytes!("../../tests/fixtures/noise1.jpg");
+    const NOISE2: &[u8] = include_bytes!("../../tests/fixtures/noise2.jpg");
+    const RED_PNG: &[u8] = include_bytes!("../../tests/fixtures/red.png");
+    const RED_GIF: &[u8] = include_bytes!("../../tests/fixtures/red.gif");
+
+    /// What was published (bytes, type, name) and said.
+    #[derive(Default)]
+    struct Recording {
+        frames: Mutex<Vec<(Vec<u8>, String, String)>>,
+        notes: Mutex<Vec<String>>,
+        warnings: Mutex<Vec<String>>,
+        closed: AtomicBool,
+    }
+
+    impl Sink for Recording {
+        fn publish(&self, frame: NewFrame) {
+            let f = (
+                frame.bytes.to_vec(),
+                frame.content_type.to_string(),
+                frame.name,
+            );
+            self.frames.lock().unwrap().push(f);
+        }
+        fn note(&self, message: String) {
+            self.notes.lock().unwrap().push(message);
+        }
+        fn warn(&self, message: String) {
+            self.warnings.lock().unwrap().push(message);
+        }
+        fn is_closed(&self) -> bool {
+            self.closed.load(Ordering::Relaxed)
+        }
+    }
+
+    impl Recording {
+        fn frames(&self) -> Vec<(Vec<u8>, String, String)> {
+            self.frames.lock().unwrap().clone()
+        }
+        fn bodies(&self) -> Vec<Vec<u8>> {
+            self.frames().into_iter().map(|f| f.0).collect()
+        }
+        fn types(&self) -> Vec<String> {
+            self.frames().into_iter().map(|f| f.1).collect()
+        }
+        fn warnings(&self) -> Vec<String> {
+            self.warnings.lock().unwrap().clone()
+        }
+        fn notes(&self) -> Vec<String> {
+            self.notes.lock().unwrap().clone()
+        }
+        /// Waits (5 s at most) until the newest frame is `bytes`.
+        fn wait_for_last(&self, bytes: &[u8]) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.frames().last().map(|f| &f.0[..]) != Some(bytes) {
+                let last = self
+                    .frames()
+                    .last()
+                    .map(|f| String::from_utf8_lossy(&f.0).into_owned());
+                assert!(Instant::now() < deadline, "last frame {last:?}");
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    fn source(content_type: Option<&'static str>) -> StdinSource {
+        StdinSource {
+            lines: 50,
+            content_type: content_type.map(HeaderValue::from_static),
+            max_frame: 1 << 20,
+        }
+    }
+
+    fn serve_all(input: Vec<u8>, source: &StdinSource) -> Recording {
+        let recording = Recording::default();
+        serve(Cursor::new(input), source, &recording);
+        recording
+    }
+
+    /// Reads at most `n` bytes at a time, as a pipe does.
+    struct Trickle(Cursor<Vec<u8>>, usize);
+
+    impl Read for Trickle {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = out.len().min(self.1);
+            self.0.read(&mut out[..n])
+        }
+    }
+
+    /// A pipe the test writes to: each send is one read; its end when the sender is dropped.
+    struct Feed(Receiver<Vec<u8>>, Cursor<Vec<u8>>);
+
+    fn feed() -> (SyncSender<Vec<u8>>, Feed) {
+        let (tx, rx) = mpsc::sync_channel(1000);
+        (tx, Feed(rx, Cursor::new(Vec::new())))
+    }
+
+    impl Read for Feed {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            while self.1.position() == self.1.get_ref().len() as u64 {
+                match self.0.recv() {
+                    Ok(bytes) => self.1 = Cursor::new(bytes),
+                    Err(_) => return Ok(0),
+                }
+            }
+            self.1.read(out)
+        }
+    }
+
+    fn concat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[test]
+    fn stdin_multipart_parts_are_frames_of_their_own_types() {
+        let mut input = Vec::new();
+        let mut part = |headers: &str, body: &[u8]| {
+            input.extend_from_slice(format!("--ffmpeg\r\n{headers}\r\n").as_bytes());
+            input.extend_from_slice(body);
+            input.extend_from_slice(b"\r\n");
+        };
+        let length = format!(
+            "Content-type: image/jpeg\r\nContent-length: {}\r\n",
+            NOISE1.len()
+        );
+        part(&length, NOISE1);
+        part("Content-Type: image/png\r\n", RED_PNG);
+        part(
+            "Content-Type: text/plain\r\nContent-Disposition: inline; filename=\"logs/notes.txt\"\r\n",
+            b"hello",
+        );
+        // No type, or one that cannot be a header: the body tells.
+        part("", RED_GIF);
+        part("Content-Type: image/\x01jpeg\r\n", BLUE_JPEG);
+        part("X-Keepalive: 1\r\n", b"%PDF-1.4");
+        // A JPEG cut short is never published.
+        part("Content-Type: image/jpeg\r\n", &NOISE2[..1000]);
+        part("Content-Type: image/jpeg\r\n", RED_JPEG);
+        input.extend_from_slice(b"--ffmpeg--\r\n");
+        let recording = serve_all(input, &source(None));
+        assert_eq!(
+            recording.types(),
+            [
+                "image/jpeg",
+                "image/png",
+                "text/plain",
+                "image/gif",
+                "image/jpeg",
+                "application/octet-stream",
+                "image/jpeg"
+            ]
+        );
+        let frames = recording.frames();
+        assert_eq!(frames[0].0, NOISE1);
+        assert_eq!(frames[2].0, b"hello");
+        assert_eq!(frames[2].2, "notes.txt");
+        assert_eq!(frames[0].2, "stdin");
+        assert_eq!(frames[4].0, BLUE_JPEG);
+        assert_eq!(frames[6].0, RED_JPEG);
+        let warnings = recording.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("not whole images"), "{warnings:?}");
+        assert_eq!(recording.notes(), ["stdin ended; keeping the last frame"]);
+    }
+
+    #[test]
+    fn stdin_multipart_as_ffmpeg_ends_it_has_no_torn_part() {
+        // ffmpeg -f mpjpeg: lower-case names, each part followed by its boundary, no final one.
+        let mut input = Vec::new();
+        for image in [RED_JPEG, BLUE_JPEG] {
+            let head = format!(
+                "--ffmpeg\r\nContent-type: image/jpeg\r\nContent-length: {}\r\n\r\n",
+                image.len()
+            );
+            input.extend_from_slice(head.as_bytes());
+            input.extend_from_slice(image);
+            input.extend_from_slice(b"\r\n");
+        }
+        input.extend_from_slice(b"--ffmpeg\r\n");
+        let recording = serve_all(input.clone(), &source(None));
+        assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG]);
+        assert!(
+            recording.warnings().is_empty(),
+            "{:?}",
+            recording.warnings()
+        );
+        // Torn inside a part's head, it is said.
+        input.extend_from_slice(b"Content-type: ima");
+        let recording = serve_all(input, &source(None));
+        assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG]);
+        assert_eq!(recording.warnings().len(), 1);
+    }
+
+    #[test]
+    fn stdin_multipart_goes_on_past_parts_it_cannot_use() {
+        let part = |headers: &str, body: &[u8]| {
+            [
+                format!("--ffmpeg\r\n{headers}\r\n").as_bytes(),
+                body,
+                b"\r\n",
+            ]
+            .concat()
+        };
+        let sized = |body: &[u8]| {
+            let length = format!(
+                "Content-Type: image/jpeg\r\nContent-Length: {}\r\n",
+                body.len()
+            );
+            part(&length, body)
+        };
+        let huge_head = format!("X-Padding: {}\r\n", "x".repeat(8500));
+        let torn = sized(NOISE2);
+        let input = [
+            sized(RED_JPEG),
+            sized(NOISE1),
+            sized(BLUE_JPEG),
+            part(&huge_head, b"junk"),
+            sized(RED_JPEG),
+            torn[..500].to_vec(),
+        ]
+        .concat();
+        let mut small = source(None);
+        small.max_frame = 1000;
+        for read_size in [READ_SIZE, 100] {
+            let recording = Recording::default();
+            serve(
+                Trickle(Cursor::new(input.clone()), read_size),
+                &small,
+                &recording,
+            );
+            assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG, RED_JPEG]);
+            let warnings = recording.warnings();
+            assert_eq!(warnings.len(), 3, "{warnings:?}");
+            assert!(warnings[0].contains("over --max-frame (1000 bytes)"));
+            assert!(warnings[1].contains("not a well-formed multipart stream"));
+            assert!(warnings[2].contains("in the middle of a part"));
+        }
+    }
+
+    #[test]
+    fn stdin_concatenated_images_are_one_frame_each_in_order() {
+        let images: [&[u8]; 5] = [NOISE1, RED_JPEG, RED_PNG, NOISE2, BLUE_JPEG];
+        for read_size in [READ_SIZE, 1000, 3] {
+            let recording = Recording::default();
+            let input = Trickle(Cursor::new(concat(&images)), read_size);
+            serve(input, &source(None), &recording);
+            assert_eq!(recording.bodies(), images, "reads of {read_size} bytes");
+            let types = recording.types();
+            assert_eq!(types[1..3], ["image/jpeg", "image/png"]);
+            assert!(
+                recording.warnings().is_empty(),
+                "{:?}",
+                recording.warnings()
+            );
+        }
+    }
+
+    #[test]
+    fn stdin_images_over_max_frame_are_skipped_with_one_warning() {
+        let input = concat(&[RED_JPEG, NOISE1, BLUE_JPEG, NOISE2, RED_JPEG]);
+        let mut small = source(None);
+        small.max_frame = 1000;
+        for read_size in [READ_SIZE, 100] {
+            let recording = Recording::default();
+            serve(
+                Trickle(Cursor::new(input.clone()), read_size),
+                &small,
+                &recording,
+            );
+            assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG, RED_JPEG]);
+            let warnings = recording.warnings();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains("over --max-frame (1000 bytes)"));
+        }
+    }
+
+    #[test]
+    fn stdin_bytes_between_images_are_skipped_with_one_warning() {
+        let input = concat(&[RED_JPEG, b"junk", BLUE_JPEG, b"\0\0", RED_PNG]);
+        let recording = serve_all(input, &source(None));
+        assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG, RED_PNG]);
+        assert_eq!(recording.warnings().len(), 1);
+    }
+
+    #[test]
+    fn stdin_a_truncated_image_at_the_end_is_not_published() {
+        let input = concat(&[NOISE1, &NOISE2[..NOISE2.len() - 1]]);
+        let recording = serve_all(input, &source(None));
+        assert_eq!(recording.bodies(), [NOISE1]);
+        let warnings = recording.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("middle of an image"), "{warnings:?}");
+        assert_eq!(recording.notes(), ["stdin ended; keeping the last frame"]);
+        // With --type too.
+        let recording = serve_all(NOISE2[..500].to_vec(), &source(Some("image/jpeg")));
+        assert!(recording.frames().is_empty());
+        assert_eq!(recording.notes(), ["stdin ended without a frame to show"]);
+    }
+
+    #[test]
+    fn stdin_a_forced_image_type_splits_that_type_only() {
+        let input = concat(&[RED_JPEG, BLUE_JPEG]);
+        let recording = serve_all(input, &source(Some("image/jpeg")));
+        assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG]);
+        let recording = serve_all(concat(&[RED_PNG, RED_PNG]), &source(Some("image/png")));
+        assert_eq!(recording.types(), ["image/png", "image/png"]);
+        let recording = serve_all(RED_PNG.to_vec(), &source(Some("image/jpeg")));
+        assert!(recording.frames().is_empty());
+        assert_eq!(recording.warnings().len(), 1);
+    }
+
+    #[test]
+    fn stdin_text_shows_the_last_lines_and_follows_them() {
+        let (tx, feed) = feed();
+        let recording = Recording::default();
+        let mut three = source(None);
+        three.lines = 3;
+        thread::scope(|s| {
+            s.spawn(|| serve(feed, &three, &recording));
+            tx.send(b"one\r\ntwo\n".to_vec()).unwrap();
+            recording.wait_for_last(b"one\ntwo\n");
+            tx.send(b"three\nfour\nfi".to_vec()).unwrap();
+            // A line without its newline yet is shown after a while.
+            recording.wait_for_last(b"three\nfour\nfi");
+            tx.send(b"ve\nsix".to_vec()).unwrap();
+            recording.wait_for_last(b"four\nfive\nsix");
+            drop(tx);
+        });
+        let frames = recording.bodies();
+        let at = |text: &[u8]| frames.iter().position(|f| f == text);
+        assert!(
+            at(b"two\nthree\nfour\n") < at(b"three\nfour\nfi"),
+            "{frames:?}"
+        );
+        let five = at(b"three\nfour\nfive\n");
+        assert!(
+            five.is_some() && five < at(b"four\nfive\nsix"),
+            "{frames:?}"
+        );
+        assert_eq!(frames.last().unwrap(), b"four\nfive\nsix");
+        assert_eq!(recording.types()[0], "text/plain; charset=utf-8");
+        assert_eq!(recording.frames()[0].2, "stdin");
+        assert_eq!(recording.notes(), ["stdin ended; keeping the last frame"]);
+    }
+
+    #[test]
+    fn stdin_a_flood_of_lines_is_published_a_few_times_a_second() {
+        let (tx, feed) = feed();
+        let recording = Recording::default();
+        let started = Instant::now();
+        thread::scope(|s| {
+            s.spawn(|| serve(feed, &source(None), &recording));
+            for block in 0..1000 {
+                let lines: String = (0..100)
+                    .map(|i| format!("line {}\n", block * 100 + i))
+                    .collect();
+                tx.send(lines.into_bytes()).unwrap();
+            }
+            drop(tx);
+        });
+        let frames = recording.bodies();
+        let expected: String = (99_950..100_000).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(frames.last().unwrap(), expected.as_bytes());
+        let most = 2 + started.elapsed().as_millis() / 40;
+        assert!(frames.len() as u128 <= most, "{} frames", frames.len());
+    }
+
+    #[test]
+    fn stdin_a_long_line_is_cut() {
+        let mut large = source(None);
+        large.max_frame = 64 << 20;
+        let mut input = vec![b'x'; 1 << 20];
+        input.extend_from_slice(b"\nend\n");
+        let recording = serve_all(input, &large);
+        let mut expected = vec![b'x'; 64 * 1024];
+        expected.extend_from_slice(b"\nend\n");
+        assert_eq!(recording.bodies(), [expected]);
+        assert_eq!(
+            recording.warnings(),
+            ["stdin has lines over 65536 bytes; they are cut to their first 65536"]
+        );
+        // The limit is --max-frame shared between --lines, and no character is split; a cut line
+        // read in pieces, unfinished at the end, is cut all the same.
+        let mut small = source(None);
+        (small.lines, small.max_frame) = (2, 23);
+        let (tx, feed) = feed();
+        let recording = Recording::default();
+        thread::scope(|s| {
+            s.spawn(|| serve(feed, &small, &recording));
+            for piece in ["ééééé", "ééé\nab", "cdefghijklmno", "pqr"] {
+                tx.send(piece.as_bytes().to_vec()).unwrap();
+            }
+            drop(tx);
+        });
+        assert_eq!(
+            recording.bodies().last().unwrap(),
+            "ééééé\nabcdefghijk".as_bytes()
+        );
+        assert_eq!(recording.warnings().len(), 1);
+    }
+
+    #[test]
+    fn stdin_bytes_of_no_format_are_text() {
+        let recording = serve_all(b"\x00bin\xFFary\nlast".to_vec(), &source(None));
+        let last = recording.bodies().pop().unwrap();
+        assert_eq!(last, "\0bin\u{FFFD}ary\nlast".as_bytes());
+        assert_eq!(
+            recording.types().pop().unwrap(),
+            "text/plain; charset=utf-8"
+        );
+        // A line of dashes heading a log is not a multipart boundary.
+        let log = b"----------\n2025-01-01 12:00:00 started\n".to_vec();
+        assert_eq!(
+            serve_all(log.clone(), &source(None)).bodies().pop(),
+            Some(log)
+        );
+        // Too short to be an image.
+        assert_eq!(
+            serve_all(b"\xFF\xD8".to_vec(), &source(None))
+                .frames()
+                .len(),
+            1
+        );
+        let recording = serve_all(Vec::new(), &source(None));
+        assert!(recording.frames().is_empty());
+        assert_eq!(recording.notes(), ["stdin ended without a frame to show"]);
+    }
+
+    #[test]
+    fn stdin_first_bytes_tell_the_format() {
+        let text = || Some(Format::Text(text_plain()));
+        let multipart = || {
+            Some(Format::Multipart {
+                boundary: "ffmpeg".into(),
+            })
+        };
+        assert_eq!(sniff(b"--ffmpeg\r\nContent-type: image/jpeg"), multipart());
+        assert_eq!(sniff(b"--ffmpeg\r\n\r\n"), multipart());
+        assert_eq!(sniff(b"--ffmpeg\r\nContent-ty"), None);
+        assert_eq!(sniff(b"--ffmpeg\r"), None);
+        assert_eq!(sniff(b"--ffmpeg\r\nnot a header: x"), text());
+        assert_eq!(sniff(b"---\nhello"), None, "hello: could follow");
+        assert_eq!(sniff(b"---\nhello world"), text());
+        assert_eq!(sniff(b"-"), None);
+        assert_eq!(sniff(b"-x"), text());
+        assert_eq!(sniff(b"\x89PNG"), None);
+        assert_eq!(sniff(b"hello"), text());
+        assert!(matches!(sniff(RED_PNG), Some(Format::Images { .. })));
+        // A multipart stream cut after its first line is text.
+        let recording = serve_all(b"--ffmpeg\r\n".to_vec(), &source(None));
+        assert_eq!(recording.bodies(), [b"--ffmpeg\n"]);
+    }
+
+    #[test]
+    fn stdin_a_first_boundary_line_may_wait_for_its_part() {
+        // ffmpeg writes `--ffmpeg` CRLF at once, its first part once encoded.
+        let (tx, input) = feed();
+        let recording = Recording::default();
+        thread::scope(|s| {
+            s.spawn(|| serve(input, &source(None), &recording));
+            tx.send(b"--ffmpeg\r\n".to_vec()).unwrap();
+            thread::sleep(DETECT_WAIT + Duration::from_millis(200));
+            let head = format!(
+                "Content-type: image/jpeg\r\nContent-length: {}\r\n\r\n",
+                RED_JPEG.len()
+            );
+            tx.send(concat(&[head.as_bytes(), RED_JPEG, b"\r\n--ffmpeg\r\n"]))
+                .unwrap();
+            recording.wait_for_last(RED_JPEG);
+            drop(tx);
+        });
+        // Text that starts with what looks like a first line, but with LF, is shown after a wait.
+        let (tx, input) = feed();
+        let recording = Recording::default();
+        thread::scope(|s| {
+            s.spawn(|| serve(input, &source(None), &recording));
+            tx.send(b"--------\n".to_vec()).unwrap();
+            recording.wait_for_last(b"--------\n");
+            drop(tx);
+        });
+    }
+
+    #[test]
+    fn stdin_a_forced_type_is_one_frame_at_the_end() {
+        let pdf = b"%PDF-1.4\n...\n%%EOF\n".repeat(1000);
+        for read_size in [READ_SIZE, 7] {
+            let recording = Recording::default();
+            let input = Trickle(Cursor::new(pdf.clone()), read_size);
+            serve(input, &source(Some("application/pdf")), &recording);
+            assert_eq!(recording.bodies(), [&pdf[..]]);
+            assert_eq!(recording.types(), ["application/pdf"]);
+        }
+        let mut small = source(Some("application/pdf"));
+        small.max_frame = 1000;
+        let recording = serve_all(pdf, &small);
+        assert!(recording.frames().is_empty());
+        assert_eq!(recording.warnings().len(), 1);
+        // A forced image type that cannot be split is checked whole.
+        let gif = serve_all(RED_GIF[..100].to_vec(), &source(Some("image/gif")));
+        assert!(gif.frames().is_empty());
+        assert!(
+            gif.warnings()[0].contains("incomplete"),
+            "{:?}",
+            gif.warnings()
+        );
+        let text = serve_all(b"<b>x</b>".to_vec(), &source(Some("text/html")));
+        assert_eq!(text.types(), ["text/html; charset=utf-8"]);
+    }
+
+    #[test]
+    fn stdin_a_silent_pipe_does_not_hold_up_shutdown() {
+        let (tx, feed) = feed();
+        let recording = Recording::default();
+        thread::scope(|s| {
+            let serving = s.spawn(|| serve(feed, &source(None), &recording));
+            tx.send(b"--ffm".to_vec()).unwrap();
+            thread::sleep(Duration::from_millis(50));
+            recording.closed.store(true, Ordering::Relaxed);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !serving.is_finished() {
+                assert!(Instant::now() < deadline, "still serving");
+                thread::sleep(Duration::from_millis(5));
+            }
+        });
+        assert!(recording.notes().is_empty());
+        drop(tx);
+    }
+
+    #[test]
+    fn stdin_frames_go_to_the_channel() {
+        let channel = Channel::new("t".into(), "stdin", "-".into(), "B".into(), false);
+        serve(
+            Cursor::new(concat(&[BLUE_JPEG, RED_JPEG])),
+            &source(None),
+            &*channel,
+        );
+        let frame = channel.latest.current().unwrap();
+        assert_eq!((frame.seq, &frame.bytes[..]), (2, RED_JPEG));
+        assert_eq!(frame.content_type.as_str(), "image/jpeg");
+        assert_eq!(frame.name, "stdin");
+    }
 }
