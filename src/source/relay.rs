@@ -1,30 +1,1209 @@
-//! Placeholder: the relay source is being written.
+//! The relay source: another server's stream or image, fetched over HTTP or HTTPS and published
+//! as this server's frames.
+//!
+//! This is the only code that talks to the upstream. A `multipart/*` response is read part by
+//! part (`multipart.rs`), each part published as soon as its bytes are in; any other response is
+//! one frame, fetched again every `--poll` with its validators. Everything the upstream sends is
+//! hostile: the response head is bounded (8 KiB) and so is every part (`--max-frame`), a type
+//! from upstream reaches our heads only as a checked [`HeaderValue`], and an image that is not
+//! whole is never published. An upstream that fails, ends or goes silent for three keep-alive
+//! periods keeps its last frame on show while the relay reconnects with back-off, saying so on
+//! stderr once per change, not once per retry. Credentials in the URL go upstream as Basic auth
+//! and nowhere else: every message and `/status` shows the URL without them.
+//!
+//! Waits between attempts end within 100 ms of the channel closing; a read blocked on a silent
+//! upstream ends at the next byte or at the idle timeout (three keep-alive periods) at worst.
+
+// Not yet wired into the command line.
 #![allow(dead_code)]
+
+use std::io::{self, BufReader, Read};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use ureq::config::RedirectAuthHeaders;
+use ureq::http::{HeaderMap, StatusCode};
+use ureq::{Agent, Body, Timeout};
+
 use crate::channel::Channel;
-use crate::source::Producer;
-use std::time::Duration;
+use crate::frame::NewFrame;
+use crate::http::head::HeaderValue;
+use crate::multipart::{self, Parts, boundary_from_content_type};
+use crate::report::describe_io_error;
+use crate::source::complete::is_complete;
+use crate::source::{Producer, sniff_image};
+
+const USER_AGENT: &str = concat!("pushserve/", env!("CARGO_PKG_VERSION"), " (relay)");
+/// Name lookup, then TCP and TLS set-up, each.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The response head, from the status line to the blank line.
+const MAX_HEAD: usize = 8 * 1024;
+/// A single image must be whole by then, however it trickles in.
+const SINGLE_FETCH_LIMIT: Duration = Duration::from_secs(300);
+/// The idle timeout with `--keepalive` so long that it means none (beyond it, clocks overflow).
+const MAX_IDLE: Duration = Duration::from_secs(24 * 3600);
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often a wait looks whether the channel has closed.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+const OCTET_STREAM: &str = "application/octet-stream";
+
 pub struct RelaySource {
-    url: String,
+    target: Target,
+    /// The frame name: the URL's last path segment, else its host.
+    name: String,
+    poll: Duration,
+    /// An upstream silent this long (three keep-alive periods) is reconnected.
+    idle: Duration,
+    max_frame: u64,
+    once: bool,
+    /// The first wait after a failure, doubled after each one up to [`MAX_BACKOFF`].
+    first_backoff: Duration,
 }
+
+/// The checked URL, split so that its credentials are kept apart from everything shown.
+struct Target {
+    https: bool,
+    /// `host[:port]`, without credentials.
+    authority: String,
+    /// Without port or IPv6 brackets.
+    host: String,
+    /// Path and query, from `/` on; the fragment is dropped (it never goes to a server).
+    path: String,
+    /// `Basic …` from the URL's `user:password@`, percent-decoded.
+    authorization: Option<String>,
+}
+
 impl RelaySource {
+    /// Checks the URL (http or https, a host); Err is a one-line reason for exit 2.
     pub fn new(
         url: &str,
-        _poll: Duration,
-        _keepalive: Duration,
-        _max_frame: u64,
-        _once: bool,
+        poll: Duration,
+        keepalive: Duration,
+        max_frame: u64,
+        once: bool,
     ) -> Result<RelaySource, String> {
+        let target = Target::parse(url)?;
+        let name = target
+            .path
+            .split('?')
+            .next()
+            .and_then(|path| path.rsplit('/').next())
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| String::from_utf8_lossy(&percent_decode(segment)).into_owned())
+            .unwrap_or_else(|| target.host.clone());
         Ok(RelaySource {
-            url: url.to_string(),
+            target,
+            name,
+            poll,
+            idle: keepalive
+                .saturating_mul(3)
+                .clamp(Duration::from_millis(100), MAX_IDLE),
+            max_frame,
+            once,
+            first_backoff: FIRST_BACKOFF,
         })
     }
+
+    /// The URL without credentials, for /status and messages.
     pub fn display_url(&self) -> String {
-        self.url.clone()
+        self.target.url()
     }
+
+    /// The host, for the source's default name.
     pub fn host(&self) -> String {
-        "relay".into()
+        self.target.host.clone()
+    }
+
+    fn agent(&self) -> Agent {
+        Agent::config_builder()
+            // A 404 is an answer to report, not an opaque error.
+            .http_status_as_error(false)
+            .user_agent(USER_AGENT)
+            .timeout_resolve(Some(CONNECT_TIMEOUT))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_send_request(Some(CONNECT_TIMEOUT))
+            .timeout_recv_response(Some(self.idle))
+            // The idle timeout: restarts with every read, so an endless body is never cut short.
+            .timeout_per_read(Some(self.idle))
+            .max_response_header_size(MAX_HEAD)
+            .redirect_auth_headers(RedirectAuthHeaders::SameHost)
+            // Connect directly: proxy variables meant for other tools do not reroute a camera.
+            .proxy(None)
+            .build()
+            .into()
     }
 }
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, String> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err("a relay URL starts with http:// or https://".into());
+        };
+        let https = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => {
+                return Err(format!(
+                    "cannot relay {scheme}:// URLs, only http:// and https://"
+                ));
+            }
+        };
+        let rest = rest.split('#').next().unwrap_or("");
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let (userinfo, authority) = match authority.rfind('@') {
+            Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+            None => (None, authority),
+        };
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').unwrap_or((v6, "")),
+            None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+        };
+        let path = match path {
+            "" => "/".to_string(),
+            p if p.starts_with('?') => format!("/{p}"),
+            p => p.to_string(),
+        };
+        let target = Target {
+            https,
+            authority: authority.to_string(),
+            host: host.to_string(),
+            path,
+            authorization: userinfo.map(|userinfo| {
+                // The user name ends at the first colon (RFC 7617); the password may hold more.
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                let mut credentials = percent_decode(user);
+                credentials.push(b':');
+                credentials.extend(percent_decode(password));
+                format!("Basic {}", base64(&credentials))
+            }),
+        };
+        if target.host.is_empty() {
+            return Err(format!("'{}' names no host", target.url()));
+        }
+        if let Some(port) = port.strip_prefix(':') {
+            if !port.bytes().all(|b| b.is_ascii_digit())
+                || !(1..=65535).contains(&port.parse().unwrap_or(0))
+            {
+                return Err(format!("'{}' has no valid port", target.url()));
+            }
+        } else if !port.is_empty() {
+            return Err(format!("'{}' is not a valid URL", target.url()));
+        }
+        ureq::http::Uri::try_from(target.url())
+            .map_err(|e| format!("'{}' is not a valid URL: {e}", target.url()))?;
+        Ok(target)
+    }
+
+    /// The URL as requested and shown: without credentials or fragment.
+    fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority, self.path)
+    }
+}
+
+/// Shows the URL without credentials, like everything else.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
 impl Producer for RelaySource {
-    fn run(self: Box<Self>, _channel: &Channel) {}
+    fn run(self: Box<Self>, channel: &Channel) {
+        Relay::new(*self, channel).run();
+    }
+}
+
+/// What one request to the upstream came to.
+enum Outcome {
+    /// Return: the channel closed, or `once` has what it needs.
+    Done,
+    /// A single image was looked at: look again after `--poll`.
+    Poll,
+    /// The upstream failed or ended: why, for the message and `/status`.
+    Lost(String),
+}
+
+/// What the last single image said to ask with next time, so an unchanged one costs a 304.
+#[derive(Default)]
+struct Validators {
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+impl Validators {
+    fn of(headers: &HeaderMap) -> Validators {
+        let get = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Validators {
+            etag: get("etag"),
+            last_modified: get("last-modified"),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.etag.is_some() || self.last_modified.is_some()
+    }
+}
+
+/// The running relay: the source, its HTTP client and what it has said.
+struct Relay<'a> {
+    source: RelaySource,
+    agent: Agent,
+    /// The URL requested (and shown): without credentials.
+    url: String,
+    channel: &'a Channel,
+    /// What is wrong with the upstream, as last said on stderr; None once frames flow.
+    trouble: Option<String>,
+    /// The wait before the next attempt after a failure.
+    backoff: Duration,
+    /// Whether `/status` says "connected".
+    connected: bool,
+    validators: Validators,
+    /// What was last said about a part or image that was skipped, until a frame is published.
+    skipped: Option<String>,
+    /// Every message said, for the tests to count.
+    #[cfg(test)]
+    said: Vec<String>,
+}
+
+impl Relay<'_> {
+    fn new(source: RelaySource, channel: &Channel) -> Relay<'_> {
+        Relay {
+            agent: source.agent(),
+            url: source.target.url(),
+            backoff: source.first_backoff,
+            source,
+            channel,
+            trouble: None,
+            connected: false,
+            validators: Validators::default(),
+            skipped: None,
+            #[cfg(test)]
+            said: Vec::new(),
+        }
+    }
+
+    fn run(&mut self) {
+        self.channel.set_state(Some("connecting".into()));
+        while !self.channel.is_closed() {
+            match self.fetch() {
+                Outcome::Done => return,
+                Outcome::Poll => {
+                    if !self.wait(self.source.poll) {
+                        return;
+                    }
+                }
+                Outcome::Lost(reason) => {
+                    let wait = self.backoff;
+                    self.lost(&reason, wait);
+                    if !self.wait(wait) {
+                        return;
+                    }
+                    self.backoff = (wait * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// One request, and the frames in its answer.
+    fn fetch(&mut self) -> Outcome {
+        let mut request = self.agent.get(&self.url);
+        if let Some(authorization) = &self.source.target.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        if let Some(etag) = &self.validators.etag {
+            request = request.header("If-None-Match", etag);
+        }
+        if let Some(modified) = &self.validators.last_modified {
+            request = request.header("If-Modified-Since", modified);
+        }
+        let response = match request.call() {
+            Ok(response) => response,
+            Err(e) => return Outcome::Lost(describe_error(&e, self.source.idle)),
+        };
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED && self.validators.any() {
+            self.set_connected();
+            self.alive();
+            return self.after_single();
+        }
+        if !status.is_success() {
+            return Outcome::Lost(
+                format!(
+                    "upstream answered {} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+                .trim_end()
+                .to_string(),
+            );
+        }
+        self.set_connected();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let is_multipart = content_type
+            .as_deref()
+            .is_some_and(|t| essence(t).starts_with("multipart/"));
+        if is_multipart {
+            self.validators = Validators::default();
+            let Some(boundary) = content_type.as_deref().and_then(boundary_from_content_type)
+            else {
+                return Outcome::Lost("upstream sent a multipart type without a boundary".into());
+            };
+            return self.stream(response.into_body(), &boundary);
+        }
+        let validators = Validators::of(response.headers());
+        self.single(response.into_body(), content_type.as_deref(), validators)
+    }
+
+    /// Publishes each part of a multipart body as it comes, until it ends or fails.
+    fn stream(&mut self, body: Body, boundary: &str) -> Outcome {
+        let reader = BufReader::with_capacity(64 * 1024, body.into_reader());
+        let mut parts = Parts::new(reader, boundary, self.source.max_frame);
+        loop {
+            if self.channel.is_closed() {
+                return Outcome::Done;
+            }
+            match parts.next_part() {
+                Ok(Some(part)) => {
+                    self.alive();
+                    let declared = part.header("content-type").map(str::to_string);
+                    self.offer(part.body, declared.as_deref());
+                }
+                Ok(None) => return self.ended(),
+                Err(multipart::Error::TooLarge { limit }) => {
+                    self.alive();
+                    self.skip(format!(
+                        "upstream sent a part over --max-frame {limit} bytes; skipped it"
+                    ));
+                }
+                Err(multipart::Error::Malformed(why)) => {
+                    return Outcome::Lost(format!("upstream sent a malformed stream: {why}"));
+                }
+                Err(multipart::Error::Io(e)) => match describe_read_error(e, self.source.idle) {
+                    None => return self.ended(),
+                    Some(why) => return Outcome::Lost(why),
+                },
+            }
+        }
+    }
+
+    /// A single image: bounded, whole, and published if it differs from the last frame.
+    fn single(&mut self, body: Body, declared: Option<&str>, validators: Validators) -> Outcome {
+        let max = self.source.max_frame;
+        if let Some(length) = body.content_length().filter(|&n| n > max) {
+            self.validators = validators;
+            self.skip(format!(
+                "upstream image is {length} bytes, over --max-frame {max}; keeping the last frame"
+            ));
+            return self.after_single();
+        }
+        let mut bytes = Vec::new();
+        let reader = Deadline {
+            inner: body.into_reader(),
+            at: Instant::now() + SINGLE_FETCH_LIMIT,
+        };
+        // One byte more than allowed tells an image over --max-frame.
+        if let Err(e) = reader.take(max.saturating_add(1)).read_to_end(&mut bytes) {
+            return Outcome::Lost(
+                describe_read_error(e, self.source.idle)
+                    .unwrap_or_else(|| "upstream ended the image early".into()),
+            );
+        }
+        self.alive();
+        if bytes.len() as u64 > max {
+            self.validators = validators;
+            self.skip(format!(
+                "upstream image is over --max-frame {max} bytes; keeping the last frame"
+            ));
+            return self.after_single();
+        }
+        if self.offer(bytes, declared) {
+            self.validators = validators;
+        }
+        self.after_single()
+    }
+
+    fn after_single(&self) -> Outcome {
+        if self.source.once && self.channel.latest.current().is_some() {
+            Outcome::Done
+        } else {
+            Outcome::Poll
+        }
+    }
+
+    /// The upstream ended its answer: with `once`, that is the end; else, reconnect.
+    fn ended(&self) -> Outcome {
+        if self.source.once {
+            Outcome::Done
+        } else {
+            Outcome::Lost("upstream ended".into())
+        }
+    }
+
+    /// Publishes `bytes` unless they are not whole or are the frame already shown; whether they
+    /// are now the current frame.
+    fn offer(&mut self, bytes: Vec<u8>, declared: Option<&str>) -> bool {
+        let content_type = declared
+            .filter(|t| !t.trim().is_empty())
+            .and_then(|t| HeaderValue::new(t.to_string()).ok())
+            .or_else(|| sniff_image(&bytes).map(HeaderValue::from_static))
+            .unwrap_or_else(|| HeaderValue::from_static(OCTET_STREAM));
+        if !is_complete(&essence(content_type.as_str()), &bytes) {
+            self.skip(format!(
+                "upstream sent an incomplete {content_type}; skipped it"
+            ));
+            return false;
+        }
+        let last = self.channel.latest.current();
+        if last.is_some_and(|last| last.content_type == content_type && last.bytes[..] == bytes[..])
+        {
+            // Our own origin repeats an unchanged frame for OpenCV; nothing new for our clients.
+            return true;
+        }
+        self.channel.publish(NewFrame {
+            bytes: bytes.into(),
+            content_type,
+            name: self.source.name.clone(),
+            modified: SystemTime::now(),
+        });
+        self.skipped = None;
+        true
+    }
+
+    /// Warns once about a skipped part or image, until one is published.
+    fn skip(&mut self, why: String) {
+        if self.skipped.as_ref() != Some(&why) {
+            self.warn(why.clone());
+            self.skipped = Some(why);
+        }
+    }
+
+    fn set_connected(&mut self) {
+        if !self.connected {
+            self.channel.set_state(Some("connected".into()));
+            self.connected = true;
+        }
+    }
+
+    /// The upstream delivered: back-off starts over, and a failure said is said to be over.
+    fn alive(&mut self) {
+        self.backoff = self.source.first_backoff;
+        if self.trouble.take().is_some() {
+            self.note("upstream is back".into());
+        }
+    }
+
+    /// Says why the upstream was lost (once per reason, not once per retry) and sets the state.
+    fn lost(&mut self, why: &str, wait: Duration) {
+        let wait = seconds(wait);
+        if self.trouble.as_deref() != Some(why) {
+            let message = format!("{why}; keeping the last frame, retrying in {wait}");
+            if why == "upstream ended" {
+                self.note(message);
+            } else {
+                self.warn(message);
+            }
+            self.trouble = Some(why.to_string());
+        }
+        self.channel
+            .set_state(Some(format!("retrying in {wait}: {why}")));
+        self.connected = false;
+    }
+
+    fn warn(&mut self, message: String) {
+        self.channel.warn(&message);
+        #[cfg(test)]
+        self.said.push(message);
+    }
+
+    fn note(&mut self, message: String) {
+        self.channel.note(&message);
+        #[cfg(test)]
+        self.said.push(message);
+    }
+
+    /// Sleeps `duration`, looking every [`WAIT_SLICE`] whether the channel closed; false if it did.
+    fn wait(&self, duration: Duration) -> bool {
+        // None: beyond the clock's range (`--poll` of years), which is until the channel closes.
+        let end = Instant::now().checked_add(duration);
+        loop {
+            if self.channel.is_closed() {
+                return false;
+            }
+            let left = end.map_or(WAIT_SLICE, |end| {
+                end.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return true;
+            }
+            thread::sleep(left.min(WAIT_SLICE));
+        }
+    }
+}
+
+/// A reader that fails once `at` has passed, so an image trickled in byte by byte ends.
+struct Deadline<R> {
+    inner: R,
+    at: Instant,
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if Instant::now() >= self.at {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, TooSlow));
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// The error of a [`Deadline`] that has passed.
+#[derive(Debug)]
+struct TooSlow;
+
+impl std::fmt::Display for TooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "upstream took over {} s to send one image",
+            SINGLE_FETCH_LIMIT.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for TooSlow {}
+
+/// The media type of a Content-Type, lower-case, without parameters: what is checked for
+/// completeness and multipart.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Why a request failed, in a few words for stderr and `/status`.
+fn describe_error(e: &ureq::Error, idle: Duration) -> String {
+    match e {
+        // What the TLS layer refused reaches us as invalid data.
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::InvalidData => {
+            format!("cannot reach upstream: TLS: {e}")
+        }
+        ureq::Error::Io(e) => format!(
+            "cannot reach upstream: {}",
+            lower_first(&describe_io_error(e))
+        ),
+        ureq::Error::HostNotFound => "cannot reach upstream: host not found".into(),
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => {
+            "cannot reach upstream: timed out".into()
+        }
+        ureq::Error::Timeout(_) => format!("upstream sent nothing for {}", seconds(idle)),
+        ureq::Error::Tls(why) => format!("cannot reach upstream: TLS: {why}"),
+        ureq::Error::Rustls(why) => format!("cannot reach upstream: TLS: {why}"),
+        ureq::Error::Protocol(why) => format!("upstream does not answer in HTTP/1.1: {why}"),
+        ureq::Error::LargeResponseHeader(..) => {
+            format!("upstream sent a response head over {} KiB", MAX_HEAD / 1024)
+        }
+        ureq::Error::TooManyRedirects => "upstream redirected too many times".into(),
+        e => format!("upstream failed: {e}"),
+    }
+}
+
+/// Why reading a body failed; None: the upstream closed it (an end, not a failure).
+fn describe_read_error(e: io::Error, idle: Duration) -> Option<String> {
+    if e.get_ref().is_some_and(|inner| inner.is::<TooSlow>()) {
+        return Some(TooSlow.to_string());
+    }
+    match ureq::Error::from(e) {
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+        ureq::Error::Io(e) => Some(format!(
+            "upstream connection failed: {}",
+            lower_first(&describe_io_error(&e))
+        )),
+        e => Some(describe_error(&e, idle)),
+    }
+}
+
+/// "Connection refused" → "connection refused", for the middle of a sentence.
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => first
+            .to_lowercase()
+            .chain(text[first.len_utf8()..].chars())
+            .collect(),
+        _ => text.to_string(),
+    }
+}
+
+/// `30 s`, `1.5 s` or `600 ms`.
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 || d >= Duration::from_secs(10) {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// `%XX` decoded; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|&b| hex(b)),
+            bytes.get(i + 2).and_then(|&b| hex(b)),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding (RFC 4648), for Basic credentials.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::mpsc;
+
+    const RED: &[u8] = include_bytes!("../../tests/fixtures/red.jpg");
+    const BLUE: &[u8] = include_bytes!("../../tests/fixtures/blue.jpg");
+    const PNG: &[u8] = include_bytes!("../../tests/fixtures/red.png");
+
+    fn channel() -> Arc<Channel> {
+        Channel::new("t".into(), "relay", "-".into(), "B".into(), false)
+    }
+
+    /// A fake upstream on 127.0.0.1: each connection in turn is handed to `serve` with its
+    /// request head (lower-cased) and the stream; it ends when `serve` returns false.
+    fn upstream(
+        mut serve: impl FnMut(usize, String, TcpStream) -> bool + Send + 'static,
+    ) -> (u16, thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let thread = thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let stream = stream.unwrap();
+                let mut reader = io::BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                while reader.read_line(&mut head).unwrap() > 2 {}
+                if !serve(n, head.to_ascii_lowercase(), stream) {
+                    return;
+                }
+            }
+        });
+        (port, thread)
+    }
+
+    fn source(url: &str, keepalive_ms: u64, max_frame: u64, once: bool) -> RelaySource {
+        let mut source = RelaySource::new(
+            url,
+            Duration::from_millis(30),
+            Duration::from_millis(keepalive_ms),
+            max_frame,
+            once,
+        )
+        .unwrap();
+        source.first_backoff = Duration::from_millis(20);
+        source
+    }
+
+    /// Waits (5 s at most) until `done`.
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn seq(channel: &Channel) -> u64 {
+        channel.latest.current().map_or(0, |f| f.seq)
+    }
+
+    fn state(channel: &Channel) -> String {
+        channel.state().unwrap_or_default()
+    }
+
+    const MULTIPART_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\
+        Content-Type: multipart/x-mixed-replace; boundary=B\r\nConnection: close\r\n\r\n";
+
+    fn part(content_type: &str, body: &[u8]) -> Vec<u8> {
+        let mut part = format!(
+            "--B\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        part.extend_from_slice(body);
+        part.extend_from_slice(b"\r\n");
+        part
+    }
+
+    #[test]
+    fn each_part_is_published_before_the_next_delimiter_arrives() {
+        let channel = channel();
+        let seen = Arc::clone(&channel);
+        let (port, upstream) = upstream(move |_, _, mut s| {
+            s.write_all(MULTIPART_HEAD).unwrap();
+            // Part 1 and the start of the next delimiter only: the rest comes after frame 1.
+            s.write_all(b"--B\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\none\r\n--B")
+                .unwrap();
+            wait_until("frame 1", || seq(&seen) == 1);
+            s.write_all(b"\r\nX-Keepalive: 1\r\nContent-Type: image/jpeg\r\n")
+                .unwrap();
+            s.write_all(format!("Content-Length: {}\r\n\r\n", RED.len()).as_bytes())
+                .unwrap();
+            s.write_all(RED).unwrap();
+            s.write_all(b"\r\n--B").unwrap();
+            wait_until("frame 2", || seq(&seen) == 2);
+            // A type with a control byte never reaches a head: the bytes say what it is.
+            s.write_all(b"\r\nContent-Type: image/png\x01\r\n").unwrap();
+            s.write_all(format!("Content-Length: {}\r\n\r\n", PNG.len()).as_bytes())
+                .unwrap();
+            s.write_all(PNG).unwrap();
+            s.write_all(b"\r\n--B--\r\n").unwrap();
+            false
+        });
+        let url = format!("http://127.0.0.1:{port}/live/stream.mjpg?fps=5");
+        let mut relay = Relay::new(source(&url, 10_000, 1 << 20, true), &channel);
+        let started = Instant::now();
+        relay.run();
+        assert!(started.elapsed() < Duration::from_secs(4));
+        upstream.join().unwrap();
+        let frame = channel.latest.current().unwrap();
+        assert_eq!(frame.seq, 3);
+        assert_eq!(frame.content_type.as_str(), "image/png");
+        assert_eq!(&frame.bytes[..], PNG);
+        assert_eq!(frame.name, "stream.mjpg");
+        let jpeg = channel
+            .latest
+            .newest_where(|f| f.content_type.as_str() == "image/jpeg")
+            .unwrap();
+        assert_eq!((jpeg.seq, &jpeg.bytes[..]), (2, RED));
+        let text = channel
+            .latest
+            .newest_where(|f| f.content_type.as_str() == "text/plain")
+            .unwrap();
+        assert_eq!((text.seq, &text.bytes[..]), (1, &b"one"[..]));
+        assert_eq!(relay.said, Vec::<String>::new());
+        assert_eq!(state(&channel), "connected");
+    }
+
+    #[test]
+    fn a_plain_image_is_polled_with_its_validators() {
+        let (requests, heads) = mpsc::channel();
+        let (port, upstream) = upstream(move |n, head, mut s| {
+            let answer: Vec<u8> = match n {
+                0 => [
+                    &b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nConnection: close\r\n"[..],
+                    format!("Content-Length: {}\r\n\r\n", RED.len()).as_bytes(),
+                    RED,
+                ]
+                .concat(),
+                // Unchanged bytes under a new tag: not published again.
+                1 | 2 => [
+                    &b"HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nConnection: close\r\n"[..],
+                    format!("Content-Length: {}\r\n\r\n", RED.len()).as_bytes(),
+                    RED,
+                ]
+                .concat(),
+                3 => b"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n".to_vec(),
+                _ => [
+                    &b"HTTP/1.1 200 OK\r\nETag: \"v3\"\r\nContent-Type: image/jpeg\r\n"[..],
+                    format!(
+                        "Connection: close\r\nContent-Length: {}\r\n\r\n",
+                        BLUE.len()
+                    )
+                    .as_bytes(),
+                    BLUE,
+                ]
+                .concat(),
+            };
+            s.write_all(&answer).unwrap();
+            requests.send(head).is_ok() && n < 4
+        });
+        let channel = channel();
+        let url = format!("http://127.0.0.1:{port}");
+        thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                let mut relay = Relay::new(source(&url, 10_000, 1 << 20, false), &channel);
+                relay.run();
+                relay.said
+            });
+            let first = heads.recv().unwrap();
+            assert!(!first.contains("if-none-match"), "{first}");
+            wait_until("frame 1", || seq(&channel) == 1);
+            let sniffed = channel.latest.current().unwrap().content_type.clone();
+            assert_eq!(
+                sniffed.as_str(),
+                "image/jpeg",
+                "no Content-Type: the bytes say"
+            );
+            assert!(heads.recv().unwrap().contains("if-none-match: \"v1\"\r\n"));
+            assert!(heads.recv().unwrap().contains("if-none-match: \"v2\"\r\n"));
+            let fourth = heads.recv().unwrap();
+            assert!(fourth.contains("if-none-match: \"v2\"\r\n"), "{fourth}");
+            assert_eq!(
+                seq(&channel),
+                1,
+                "a 304 and unchanged bytes publish nothing"
+            );
+            let fifth = heads.recv().unwrap();
+            assert!(fifth.contains("if-none-match: \"v2\"\r\n"), "{fifth}");
+            wait_until("frame 2", || seq(&channel) == 2);
+            let frame = channel.latest.current().unwrap();
+            assert_eq!(&frame.bytes[..], BLUE);
+            assert_eq!(frame.content_type.as_str(), "image/jpeg");
+            assert_eq!(frame.name, "127.0.0.1");
+            channel.latest.close();
+            relay.join().unwrap();
+        });
+        upstream.join().unwrap();
+    }
+
+    #[test]
+    fn credentials_go_upstream_as_basic_auth_and_nowhere_else() {
+        let (port, upstream) = upstream(move |_, head, mut s| {
+            let answer = if head.contains("\r\nauthorization: basic dxnlcjpwyxnz\r\n") {
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+            };
+            s.write_all(answer.as_bytes()).unwrap();
+            assert!(head.starts_with("get /cam.jpg http/1.1\r\n"), "{head}");
+            assert!(head.contains("\r\nuser-agent: pushserve/"), "{head}");
+            assert!(head.contains(" (relay)\r\n"), "{head}");
+            false
+        });
+        let url = format!("http://user:pass@127.0.0.1:{port}/cam.jpg");
+        let source = source(&url, 10_000, 1 << 20, true);
+        assert_eq!(
+            source.display_url(),
+            format!("http://127.0.0.1:{port}/cam.jpg")
+        );
+        assert_eq!(source.host(), "127.0.0.1");
+        let channel = channel();
+        let mut relay = Relay::new(source, &channel);
+        relay.run();
+        upstream.join().unwrap();
+        let frame = channel.latest.current().unwrap();
+        assert_eq!(
+            (&frame.bytes[..], frame.name.as_str()),
+            (&b"ok"[..], "cam.jpg")
+        );
+    }
+
+    #[test]
+    fn urls_are_checked_and_shown_without_credentials() {
+        let target = Target::parse("HTTPS://us%40er:p%3Ass:w@[::1]:8443?x=1#frag").unwrap();
+        assert_eq!(target.url(), "https://[::1]:8443/?x=1");
+        assert_eq!(target.host, "::1");
+        assert_eq!(
+            target.authorization.as_deref(),
+            Some(format!("Basic {}", base64(b"us@er:p:ss:w")).as_str())
+        );
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(Target::parse("http://cam").unwrap().authorization, None);
+        for bad in [
+            "cam.local/x.jpg",
+            "ftp://cam/x.jpg",
+            "http://",
+            "http://user:secret@/x",
+            "http://user:secret@cam:port/",
+            "http://user:secret@cam:99999/",
+            "http://user:secret@[::1]x/",
+            "http://user:secret@cam/a b",
+        ] {
+            let why = Target::parse(bad).unwrap_err();
+            assert!(
+                !why.contains("secret") && !why.contains('\n'),
+                "{bad}: {why}"
+            );
+        }
+        let source = RelaySource::new(
+            "http://cam.local/",
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            1,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (source.name.as_str(), source.idle),
+            ("cam.local", Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn error_statuses_are_said_once_and_retried_until_frames_flow() {
+        let channel = channel();
+        let (go, gate) = mpsc::channel::<()>();
+        let (port, upstream) = upstream(move |n, _, mut s| {
+            gate.recv().unwrap();
+            let answer = match n {
+                0 | 1 => "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+                2 => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                3 => "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+                _ => "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nback",
+            };
+            s.write_all(answer.as_bytes()).unwrap();
+            n < 4
+        });
+        let url = format!("http://127.0.0.1:{port}/");
+        thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                let mut relay = Relay::new(source(&url, 10_000, 1 << 20, true), &channel);
+                relay.run();
+                relay.said
+            });
+            // Each state stays until the next answer, which waits for `go`.
+            for state_then in [
+                "retrying in 20 ms: upstream answered 401 Unauthorized",
+                "retrying in 40 ms: upstream answered 401 Unauthorized",
+                "retrying in 80 ms: upstream answered 404 Not Found",
+                "retrying in 160 ms: upstream answered 500 Internal Server Error",
+            ] {
+                go.send(()).unwrap();
+                wait_until(state_then, || state(&channel) == state_then);
+                assert_eq!(seq(&channel), 0);
+            }
+            go.send(()).unwrap();
+            let said = relay.join().unwrap();
+            assert_eq!(
+                said,
+                [
+                    "upstream answered 401 Unauthorized; keeping the last frame, retrying in 20 ms",
+                    "upstream answered 404 Not Found; keeping the last frame, retrying in 80 ms",
+                    "upstream answered 500 Internal Server Error; keeping the last frame, \
+                     retrying in 160 ms",
+                    "upstream is back",
+                ]
+            );
+        });
+        upstream.join().unwrap();
+        assert_eq!(&channel.latest.current().unwrap().bytes[..], b"back");
+        assert_eq!(state(&channel), "connected");
+    }
+
+    #[test]
+    fn a_silent_upstream_is_reconnected_after_three_keepalives() {
+        let channel = channel();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let mut held = Vec::new();
+        let (port, upstream) = upstream(move |n, _, mut s| {
+            s.write_all(MULTIPART_HEAD).unwrap();
+            s.write_all(&part("image/jpeg", if n == 0 { RED } else { BLUE }))
+                .unwrap();
+            // Silent but open, until the test is over.
+            held.push(s);
+            if n == 0 {
+                return true;
+            }
+            let _ = stopped.recv();
+            false
+        });
+        let url = format!("http://127.0.0.1:{port}/");
+        thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                let mut relay = Relay::new(source(&url, 200, 1 << 20, false), &channel);
+                relay.run();
+                relay.said
+            });
+            wait_until("frame 1", || seq(&channel) == 1);
+            let first = Instant::now();
+            wait_until("frame 2", || seq(&channel) == 2);
+            let silence = first.elapsed();
+            assert!(silence >= Duration::from_millis(500), "{silence:?}");
+            assert!(silence < Duration::from_millis(2000), "{silence:?}");
+            assert_eq!(state(&channel), "connected");
+            channel.latest.close();
+            stop.send(()).unwrap();
+            let said = relay.join().unwrap();
+            assert_eq!(
+                said[..2],
+                [
+                    "upstream sent nothing for 600 ms; keeping the last frame, retrying in 20 ms",
+                    "upstream is back",
+                ]
+            );
+        });
+        upstream.join().unwrap();
+    }
+
+    #[test]
+    fn an_ended_upstream_keeps_its_last_frame() {
+        let (port, upstream) = upstream(move |_, _, mut s| {
+            s.write_all(MULTIPART_HEAD).unwrap();
+            // Repeated as our own origin repeats a frame for OpenCV: published once.
+            s.write_all(&part("text/plain", b"last")).unwrap();
+            s.write_all(&part("text/plain", b"last")).unwrap();
+            s.write_all(b"--B--\r\n").unwrap();
+            false
+        });
+        let channel = channel();
+        let url = format!("http://127.0.0.1:{port}/");
+        thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                let mut relay = Relay::new(source(&url, 10_000, 1 << 20, false), &channel);
+                relay.run();
+                relay.said
+            });
+            wait_until("the refused reconnection", || {
+                state(&channel).ends_with("cannot reach upstream: connection refused")
+            });
+            let frame = channel.latest.current().unwrap();
+            assert_eq!((frame.seq, &frame.bytes[..]), (1, &b"last"[..]));
+            channel.latest.close();
+            let said = relay.join().unwrap();
+            assert_eq!(
+                said,
+                [
+                    "upstream ended; keeping the last frame, retrying in 20 ms",
+                    "cannot reach upstream: connection refused; keeping the last frame, \
+                     retrying in 40 ms",
+                ]
+            );
+        });
+        upstream.join().unwrap();
+    }
+
+    #[test]
+    fn truncated_incomplete_and_oversized_parts_are_not_published() {
+        let (port, upstream) = upstream(move |_, _, mut s| {
+            s.write_all(MULTIPART_HEAD).unwrap();
+            s.write_all(&part("text/plain", &[b'x'; 2000])).unwrap();
+            s.write_all(&part("text/plain", b"small")).unwrap();
+            // Whole as a part, but half an image.
+            s.write_all(&part("image/jpeg", &BLUE[..BLUE.len() / 2]))
+                .unwrap();
+            // Declared whole, then the connection closes half-way.
+            let head = format!(
+                "--B\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                RED.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&RED[..RED.len() / 2]).unwrap();
+            false
+        });
+        let channel = channel();
+        let url = format!("http://127.0.0.1:{port}/");
+        thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                let mut relay = Relay::new(source(&url, 10_000, 1000, false), &channel);
+                relay.run();
+                relay.said
+            });
+            // However the cut is reported, the upstream is gone, and then refuses.
+            wait_until("the refused reconnection", || {
+                state(&channel).ends_with("connection refused")
+            });
+            channel.latest.close();
+            let said = relay.join().unwrap();
+            assert_eq!(
+                said[..2],
+                [
+                    "upstream sent a part over --max-frame 1000 bytes; skipped it",
+                    "upstream sent an incomplete image/jpeg; skipped it",
+                ]
+            );
+        });
+        upstream.join().unwrap();
+        let frame = channel.latest.current().unwrap();
+        assert_eq!((frame.seq, &frame.bytes[..]), (1, &b"small"[..]));
+    }
+
+    #[test]
+    fn whatever_the_upstream_sends_the_relay_goes_on() {
+        let answers: [&[u8]; 5] = [
+            b"\x00\xff garbage \r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace\r\n\r\n--B\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n\
+              --B\r\nContent-Type: \x1b[31m\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n\
+              --B\r\nX: y\r\n\r\n\xff\xd8\xff\r\n--B\r\n\r\n\r\n--B--",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Long: ",
+        ];
+        let (port, upstream) = upstream(move |n, _, mut s| {
+            let _ = s.write_all(answers[n]);
+            if n == 4 {
+                let _ = s.write_all(&[b'x'; 9000]);
+            }
+            n + 1 < answers.len()
+        });
+        let channel = channel();
+        let url = format!("http://127.0.0.1:{port}/");
+        thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                let mut relay = Relay::new(source(&url, 10_000, 1 << 20, false), &channel);
+                relay.run();
+                relay.said
+            });
+            wait_until("the refused reconnection", || {
+                state(&channel).ends_with("connection refused")
+            });
+            channel.latest.close();
+            let said = relay.join().unwrap();
+            assert!(
+                said.iter().any(|s| s.contains("without a boundary")),
+                "{said:?}"
+            );
+            assert!(
+                said.iter().any(|s| s.contains("head over 8 KiB")),
+                "{said:?}"
+            );
+        });
+        upstream.join().unwrap();
+        // A part without a type is not an image unless its bytes say so: nothing whole came.
+        if let Some(frame) = channel.latest.current() {
+            assert_ne!(frame.content_type.as_str(), "image/jpeg");
+            assert!(!frame.content_type.as_str().contains('\x1b'));
+        }
+    }
 }
