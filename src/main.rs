@@ -24,7 +24,7 @@ mod http;
 mod json;
 mod keeper;
 mod manpage;
-// Read by the upstream and stdin sources, once wired, and by the integration tests.
+// The integration tests compile this file too, and use parts of it the sources do not.
 #[allow(dead_code)]
 mod multipart;
 mod pages;

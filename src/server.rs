@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,8 @@ pub fn run(config: Config) -> Result<()> {
         started: Instant::now(),
     });
     shutdown::on_signal_close(Arc::clone(&site))?;
-    start_sources(&site, producers, config.source_options.once)?;
+    let sources = producers.len();
+    let finished = start_sources(producers)?;
 
     // Once the URLs are out, every thread is up and, unless a source is mid-write (or has
     // nothing yet), its first frame is there: a script may fetch /snapshot at once.
@@ -96,31 +97,37 @@ pub fn run(config: Config) -> Result<()> {
     }
     // Nobody may be reading stdout (`| head -1` has exited, or it was closed): serve anyway.
     let _ = writeln!(std::io::stdout(), "{}", urls.join("\n"));
+    if config.source_options.once {
+        // Not before the URLs are out, even if every source is done by then.
+        let site = Arc::clone(&site);
+        thread::Builder::new().name("once".into()).spawn(move || {
+            for _ in 0..sources {
+                let _ = finished.recv();
+            }
+            shutdown::close_and_exit(&site);
+        })?;
+    }
     status::start_line(Arc::clone(&site));
     let handle = Arc::new(move |conn| routes::handle(&site, conn));
     listener.serve(config.write_timeout, handle)
 }
 
-/// Runs each producer on a thread of its own. With `--once`, the last one to finish ends
-/// every stream and exits.
+/// Runs each producer on a thread of its own; the receiver hears of each one that returns
+/// (with `--once`, once it has played).
 fn start_sources(
-    site: &Arc<Site>,
     producers: Vec<(Arc<Channel>, Box<dyn source::Producer>)>,
-    once: bool,
-) -> Result<()> {
-    let running = Arc::new(AtomicUsize::new(producers.len()));
+) -> Result<mpsc::Receiver<()>> {
+    let (finished, done) = mpsc::channel();
     for (channel, producer) in producers {
-        let (site, running) = (Arc::clone(site), Arc::clone(&running));
+        let finished = finished.clone();
         thread::Builder::new()
             .name(format!("source {}", channel.name))
             .spawn(move || {
                 producer.run(&channel);
-                if once && running.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    shutdown::close_and_exit(&site);
-                }
+                let _ = finished.send(());
             })?;
     }
-    Ok(())
+    Ok(done)
 }
 
 /// The URL to print: an unspecified bind address is shown as loopback, which always works here.

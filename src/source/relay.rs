@@ -14,9 +14,6 @@
 //! Waits between attempts end within 100 ms of the channel closing; a read blocked on a silent
 //! upstream ends at the next byte or at the idle timeout (three keep-alive periods) at worst.
 
-// Not yet wired into the command line.
-#![allow(dead_code)]
-
 use std::io::{self, BufReader, Read};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};

@@ -11,7 +11,6 @@
 //! published. At the end of stdin the last frame stays served.
 
 // Not yet on the command line: the server's wiring makes this live.
-#![allow(dead_code)]
 
 use std::borrow::Cow;
 use std::collections::VecDeque;

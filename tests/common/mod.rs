@@ -8,7 +8,7 @@ pub mod browser;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -69,6 +69,8 @@ pub struct TestServer {
     pub url: String,
     pub addr: String,
     stderr: Arc<Mutex<String>>,
+    /// Every line it printed on stdout: the URL, then one per source with several.
+    stdout: Arc<Mutex<Vec<String>>>,
     /// The folder of [`TestServer::serving`] and [`TestServer::showing`]: removed only after
     /// the server is stopped, so that it never finds its source gone.
     dir: Option<TempDir>,
@@ -204,11 +206,24 @@ impl TestServer {
         TestServer::start_command(command)
     }
 
+    /// Starts `pushserve ARGS --port 0` with a pipe to its stdin, for `-`.
+    pub fn fed(args: &[&str]) -> (TestServer, ChildStdin) {
+        let mut command = Command::new(bin());
+        command.args(args).stdin(Stdio::piped());
+        let mut server = TestServer::spawn(command);
+        let stdin = server.child.stdin.take().expect("a piped stdin");
+        (server, stdin)
+    }
+
     /// Starts `command` (pushserve, or a wrapper that execs it) with `--port 0` appended.
     pub fn start_command(mut command: Command) -> TestServer {
+        command.stdin(Stdio::null());
+        TestServer::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> TestServer {
         let mut child = command
             .args(["--port", "0"])
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -224,11 +239,17 @@ impl TestServer {
             }
         });
         let stdout = child.stdout.take().unwrap();
+        let printed = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
+        let lines = Arc::clone(&printed);
         thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.lock().unwrap().is_empty() {
+                    let _ = tx.send(line.clone());
+                }
+                lines.lock().unwrap().push(line);
+            }
+            let _ = tx.send(String::new());
         });
         let url = match rx.recv_timeout(DEADLINE) {
             Ok(line) if !line.is_empty() => line.trim().to_string(),
@@ -249,7 +270,24 @@ impl TestServer {
             url,
             addr,
             stderr,
+            stdout: printed,
             dir: None,
+        }
+    }
+
+    /// The lines printed on stdout, once there are `n`.
+    pub fn stdout_lines(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let lines = self.stdout.lock().unwrap().clone();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "stdout never had {n} lines: {lines:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
