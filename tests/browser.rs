@@ -330,3 +330,53 @@ fn the_viewer_fallback_polls_once_a_second_whatever_the_poll() {
         "the viewer fetched /snapshot {during} times in {WINDOW:?} (once a second is 3)"
     );
 }
+
+/// The centre pixel of the `n`th `<img>` on the page, as [`CENTRE_PIXEL`] does for the first.
+fn nth_image_pixel(n: usize) -> String {
+    CENTRE_PIXEL.replace(
+        "document.querySelector('img')",
+        &format!("document.querySelectorAll('img')[{n}]"),
+    )
+}
+
+/// With several sources, `/` shows every one of them live: images through their streams, text
+/// through their events, each tile linking to that source's own viewer.
+#[test]
+fn the_index_of_several_sources_shows_each_live_and_links_to_its_viewer() {
+    if !common::browser::chromium_present() {
+        return;
+    }
+    let dir = common::TempDir::new("index-page");
+    dir.rewrite("cam.jpg", &fixture("red.jpg"));
+    dir.rewrite("notes.txt", b"first <b>note</b>");
+    let path = |name: &str| dir.path(name).display().to_string();
+    let server = TestServer::start(&[&path("cam.jpg"), &path("notes.txt"), "--poll", "20"]);
+    let mut browser = Browser::launch(&server.url);
+    let cam = nth_image_pixel(0);
+    browser.wait_until("the camera tile to show red", &cam, DEADLINE, |p| {
+        colour(p) == Some("red")
+    });
+    let notes = "document.querySelectorAll('pre')[1].textContent";
+    browser.wait_until("the notes tile to show its text", notes, DEADLINE, |t| {
+        t == "first <b>note</b>"
+    });
+    assert_eq!(browser.eval("document.querySelectorAll('b').length"), 0);
+    dir.replace("cam.jpg", &fixture("green.jpg"));
+    dir.replace("notes.txt", b"second");
+    browser.wait_until("the camera tile to show green", &cam, DEADLINE, |p| {
+        colour(p) == Some("green")
+    });
+    browser.wait_until("the notes tile to follow", notes, DEADLINE, |t| {
+        t == "second"
+    });
+    let links = browser.eval("[...document.querySelectorAll('a.tile')].map(a => a.href)");
+    assert_eq!(
+        links,
+        serde_json::json!([
+            format!("{}cam/", server.url),
+            format!("{}notes/", server.url)
+        ])
+    );
+    let names = browser.eval("[...document.querySelectorAll('.name')].map(n => n.textContent)");
+    assert_eq!(names, serde_json::json!(["cam", "notes"]));
+}
