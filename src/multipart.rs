@@ -382,6 +382,12 @@ impl<R: BufRead> Parts<R> {
     fn header_lines(&mut self) -> Result<(), Error> {
         loop {
             let chunk = fill(&mut self.reader)?;
+            if chunk.is_empty() && self.headers.is_empty() && self.buf.is_empty() {
+                // Right after a boundary line (ffmpeg ends its streams so): between parts,
+                // nothing torn.
+                self.finish();
+                return Ok(());
+            }
             if chunk.is_empty() {
                 return Err(self.torn());
             }
@@ -1507,13 +1513,34 @@ mod tests {
             Error::Malformed("garbage before a boundary".into()).to_string(),
             "not a valid multipart stream: garbage before a boundary"
         );
-        let torn = open(Script::new([b"--B\r\n".to_vec()], true), 10, false).next_part();
+        let torn = open(
+            Script::new([b"--B\r\nContent-Ty".to_vec()], true),
+            10,
+            false,
+        )
+        .next_part();
         match torn {
             Err(e @ Error::Io(_)) => {
                 assert_eq!(e.to_string(), "the stream ended inside a part");
                 assert!(std::error::Error::source(&e).is_some());
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stream_that_ends_right_after_a_boundary_line_ends_between_parts() {
+        // How ffmpeg's mpjpeg muxer ends every stream.
+        let stream =
+            b"--ffmpeg\r\nContent-type: image/jpeg\r\nContent-length: 3\r\n\r\nabc\r\n--ffmpeg\r\n";
+        for strict in [false, true] {
+            let mut parts = Parts::new(&stream[..], "ffmpeg", 100);
+            if strict {
+                parts = parts.strict();
+            }
+            assert_eq!(parts.next_part().unwrap().unwrap().body, b"abc");
+            assert!(matches!(parts.next_part(), Ok(None)), "strict: {strict}");
+            assert!(!parts.ended_cleanly());
         }
     }
 

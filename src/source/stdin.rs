@@ -272,8 +272,6 @@ struct Input<'a> {
     at: usize,
     /// Taken in all, so that a parser that gives up can be seen to have made progress.
     taken: u64,
-    /// The last bytes received (up to [`FIRST_LINE_MAX`]): how stdin ended.
-    last: Vec<u8>,
     ended: bool,
     sink: &'a dyn Sink,
 }
@@ -299,7 +297,6 @@ impl<'a> Input<'a> {
             buf: Vec::new(),
             at: 0,
             taken: 0,
-            last: Vec::new(),
             ended,
             sink,
         }
@@ -332,7 +329,6 @@ impl<'a> Input<'a> {
             });
             match self.blocks.recv_timeout(wait) {
                 Ok(Ok(bytes)) => {
-                    self.keep_last(&bytes);
                     (self.buf, self.at) = (bytes, 0);
                     return Received::Block;
                 }
@@ -357,7 +353,6 @@ impl<'a> Input<'a> {
         }
         match self.blocks.try_recv() {
             Ok(Ok(bytes)) => {
-                self.keep_last(&bytes);
                 (self.buf, self.at) = (bytes, 0);
                 true
             }
@@ -371,13 +366,6 @@ impl<'a> Input<'a> {
             }
             Err(TryRecvError::Empty) => false,
         }
-    }
-
-    fn keep_last(&mut self, bytes: &[u8]) {
-        let keep = FIRST_LINE_MAX.saturating_sub(bytes.len());
-        self.last.drain(..self.last.len().saturating_sub(keep));
-        let new = bytes.len().saturating_sub(FIRST_LINE_MAX);
-        self.last.extend_from_slice(&bytes[new..]);
     }
 
     /// Puts `bytes` back, to be read before anything else.
@@ -518,13 +506,7 @@ fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut Parts
                 continue;
             }
             Err(multipart::Error::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                // ffmpeg ends its stream with a boundary that no part follows: that is no
-                // part torn, though the parser takes it for one.
-                let last = &parts.get_ref().last;
-                let dangling = [&b"\r\n"[..], b"\n"]
-                    .iter()
-                    .any(|eol| last.ends_with(&[b"--", boundary.as_bytes(), eol].concat()));
-                if !dangling && !out.sink.is_closed() {
+                if !out.sink.is_closed() {
                     out.sink
                         .warn("stdin ended in the middle of a part; it was not published".into());
                 }
