@@ -102,9 +102,21 @@ impl RelaySource {
         })
     }
 
-    /// The URL without credentials, for /status and messages.
+    /// The URL without credentials, for /status and messages: nor the values of query
+    /// parameters that look like secrets (`?user=admin&pwd=…`, as many cameras take them).
     pub fn display_url(&self) -> String {
-        self.target.url()
+        let url = self.target.url();
+        let Some((path, query)) = url.split_once('?') else {
+            return url;
+        };
+        let shown: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_secret(key) => format!("{key}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        format!("{path}?{}", shown.join("&"))
     }
 
     /// The host, for the source's default name.
@@ -197,6 +209,14 @@ impl Target {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}{}", self.authority, self.path)
     }
+}
+
+/// Whether a query parameter's name says its value is a secret.
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "key", "auth", "sig"]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 /// Shows the URL without credentials, like everything else.
@@ -975,6 +995,18 @@ mod tests {
         assert_eq!(
             (source.name.as_str(), source.idle),
             ("cam.local", Duration::from_secs(30))
+        );
+        let camera = RelaySource::new(
+            "http://cam/video.cgi?user=admin&pwd=secret&resolution=640&api_key=k",
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            1,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            camera.display_url(),
+            "http://cam/video.cgi?user=admin&pwd=***&resolution=640&api_key=***"
         );
     }
 
