@@ -5,11 +5,14 @@
 //! closing tag of its root element. For other types (HTML, text) the re-stat in `file.rs` is
 //! the only guard. Pure functions, no I/O.
 
-/// Whether `bytes` can be published as a frame of type `content_type`: any other type is
+use crate::source::media_type;
+
+/// Whether `bytes` can be published as a frame of type `content_type` (parameters and case
+/// aside): any other type is
 /// accepted as is; a JPEG, PNG, GIF, WebP or BMP type needs a whole image of one of those
 /// formats, an SVG type a whole SVG document.
 pub fn is_complete(content_type: &str, bytes: &[u8]) -> bool {
-    match content_type {
+    match media_type(content_type).as_str() {
         "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/bmp" => {}
         "image/svg+xml" => return svg_complete(bytes),
         _ => return true,
@@ -228,6 +231,12 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_type_with_parameters_or_in_capitals_is_checked_too() {
+        assert!(is_complete("Image/JPEG; q=1", JPEG));
+        assert!(!is_complete("Image/JPEG; q=1", &JPEG[..JPEG.len() - 1]));
     }
 
     #[test]

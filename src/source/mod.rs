@@ -153,6 +153,17 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
     })
 }
 
+/// The media type of a Content-Type, lower-case, without parameters: `image/jpeg` of
+/// `Image/JPEG; q=1`.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// The content type of a frame by its first bytes, for sources that have no file name: JPEG,
 /// PNG, GIF, WebP, BMP; None for anything else.
 pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {

@@ -28,7 +28,7 @@ use crate::http::head::HeaderValue;
 use crate::multipart::{self, Parts, boundary_from_content_type};
 use crate::report::describe_io_error;
 use crate::source::complete::is_complete;
-use crate::source::{Producer, sniff_image};
+use crate::source::{Producer, media_type, sniff_image};
 
 const USER_AGENT: &str = concat!("pushserve/", env!("CARGO_PKG_VERSION"), " (relay)");
 /// Name lookup, then TCP and TLS set-up, each.
@@ -369,7 +369,7 @@ impl Relay<'_> {
             .map(str::to_string);
         let is_multipart = content_type
             .as_deref()
-            .is_some_and(|t| essence(t).starts_with("multipart/"));
+            .is_some_and(|t| media_type(t).starts_with("multipart/"));
         if is_multipart {
             self.validators = Validators::default();
             let Some(boundary) = content_type.as_deref().and_then(boundary_from_content_type)
@@ -475,7 +475,7 @@ impl Relay<'_> {
             .and_then(|t| HeaderValue::new(t.to_string()).ok())
             .or_else(|| sniff_image(&bytes).map(HeaderValue::from_static))
             .unwrap_or_else(|| HeaderValue::from_static(OCTET_STREAM));
-        if !is_complete(&essence(content_type.as_str()), &bytes) {
+        if !is_complete(content_type.as_str(), &bytes) {
             self.skip(format!(
                 "upstream sent an incomplete {content_type}; skipped it"
             ));
@@ -598,17 +598,6 @@ impl std::fmt::Display for TooSlow {
 }
 
 impl std::error::Error for TooSlow {}
-
-/// The media type of a Content-Type, lower-case, without parameters: what is checked for
-/// completeness and multipart.
-fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
 
 /// Why a request failed, in a few words for stderr and `/status`.
 fn describe_error(e: &ureq::Error, idle: Duration) -> String {

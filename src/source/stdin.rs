@@ -25,7 +25,7 @@ use crate::http::head::HeaderValue;
 use crate::multipart::{self, Parts};
 use crate::source::complete::is_complete;
 use crate::source::split::{self, Found, Kind, Signature, Splitter};
-use crate::source::{Producer, sniff_image};
+use crate::source::{Producer, media_type, sniff_image};
 
 /// One read from stdin: a pipe gives at most 64 KiB at a time, a file or a fast pipe more.
 const READ_SIZE: usize = 256 * 1024;
@@ -135,7 +135,7 @@ fn serve(reader: impl Read + Send + 'static, source: &StdinSource, sink: &dyn Si
 /// The format `--type` names: JPEG and PNG are split, text is tailed, a multipart type with a
 /// boundary is parsed, anything else is one frame.
 fn format_for(content_type: &HeaderValue) -> Format {
-    let essence = essence(content_type.as_str());
+    let essence = media_type(content_type.as_str());
     match essence.as_str() {
         "image/jpeg" => Format::Images {
             kinds: &[Kind::Jpeg],
@@ -162,16 +162,6 @@ fn format_for(content_type: &HeaderValue) -> Format {
         }
         _ => Format::Whole(content_type.clone()),
     }
-}
-
-/// `image/jpeg` of `Image/JPEG; q=1`.
-fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
 }
 
 fn text_plain() -> HeaderValue {
@@ -533,7 +523,7 @@ fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut Parts
         let content_type = declared
             .or_else(|| sniff_image(&part.body).map(HeaderValue::from_static))
             .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
-        if !is_complete(&essence(content_type.as_str()), &part.body) {
+        if !is_complete(content_type.as_str(), &part.body) {
             out.warn_once(&mut said.incomplete, || {
                 format!(
                     "skipping parts on stdin that are not whole images (a {content_type} part of \
@@ -657,7 +647,7 @@ fn whole(input: &mut Input, content_type: HeaderValue, out: &mut Out) {
     if over || out.sink.is_closed() || bytes.is_empty() {
         return;
     }
-    if is_complete(&essence(content_type.as_str()), &bytes) {
+    if is_complete(content_type.as_str(), &bytes) {
         out.publish(&bytes, content_type, NAME);
     } else {
         out.sink.warn(format!(
