@@ -550,3 +550,21 @@ impl PartReader {
         }
     }
 }
+
+/// Like [`tool`], for a server that packages install in an `sbin` folder, which is on root's
+/// PATH but not on other users' (nginx on Debian): looked for on PATH, then there. `probe` is
+/// what makes it print its version and exit (nginx: `-v`; it has no `--version`).
+pub fn sbin_tool(name: &str, probe: &str, install: &str) -> Option<Command> {
+    let found = std::iter::once(PathBuf::from(name))
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(|dir| Path::new(dir).join(name)))
+        .find(|program| {
+            Command::new(program)
+                .arg(probe)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    let present = client_present(name, install, found.is_some());
+    found.filter(|_| present).map(Command::new)
+}
