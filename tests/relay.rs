@@ -5,12 +5,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, TestServer, fixture, wait_exit};
+use common::{DEADLINE, Killed, TestServer, fixture, wait_exit};
 use serde_json::Value;
 
 /// An upstream on 127.0.0.1 that answers each connection with what the test says, on a thread
@@ -484,4 +485,32 @@ fn once_exits_0_when_the_upstream_stream_ends() {
     let status = wait_exit(&mut relay.child, "the relay never exited");
     assert_eq!(status.code(), Some(0));
     assert_eq!(upstream.requests().len(), 1);
+}
+
+#[test]
+fn a_url_that_cannot_be_relayed_is_refused_without_its_credentials() {
+    for url in [
+        "http://user:secret@cam:99999/x",
+        "http://user:secret@cam/a b",
+    ] {
+        let mut refused = Command::new(common::bin());
+        refused
+            .args([url, "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut refused = Killed(refused.spawn().unwrap());
+        let status = wait_exit(&mut refused.0, "a bad URL was not refused");
+        assert_eq!(status.code(), Some(2), "a usage error");
+        let mut stderr = String::new();
+        refused
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(stderr.contains("cannot be relayed"), "{stderr}");
+        assert!(!stderr.contains("secret"), "{stderr}");
+    }
 }
