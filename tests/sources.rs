@@ -254,8 +254,8 @@ fn a_name_given_twice_or_stdin_twice_or_a_bad_name_is_a_usage_error() {
             "'.hidden' cannot name a source",
         ),
         (
-            vec!["ftp-but-not-a-url=http://".into()],
-            "'http://' cannot be relayed",
+            vec!["cam=http://".into()],
+            "cannot relay: 'http:///' names no host",
         ),
     ] {
         let out = Command::new(common::bin())

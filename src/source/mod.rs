@@ -63,7 +63,7 @@ pub fn open(what: &What, opts: &SourceOptions) -> Result<Source> {
         }),
         What::Url(url) => {
             let relay = RelaySource::new(url, opts.poll, opts.keepalive, opts.max_frame, opts.once)
-                .map_err(|e| UsageError(format!("'{url}' cannot be relayed: {e}")))?;
+                .map_err(|e| UsageError(format!("cannot relay: {e}")))?;
             Ok(Source {
                 name: url_safe_name(&relay.host(), "relay"),
                 kind: "relay",

@@ -567,10 +567,10 @@ pub fn sbin_tool(name: &str, probe: &str, install: &str) -> Option<Command> {
         });
     let present = client_present(name, install, found.is_some());
     found.filter(|_| present).map(Command::new)
+}
 
 /// The parts of a whole multipart body, as the shared parser reads them leniently (as pushserve
-/// reads stdin or an upstream): what a tool such as `ffmpeg -f mpjpeg` wrote, part by part. A
-/// last boundary that no part follows ends it as the final boundary does.
+/// reads stdin or an upstream): what a tool such as `ffmpeg -f mpjpeg` wrote, part by part.
 pub fn parts_of(bytes: &[u8], boundary: &str) -> Vec<Part> {
     let mut reader = multipart::Parts::new(bytes, boundary, u64::MAX);
     let mut parts = Vec::new();
@@ -588,9 +588,6 @@ pub fn parts_of(bytes: &[u8], boundary: &str) -> Vec<Part> {
                 });
             }
             Ok(None) => return parts,
-            Err(multipart::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return parts;
-            }
             Err(e) => panic!("not a multipart body: {e}"),
         }
     }
