@@ -135,31 +135,14 @@ fn part(content_type: &str, body: &[u8]) -> Vec<u8> {
     .concat()
 }
 
-fn status(server: &TestServer) -> Value {
-    serde_json::from_slice(&server.get("/status", "").body).unwrap()
-}
-
-fn state(server: &TestServer) -> String {
-    status(server)["sources"][0]["state"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+fn state(status: &Value) -> &str {
+    status["sources"][0]["state"].as_str().unwrap_or("")
 }
 
 /// Waits until the relay's `/status` state satisfies `ok`, and returns it.
 fn wait_state(server: &TestServer, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let state = state(server);
-        if ok(&state) {
-            return state;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the state never {what}: {state:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    let status = server.wait_status(&format!("a state that {what}"), |s| ok(state(s)));
+    state(&status).to_string()
 }
 
 /// Waits until `GET /snapshot` answers `want`, and returns that response.
@@ -214,7 +197,7 @@ fn our_own_stream_relayed_follows_each_change_of_the_origin() {
             changed.elapsed().as_millis()
         );
     }
-    let status = status(&relay);
+    let status = relay.status();
     let source = &status["sources"][0];
     assert_eq!(source["kind"], "relay");
     assert_eq!(source["state"], "connected");
@@ -259,8 +242,8 @@ fn an_image_url_is_fetched_again_every_poll_with_its_etag() {
         assert!(start.elapsed() < DEADLINE, "no 304 for the new version");
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(status(&relay)["sources"][0]["frame"]["seq"], 2);
-    assert_eq!(state(&relay), "connected");
+    assert_eq!(relay.status()["sources"][0]["frame"]["seq"], 2);
+    assert_eq!(state(&relay.status()), "connected");
 }
 
 #[test]
@@ -327,7 +310,7 @@ fn an_origin_that_goes_away_leaves_its_last_frame_on_show() {
     let origin = TestServer::serving("cam.jpg", &fixture("red.jpg"), &["--poll", "20"]);
     let relay = TestServer::start(&[&format!("{}stream", origin.url)]);
     relay.stream("", "test").wait_for(&fixture("red.jpg"));
-    assert_eq!(state(&relay), "connected");
+    assert_eq!(state(&relay.status()), "connected");
     drop(origin);
     relay.wait_stderr("upstream ended; keeping the last frame, retrying in 1 s");
     wait_state(&relay, "said the origin is gone", |s| {
@@ -355,8 +338,8 @@ fn an_upstream_that_ends_is_reconnected_and_its_frames_flow_again() {
     parts.wait_for(&fixture("green.jpg"));
     relay.wait_stderr("upstream is back");
     assert_eq!(upstream.requests().len(), 2);
-    assert_eq!(state(&relay), "connected");
-    assert_eq!(status(&relay)["sources"][0]["frame"]["name"], "video.mjpg");
+    assert_eq!(state(&relay.status()), "connected");
+    assert_eq!(relay.status()["sources"][0]["frame"]["name"], "video.mjpg");
 }
 
 #[test]

@@ -6,27 +6,9 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{DEADLINE, TempDir, TestServer, fixture};
-use serde_json::Value;
-
-fn status(server: &TestServer) -> Value {
-    serde_json::from_slice(&server.get("/status", "").body).unwrap()
-}
-
-/// Waits until `/status` satisfies `ok`, and returns it.
-fn wait_status(server: &TestServer, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let status = status(server);
-        if ok(&status) {
-            return status;
-        }
-        assert!(start.elapsed() < DEADLINE, "never {what}: {status}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::{TempDir, TestServer, fixture};
 
 #[test]
 fn a_command_s_output_is_served_and_each_change_streamed() {
@@ -42,7 +24,7 @@ fn a_command_s_output_is_served_and_each_change_streamed() {
     );
     dir.rewrite("now.txt", b"two\n");
     parts.wait_for(b"two\n");
-    let status = status(&server);
+    let status = server.status();
     assert_eq!(status["sources"][0]["kind"], "command");
     assert_eq!(status["sources"][0]["name"], "cat");
     assert_eq!(status["sources"][0]["source"], command.as_str());
@@ -70,7 +52,7 @@ fn a_failing_command_keeps_its_last_frame_and_says_why_once() {
     let server = TestServer::start(&["--exec", &command, "--poll", "20"]);
     assert_eq!(server.get("/snapshot", "").body, b"kept\n");
     std::fs::remove_file(dir.path("now.txt")).unwrap();
-    let status = wait_status(&server, "a failure in the state", |s| {
+    let status = server.wait_status("a failure in the state", |s| {
         s["sources"][0]["state"]
             .as_str()
             .is_some_and(|s| s.contains("exited with status 1"))
@@ -173,7 +155,7 @@ fn several_sources_are_each_served_under_their_name_and_listed() {
     assert_eq!(server.get("/nobody/stream", "").status, 404);
     assert_eq!(server.get("/back/status", "").status, 404);
 
-    let status = status(&server);
+    let status = server.status();
     let listed: Vec<(&str, &str)> = status["sources"]
         .as_array()
         .unwrap()
@@ -204,7 +186,7 @@ fn several_sources_are_each_served_under_their_name_and_listed() {
         assert!(n > 0, "events ended: {}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&buf[..n]);
     }
-    wait_status(&server, "the event client counted on its source", |s| {
+    server.wait_status("the event client counted on its source", |s| {
         s["sources"][2]["clients"]["events"] == 1 && s["clients"]["events"] == 1
     });
 }

@@ -46,10 +46,6 @@ fn testsrc_mpjpeg() -> (Vec<u8>, Vec<Vec<u8>>) {
     (stream, frames)
 }
 
-fn status(server: &TestServer) -> Value {
-    serde_json::from_slice(&server.get("/status", "").body).unwrap()
-}
-
 fn seq(status: &Value) -> u64 {
     status["sources"][0]["frame"]["seq"].as_u64().unwrap_or(0)
 }
@@ -119,7 +115,7 @@ fn ffmpeg_multipart_on_stdin_is_served_frame_by_frame_with_the_exact_bytes() {
         assert!(part.body == *frame, "frame {} is not ffmpeg's", i + 1);
         assert_eq!(part.header("content-type").as_deref(), Some("image/jpeg"));
     }
-    assert_eq!(seq(&status(&server)), 10);
+    assert_eq!(seq(&server.status()), 10);
 }
 
 #[test]
@@ -144,7 +140,7 @@ fn ffmpeg_piped_into_stdin_live_is_published_frame_by_frame_in_order() {
     assert_eq!(wait_exit(&mut live.0, "ffmpeg never ended").code(), Some(0));
     drop(copying.join().unwrap().unwrap());
     server.wait_stderr("stdin ended; keeping the last frame");
-    assert_eq!(seq(&status(&server)), 10, "one frame per part");
+    assert_eq!(seq(&server.status()), 10, "one frame per part");
 }
 
 #[test]
@@ -157,7 +153,7 @@ fn concatenated_jpegs_are_each_their_own_part_with_the_exact_bytes() {
         assert!(part.body == fixture(name), "{name} is not served as it is");
         assert_eq!(part.header("content-type").as_deref(), Some("image/jpeg"));
     }
-    assert_eq!(seq(&status(&server)), 3);
+    assert_eq!(seq(&server.status()), 3);
 }
 
 #[test]
@@ -178,7 +174,7 @@ fn ffmpeg_image2pipe_output_is_split_into_every_frame() {
     read_in_order_until_last(&mut parts, &frames);
     drop(stdin);
     server.wait_stderr("stdin ended; keeping the last frame");
-    assert_eq!(seq(&status(&server)), 10, "one frame per image");
+    assert_eq!(seq(&server.status()), 10, "one frame per image");
     assert_eq!(server.get("/snapshot", "").body, frames[9]);
     assert_eq!(
         server.stderr(),
@@ -220,7 +216,7 @@ fn a_jpeg_with_a_thumbnail_in_its_exif_is_served_whole() {
     feed(&mut stdin, &fixture("blue.jpg"));
     let next = parts.next_part().expect("stream ended");
     assert!(next.body == fixture("blue.jpg"));
-    assert_eq!(seq(&status(&server)), 2);
+    assert_eq!(seq(&server.status()), 2);
 }
 
 fn lines(numbers: std::ops::RangeInclusive<u32>) -> String {
@@ -310,7 +306,7 @@ fn at_the_end_of_stdin_the_last_frame_stays_and_the_server_goes_on() {
     // Its streams stay open, and new ones get the last frame.
     let mut late = server.stream("", "test");
     late.wait_for(&fixture("blue.jpg"));
-    assert_eq!(status(&server)["clients"]["stream"], 2);
+    assert_eq!(server.status()["clients"]["stream"], 2);
 }
 
 #[test]
@@ -326,7 +322,7 @@ fn a_truncated_jpeg_at_the_end_of_stdin_is_never_published() {
     server.wait_stderr("it was not published");
     server.wait_stderr("stdin ended; keeping the last frame");
     assert!(server.get("/snapshot", "").body == fixture("red.jpg"));
-    assert_eq!(seq(&status(&server)), 1);
+    assert_eq!(seq(&server.status()), 1);
 }
 
 #[test]
@@ -362,7 +358,7 @@ fn stdin_is_served_under_its_name_among_several_sources() {
         Some("text/plain; charset=utf-8")
     );
     assert!(server.get("/other/snapshot", "").body == fixture("blue.jpg"));
-    let status = status(&server);
+    let status = server.status();
     assert_eq!(status["sources"][0]["kind"], "stdin");
     assert_eq!(status["sources"][0]["source"], "-");
 }

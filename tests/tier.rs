@@ -173,8 +173,7 @@ fn ms(d: Duration) -> f64 {
 
 /// `clients.<endpoint>` of a server's /status, asked directly.
 fn clients(server: &TestServer, endpoint: &str) -> u64 {
-    let status: Value = serde_json::from_slice(&server.get("/status", "").body).unwrap();
-    status["clients"][endpoint].as_u64().unwrap()
+    server.status()["clients"][endpoint].as_u64().unwrap()
 }
 
 /// A viewer that has seen the first frame, waiting for the changes.

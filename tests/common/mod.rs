@@ -308,6 +308,28 @@ impl TestServer {
         }
     }
 
+    /// `/status`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.get("/status", "").body).unwrap()
+    }
+
+    /// Waits until `/status` satisfies `ok`, and returns it; fails saying it never did `what`.
+    pub fn wait_status(
+        &self,
+        what: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let status = self.status();
+            if ok(&status) {
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "never {what}: {status}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until /status counts `n` clients of `endpoint` (stream, events, poll).
     pub fn wait_until_connected(&self, endpoint: &str, n: u64) {
         let start = Instant::now();
