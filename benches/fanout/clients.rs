@@ -193,18 +193,7 @@ impl Fleet {
         while left > 0 {
             let batch = left.min(CONNECT_BATCH);
             let from = self.stats.len();
-            for _ in 0..batch {
-                let mut s =
-                    TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-                s.write_all(REQUEST).expect("send request");
-                let stat = Arc::new(ClientStat::default());
-                if !self.lean {
-                    self.socks.push(s.try_clone().expect("clone socket"));
-                }
-                let t = spawn_reader(s, &stat).expect("spawn client");
-                self.stats.push(stat);
-                self.threads.push(t);
-            }
+            self.open(addr, batch);
             while self.stats[from..]
                 .iter()
                 .any(|c| c.parts.load(Ordering::Relaxed) == 0 && !c.ended.load(Ordering::Acquire))
@@ -216,6 +205,22 @@ impl Fleet {
                 thread::sleep(Duration::from_millis(1));
             }
             left -= batch;
+        }
+    }
+
+    /// Connects `n` reading clients at once and returns without waiting for a part: for a
+    /// server that has no frame yet (`pushserve -` before anything is piped in).
+    pub fn open(&mut self, addr: SocketAddr, n: usize) {
+        for _ in 0..n {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+            s.write_all(REQUEST).expect("send request");
+            let stat = Arc::new(ClientStat::default());
+            if !self.lean {
+                self.socks.push(s.try_clone().expect("clone socket"));
+            }
+            self.threads
+                .push(spawn_reader(s, &stat).expect("spawn client"));
+            self.stats.push(stat);
         }
     }
 
@@ -265,6 +270,15 @@ impl Fleet {
             }
         }
         (first, last, missing)
+    }
+
+    /// Each client's completion of change `id` after `t0`, in ns, for those that have it.
+    pub fn each_latency(&self, id: u32, t0: u64) -> Vec<u64> {
+        self.stats
+            .iter()
+            .filter(|c| c.last_id.load(Ordering::Acquire) == id)
+            .map(|c| c.done_ns.load(Ordering::Relaxed).saturating_sub(t0))
+            .collect()
     }
 
     pub fn bytes(&self) -> u64 {

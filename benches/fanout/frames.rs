@@ -5,6 +5,8 @@
 /// A real 40 KB JPEG; frames are this with COM padding inserted to the wanted size.
 const SEED_JPEG: &[u8] = include_bytes!("../../tests/fixtures/noise1.jpg");
 pub const FRAME_100K: usize = 100_000;
+/// About what a 640×480 camera frame weighs as a JPEG (figure 9).
+pub const FRAME_40K: usize = 40_960;
 pub const FRAME_1M: usize = 1 << 20;
 /// SOI and EOI: the smallest frame pushserve's completeness check takes as a JPEG (figure 8).
 pub const TINY_JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xD9];

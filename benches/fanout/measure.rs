@@ -45,6 +45,13 @@ impl Proc {
         field(14).unwrap_or(0) + field(15).unwrap_or(0)
     }
 
+    /// The process's state letter (`R`, `S`, `Z` for a zombie, ...), None once it is gone. A
+    /// zombie's `stat` still holds all its CPU: read it before the child is waited for.
+    pub fn state(self) -> Option<char> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.0)).ok()?;
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    }
+
     /// Nanoseconds on CPU of the live threads (`/proc/PID/task/*/schedstat`): finer than ticks,
     /// used where no thread starts or ends in the interval (figure 3).
     pub fn cpu_ns_live(self) -> u64 {

@@ -1,5 +1,6 @@
 //! The servers under test: pushserve (a private copy of the release binary, watching a file in
-//! a temp folder that each change is renamed over) and the baseline (this binary re-executed as
+//! a temp folder that each change is renamed over, or for figures 9 and 10 with other
+//! arguments: a relay, `-`) and the baseline (this binary re-executed as
 //! `--baseline-server`, fed frames on its stdin), both started on 127.0.0.1 with a free port and
 //! killed on drop; and the baseline server itself.
 //!
@@ -55,7 +56,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(kind: Kind, first: &[u8], args: &[&str]) -> Server {
-        let (mut cmd, dir) = match kind {
+        let (cmd, dir) = match kind {
             Kind::Pushserve => {
                 let dir = TempDir::new("src");
                 fs::write(dir.path("frame.jpg"), first).expect("write frame");
@@ -72,6 +73,29 @@ impl Server {
                 (cmd, None)
             }
         };
+        let mut server = Server::spawn(kind, cmd, dir);
+        if kind == Kind::Baseline {
+            server.stdin = server.child.stdin.take();
+            server.publish(first);
+        }
+        server
+    }
+
+    /// pushserve with `args` and `--port 0` and no watched file (a relay, or `-` with `stdin`
+    /// piped: see [`Server::take_stdin`]); [`Server::publish`] is not for it.
+    pub fn command(args: &[&str], stdin: Stdio) -> Server {
+        let mut cmd = Command::new(pushserve_bin());
+        cmd.args(args).args(["--port", "0"]).stdin(stdin);
+        Server::spawn(Kind::Pushserve, cmd, None)
+    }
+
+    /// The server's stdin, if it was piped and not taken yet.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Starts `cmd` and waits for the URL it prints first.
+    fn spawn(kind: Kind, mut cmd: Command, dir: Option<TempDir>) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -117,10 +141,6 @@ impl Server {
                     server.stderr.lock().unwrap()
                 )
             });
-        if kind == Kind::Baseline {
-            server.stdin = server.child.stdin.take();
-            server.publish(first);
-        }
         server
     }
 

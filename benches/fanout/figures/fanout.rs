@@ -21,10 +21,10 @@ use crate::server::{Kind, Server};
 const CHANGES: u32 = 20;
 
 /// A small xorshift for the pause between changes, so changes do not lock to the poll phase.
-struct Jitter(u64);
+pub struct Jitter(pub u64);
 
 impl Jitter {
-    fn pause(&mut self, from_ms: u64, to_ms: u64) -> Duration {
+    pub fn pause(&mut self, from_ms: u64, to_ms: u64) -> Duration {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

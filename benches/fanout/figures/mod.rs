@@ -13,11 +13,14 @@
 //! | 6 | [`churn`] | readers coming and going beside idle ones |
 //! | 7 | [`viewers`] | 10,000 idle viewers: memory, `/status` |
 //! | 8 | [`burst`] | 2,000 connections at once |
+//! | 9 | [`sources`] | relay latency: origin → relay → reader against origin → reader |
+//! | 10 | [`sources`] | `ffmpeg \| pushserve -`: frames each viewer gets, CPU |
 
 pub mod burst;
 pub mod churn;
 pub mod fanout;
 pub mod idle;
+pub mod sources;
 pub mod throughput;
 pub mod viewers;
 
@@ -27,7 +30,7 @@ use crate::Config;
 use crate::report::{Summary, Table, int};
 
 /// Every figure, in the order they run.
-pub const ALL: [u32; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+pub const ALL: [u32; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 /// Measures figure `figure`.
 pub fn run(figure: u32, cfg: &Config) -> Value {
@@ -40,6 +43,8 @@ pub fn run(figure: u32, cfg: &Config) -> Value {
         6 => churn::run(cfg),
         7 => viewers::run(cfg),
         8 => burst::run(cfg),
+        9 => sources::relay(cfg),
+        10 => sources::ffmpeg(cfg),
         _ => unreachable!("no figure {figure}"),
     }
 }
@@ -55,6 +60,8 @@ pub fn rows(fig: &Value, t: &mut Table) {
         6 => churn::rows(fig, t),
         7 => viewers::rows(fig, t),
         8 => burst::rows(fig, t),
+        9 => sources::relay_rows(fig, t),
+        10 => sources::ffmpeg_rows(fig, t),
         n => t.note(&format!(
             "- figure {n}: not known to this version of the bench"
         )),
@@ -72,6 +79,8 @@ pub fn summary(fig: &Value) -> Vec<Summary> {
         6 => churn::summary(fig),
         7 => viewers::summary(fig),
         8 => burst::summary(fig),
+        9 => sources::relay_summary(fig),
+        10 => sources::ffmpeg_summary(fig),
         _ => Vec::new(),
     }
 }
