@@ -27,6 +27,8 @@ mod manpage;
 // The integration tests compile this file too, and use parts of it the sources do not.
 #[allow(dead_code)]
 mod multipart;
+#[cfg(test)]
+mod multipart_tests;
 mod pages;
 mod push;
 mod report;
