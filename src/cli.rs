@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use clap::builder::FalseyValueParser;
 use clap::{Arg, ArgAction, Parser};
@@ -53,15 +54,18 @@ pub struct Args {
     #[arg(short, long, default_value_t = 8080, env = "PUSHSERVE_PORT")]
     pub port: u16,
 
-    /// Address to listen on; use 0.0.0.0 or :: to serve other machines
+    /// Address to listen on; use 0.0.0.0 or :: to serve other machines, or unix:PATH for a Unix
+    /// socket (for a proxy in front). A socket handed over by systemd (socket activation) is
+    /// used instead
     #[arg(
         short,
         long,
         default_value = "127.0.0.1",
         value_name = "ADDR",
+        value_parser = parse_bind,
         env = "PUSHSERVE_BIND"
     )]
-    pub bind: IpAddr,
+    pub bind: BindArg,
 
     /// Also answer requests whose Host is NAME (.example.com: and its subdomains). Bound to
     /// loopback, other names than localhost are refused (DNS rebinding); bound elsewhere, giving
@@ -258,6 +262,25 @@ pub enum Order {
     Mtime,
     /// Shuffled anew every cycle
     Random,
+}
+
+/// `--bind`: an IP address, or `unix:PATH`.
+#[derive(Clone, Debug)]
+pub enum BindArg {
+    Ip(IpAddr),
+    Unix(PathBuf),
+}
+
+fn parse_bind(text: &str) -> Result<BindArg, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("unix: needs the path of the socket, e.g. unix:/run/pushserve.sock".into());
+        }
+        return Ok(BindArg::Unix(PathBuf::from(path)));
+    }
+    text.parse()
+        .map(BindArg::Ip)
+        .map_err(|_| format!("'{text}' is not an IP address or unix:PATH"))
 }
 
 /// `4096`, `512K`, `64M`, `1G` (binary multiples).

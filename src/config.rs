@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use clap::ArgMatches;
 
-use crate::cli::{self, Args, Order};
+use crate::cli::{self, Args, BindArg, Order};
 use crate::http::head::HeaderValue;
+use crate::http::listener::Bind;
 use crate::report::Level;
 
 pub struct Config {
-    pub listen: SocketAddr,
+    pub listen: Bind,
     pub allow_host: Vec<String>,
     pub keepalive: Duration,
     /// `--repeat`; None for 0.
@@ -86,7 +87,10 @@ impl Config {
         let sources = sources_in_order(&args, matches)?;
         let opts = &args.slideshow;
         Ok(Config {
-            listen: SocketAddr::new(args.bind, args.port),
+            listen: match args.bind {
+                BindArg::Ip(ip) => Bind::Tcp(SocketAddr::new(ip, args.port)),
+                BindArg::Unix(path) => Bind::Unix(path),
+            },
             allow_host: args.allow_host,
             keepalive: Duration::from_secs(args.keepalive),
             repeat: (args.repeat > 0).then(|| Duration::from_secs(args.repeat)),

@@ -179,6 +179,7 @@ impl Keeper {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::conn::Socket;
     use crate::http::watch::Watcher;
     use std::io::Read;
     use std::net::{TcpListener, TcpStream};
@@ -189,7 +190,10 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let server = listener.accept().unwrap().0;
         let watcher = Watcher::start().unwrap();
-        (Conn::new(server, &watcher, Duration::from_secs(10)), client)
+        (
+            Conn::new(Socket::Tcp(server), None, &watcher, Duration::from_secs(10)).unwrap(),
+            client,
+        )
     }
 
     fn keeper() -> Keeper {

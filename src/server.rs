@@ -15,7 +15,7 @@ use anyhow::{Result, anyhow};
 use crate::channel::Channel;
 use crate::config::{Config, unique_names};
 use crate::http::host::HostCheck;
-use crate::http::listener;
+use crate::http::listener::{self, Bind, Listener, Local};
 use crate::keeper::Keeper;
 use crate::report::{self, describe_io_error};
 use crate::routes;
@@ -40,9 +40,8 @@ pub fn run(config: Config) -> Result<()> {
             ))
         })
         .collect::<Result<_>>()?;
-    let addr = config.listen;
-    let listener = listener::bind(addr)
-        .map_err(|e| anyhow!("cannot listen on {addr}: {}", describe_io_error(&e)))?;
+    let listener = listen(&config.listen)?;
+    let local = listener.local()?;
 
     let names = unique_names(
         opened
@@ -73,7 +72,10 @@ pub fn run(config: Config) -> Result<()> {
             keepalive,
             repeat: config.repeat,
             cors: config.cors,
-            hosts: HostCheck::new(addr.ip(), &config.allow_host),
+            hosts: HostCheck::new(
+                matches!(local, Local::Tcp(addr) if addr.ip().is_loopback()),
+                &config.allow_host,
+            ),
         },
         started: Instant::now(),
     });
@@ -90,7 +92,7 @@ pub fn run(config: Config) -> Result<()> {
             .subscribe(&Waiter::for_current_thread())
             .wait_until(0, Some(deadline));
     }
-    let url = viewer_url(listener.local_addr()?);
+    let url = viewer_url(&local, listener.is_tls());
     let mut urls = vec![url.clone()];
     if site.is_multi() {
         urls.extend(site.channels.iter().map(|c| format!("{url}{}/", c.name)));
@@ -130,14 +132,42 @@ fn start_sources(
     Ok(done)
 }
 
-/// The URL to print: an unspecified bind address is shown as loopback, which always works here.
-fn viewer_url(addr: SocketAddr) -> String {
+/// The socket systemd handed over, else one bound as `--bind` says.
+fn listen(bind: &Bind) -> Result<Listener> {
+    if let Some(listener) = listener::inherited().map_err(|e| {
+        anyhow!(
+            "cannot use the socket systemd passed: {}",
+            describe_io_error(&e)
+        )
+    })? {
+        return Ok(listener);
+    }
+    listener::bind(bind).map_err(|e| {
+        let at = match bind {
+            Bind::Tcp(addr) => addr.to_string(),
+            Bind::Unix(path) => format!("unix:{}", path.display()),
+        };
+        anyhow!("cannot listen on {at}: {}", describe_io_error(&e))
+    })
+}
+
+/// The URL to print: an unspecified bind address is shown as loopback, which always works here;
+/// a Unix socket as nginx's `proxy_pass` names one (`http://unix:/run/cam.sock:/`).
+fn viewer_url(local: &Local, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let addr = match local {
+        Local::Tcp(addr) => *addr,
+        Local::Unix(path) => {
+            let path = path.as_deref().unwrap_or(std::path::Path::new("(unnamed)"));
+            return format!("{scheme}://unix:{}:/", path.display());
+        }
+    };
     let ip = match addr.ip() {
         ip if !ip.is_unspecified() => ip,
         std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
     };
-    format!("http://{}/", SocketAddr::new(ip, addr.port()))
+    format!("{scheme}://{}/", SocketAddr::new(ip, addr.port()))
 }
 
 /// 40 random letters and digits: a browser finds parts by scanning for the boundary, so it

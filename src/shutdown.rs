@@ -35,6 +35,7 @@ pub fn close_and_exit(site: &Site) -> ! {
         channel.latest.close();
     }
     report::clear_status_line();
+    crate::http::listener::remove_socket_file();
     let deadline = Instant::now() + GRACE;
     while site.open_responses() > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));

@@ -1,16 +1,22 @@
 //! The listening socket and the accept loop: one small-stack thread per connection, and accept
 //! errors (out of file descriptors, out of memory) survived with a back-off instead of ending
-//! the server.
+//! the server. The socket is TCP or a Unix socket, bound here or handed over by systemd
+//! (socket activation); with a TLS configuration, every connection speaks TLS.
 
+use std::fs;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use rustix::net::{AddressFamily, SocketType, sockopt};
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, sockopt};
+use rustls::ServerConfig;
 
-use crate::http::conn::Conn;
+use crate::http::conn::{Conn, Socket};
 use crate::http::head::{Head, HeaderValue};
 use crate::http::watch::Watcher;
 use crate::report::describe_io_error;
@@ -24,22 +30,77 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// `net.core.somaxconn` (4096 by default since Linux 5.4); std's `TcpListener::bind` asks 128.
 const BACKLOG: i32 = 4096;
 
-/// The listening socket, and the watcher that notices clients leaving (started with it, so that
-/// every thread is up once the server says it listens).
+/// Where to listen.
+#[derive(Clone, Debug)]
+pub enum Bind {
+    Tcp(SocketAddr),
+    /// A Unix socket at this path (`--bind unix:PATH`).
+    Unix(PathBuf),
+}
+
+/// The listening socket, its TLS configuration if any, and the watcher that notices clients
+/// leaving (started with it, so that every thread is up once the server says it listens).
 pub struct Listener {
-    socket: TcpListener,
+    socket: Accepting,
+    tls: Option<Arc<ServerConfig>>,
     watcher: Arc<Watcher>,
 }
 
-/// Listens on `addr`, as `TcpListener::bind` does but with a deeper backlog.
-pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
+enum Accepting {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// The Unix socket this process made, removed at exit.
+static SOCKET_FILE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Listens on `bind`: TCP as `TcpListener::bind` does but with a deeper backlog; a Unix socket
+/// in place of a stale one a crash left, but never in place of anything else.
+pub fn bind(bind: &Bind) -> io::Result<Listener> {
+    let socket = match bind {
+        Bind::Tcp(addr) => Accepting::Tcp(listen_tcp(*addr)?),
+        Bind::Unix(path) => {
+            let socket = listen_unix(path)?;
+            let _ = SOCKET_FILE.set(path.clone());
+            Accepting::Unix(socket)
+        }
+    };
     Ok(Listener {
-        socket: listen(addr)?,
+        socket,
+        tls: None,
         watcher: Watcher::start()?,
     })
 }
 
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+/// The listening socket systemd handed over (`LISTEN_FDS`, `LISTEN_PID`), if it did: TCP or
+/// Unix, the first one.
+pub fn inherited() -> io::Result<Option<Listener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let socket = match fds.take_tcp_listener(0) {
+        Ok(Some(socket)) => Accepting::Tcp(socket),
+        _ => match fds.take_unix_listener(0)? {
+            Some(socket) => Accepting::Unix(socket),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(Listener {
+        socket,
+        tls: None,
+        watcher: Watcher::start()?,
+    }))
+}
+
+/// Removes the Unix socket this process bound, if any (before exiting).
+pub fn remove_socket_file() {
+    if let Some(path) = SOCKET_FILE.get() {
+        let _ = fs::remove_file(path);
+    }
+}
+
+fn listen_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
         SocketAddr::V6(_) => AddressFamily::INET6,
@@ -56,9 +117,92 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from(socket))
 }
 
+fn listen_unix(path: &Path) -> io::Result<UnixListener> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another server answers on it",
+                ));
+            }
+            // Nobody answers: left by a server that crashed.
+            fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "it exists and is not a socket, so it is left alone",
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
+    rustix::net::listen(&socket, BACKLOG)?;
+    Ok(UnixListener::from(socket))
+}
+
+/// Where a listener listens, for the URL it prints and the Host check.
+pub enum Local {
+    Tcp(SocketAddr),
+    Unix(Option<PathBuf>),
+}
+
 impl Listener {
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
+    /// Every connection speaks TLS with `config`.
+    #[allow(dead_code)] // until the TLS options
+    pub fn with_tls(mut self, config: Arc<ServerConfig>) -> Listener {
+        self.tls = Some(config);
+        self
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn local(&self) -> io::Result<Local> {
+        Ok(match &self.socket {
+            Accepting::Tcp(s) => Local::Tcp(s.local_addr()?),
+            Accepting::Unix(s) => Local::Unix(s.local_addr()?.as_pathname().map(Path::to_path_buf)),
+        })
+    }
+
+    fn spawn<H>(&self, socket: Socket, write_timeout: Duration, handle: Arc<H>)
+    where
+        H: Fn(Conn) + Send + Sync + 'static,
+    {
+        // Keep a handle so that a refused spawn can still answer (in the clear only).
+        let spare = match (&socket, &self.tls) {
+            (Socket::Tcp(s), None) => s.try_clone().ok(),
+            _ => None,
+        };
+        let (watcher, tls) = (Arc::clone(&self.watcher), self.tls.clone());
+        let spawned = thread::Builder::new()
+            .name("connection".into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || {
+                if let Ok(conn) = Conn::new(socket, tls.as_ref(), &watcher, write_timeout) {
+                    handle(conn);
+                }
+            });
+        if spawned.is_err()
+            && let Some(mut stream) = spare
+        {
+            // Written from the accept thread, so no lingering close: the kernel sends it as is.
+            let overloaded = Head::new(503)
+                .field("Retry-After", HeaderValue::from_static("1"))
+                .field("Content-Length", HeaderValue::number(0u64))
+                .render();
+            let _ = stream.set_nonblocking(true);
+            let _ = stream.write_all(&overloaded);
+        }
     }
 
     /// Accepts connections for ever, handing each to `handle` on its own thread (the process
@@ -69,10 +213,14 @@ impl Listener {
     {
         let mut backoff = Duration::ZERO;
         loop {
-            match self.socket.accept() {
-                Ok((stream, _)) => {
+            let accepted = match &self.socket {
+                Accepting::Tcp(s) => s.accept().map(|(s, _)| Socket::Tcp(s)),
+                Accepting::Unix(s) => s.accept().map(|(s, _)| Socket::Unix(s)),
+            };
+            match accepted {
+                Ok(socket) => {
                     backoff = Duration::ZERO;
-                    spawn(stream, &self.watcher, write_timeout, Arc::clone(&handle));
+                    self.spawn(socket, write_timeout, Arc::clone(&handle));
                 }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
@@ -87,30 +235,6 @@ impl Listener {
                 }
             }
         }
-    }
-}
-
-fn spawn<H>(stream: TcpStream, watcher: &Arc<Watcher>, write_timeout: Duration, handle: Arc<H>)
-where
-    H: Fn(Conn) + Send + Sync + 'static,
-{
-    // Keep a handle so that a refused spawn can still answer.
-    let spare = stream.try_clone();
-    let watcher = Arc::clone(watcher);
-    let spawned = thread::Builder::new()
-        .name("connection".into())
-        .stack_size(STACK_SIZE)
-        .spawn(move || handle(Conn::new(stream, &watcher, write_timeout)));
-    if spawned.is_err()
-        && let Ok(mut stream) = spare
-    {
-        // Written from the accept thread, so no lingering close: the kernel sends it as is.
-        let overloaded = Head::new(503)
-            .field("Retry-After", HeaderValue::from_static("1"))
-            .field("Content-Length", HeaderValue::number(0u64))
-            .render();
-        let _ = stream.set_nonblocking(true);
-        let _ = stream.write_all(&overloaded);
     }
 }
 

@@ -2,8 +2,7 @@
 //! refuses heads that HTTP/1.1 says to refuse (RFC 9112): no Host, two Hosts, conflicting
 //! Content-Lengths.
 
-use std::io::{self, Read};
-use std::net::TcpStream;
+use std::io;
 use std::time::{Duration, Instant};
 
 /// Larger heads get 431: no browser or tool sends anything near it.
@@ -57,17 +56,21 @@ pub enum HeadError {
     Malformed,
 }
 
-/// Reads until a complete request head has arrived or `timeout` has passed in all.
-pub fn read_head(mut stream: &TcpStream, timeout: Duration) -> Result<Request, HeadError> {
+/// Reads until a complete request head has arrived or `timeout` has passed in all; `read`
+/// reads what is there, waiting at most the time it is given (0 at the end of the stream).
+pub fn read_head(
+    mut read: impl FnMut(&mut [u8], Duration) -> io::Result<usize>,
+    timeout: Duration,
+) -> Result<Request, HeadError> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+        if left.is_zero() {
             return Err(HeadError::Gone);
         }
-        match stream.read(&mut buf[filled..]) {
+        match read(&mut buf[filled..], left) {
             Ok(0) => {
                 return Err(if filled == 0 {
                     HeadError::Gone

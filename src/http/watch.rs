@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::TcpStream;
+use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -50,7 +50,7 @@ impl Watcher {
     }
 
     /// Marks `waiter` gone and wakes it once the client of `conn` closes its side.
-    pub fn watch(self: &Arc<Self>, conn: &TcpStream, waiter: &Arc<Waiter>) -> io::Result<Watched> {
+    pub fn watch(self: &Arc<Self>, conn: impl AsFd, waiter: &Arc<Waiter>) -> io::Result<Watched> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(token, Arc::downgrade(waiter));
         let watched = Watched {
