@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'pushserve' -ScriptBlock {
             [CompletionResult]::new('--write-timeout', '--write-timeout', [CompletionResultType]::ParameterName, 'Drop a client that takes less than 64 KiB (or all that is left to send) in this many seconds: slow but steady clients are never cut')
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`')
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Ask every client for this user name and password (HTTP Basic authentication; the password may hold colons). Repeat for several accounts. Without TLS in front, they cross the network readable by anyone on the way. PUSHSERVE_AUTH keeps a password out of ps')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time each slide is shown, in milliseconds')
             [CompletionResult]::new('--ext', '--ext', [CompletionResultType]::ParameterName, 'File extensions to show, comma-separated (case-insensitive)')
             [CompletionResult]::new('--order', '--order', [CompletionResultType]::ParameterName, 'Order of the slides in each cycle')

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[pushserve] = {|@words|
             cand --write-timeout 'Drop a client that takes less than 64 KiB (or all that is left to send) in this many seconds: slow but steady clients are never cut'
             cand --lines 'Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`'
             cand --max-frame 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)'
+            cand --auth 'Ask every client for this user name and password (HTTP Basic authentication; the password may hold colons). Repeat for several accounts. Without TLS in front, they cross the network readable by anyone on the way. PUSHSERVE_AUTH keeps a password out of ps'
             cand --interval 'Time each slide is shown, in milliseconds'
             cand --ext 'File extensions to show, comma-separated (case-insensitive)'
             cand --order 'Order of the slides in each cycle'

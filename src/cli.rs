@@ -129,6 +129,17 @@ pub struct Args {
     #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_bytes, env = "PUSHSERVE_MAX_FRAME")]
     pub max_frame: u64,
 
+    /// Ask every client for this user name and password (HTTP Basic authentication; the password
+    /// may hold colons). Repeat for several accounts. Without TLS in front, they cross the
+    /// network readable by anyone on the way. PUSHSERVE_AUTH keeps a password out of ps
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "PUSHSERVE_AUTH",
+        hide_env_values = true
+    )]
+    pub auth: Vec<String>,
+
     /// Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages
     /// on other origins can use them
     #[arg(long, env = "PUSHSERVE_CORS", value_parser = FalseyValueParser::new())]

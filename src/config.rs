@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::ArgMatches;
 
 use crate::cli::{self, Args, BindArg, Order};
+use crate::http::auth::{Account, Accounts};
 use crate::http::head::HeaderValue;
 use crate::http::listener::Bind;
 use crate::report::Level;
@@ -24,6 +25,8 @@ pub struct Config {
     pub repeat: Option<Duration>,
     pub write_timeout: Duration,
     pub cors: bool,
+    /// `--auth`; None without it.
+    pub auth: Option<Accounts>,
     pub level: Level,
     /// In command-line order, `--exec` among the others where it was given.
     pub sources: Vec<SourceArg>,
@@ -85,6 +88,11 @@ const MAX_NAME: usize = 64;
 impl Config {
     pub fn from_args(args: Args, matches: &ArgMatches) -> Result<Config, UsageError> {
         let sources = sources_in_order(&args, matches)?;
+        let accounts = args
+            .auth
+            .iter()
+            .map(|text| Account::parse(text).map_err(|e| UsageError(e.to_string())))
+            .collect::<Result<_, _>>()?;
         let opts = &args.slideshow;
         Ok(Config {
             listen: match args.bind {
@@ -96,6 +104,7 @@ impl Config {
             repeat: (args.repeat > 0).then(|| Duration::from_secs(args.repeat)),
             write_timeout: Duration::from_secs(args.write_timeout),
             cors: args.cors,
+            auth: Accounts::new(accounts),
             level: match (args.quiet, args.verbose) {
                 (true, _) => Level::Quiet,
                 (_, true) => Level::Verbose,

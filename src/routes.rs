@@ -4,12 +4,15 @@
 //! but the given sources can be served.
 //!
 //! Every source's endpoints are under `/NAME/`; the root ones serve the first source, except
-//! `/` itself, which with several sources is an index of them all.
+//! `/` itself, which with several sources is an index of them all. Before any route, a request
+//! passes the Host check and, with `--auth`, the credentials (`http/auth.rs`), which refuse it
+//! the same way whatever its path.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::events;
+use crate::http::auth;
 use crate::http::conn::Conn;
 use crate::http::head::HeaderValue;
 use crate::http::request::{HeadError, Request};
@@ -17,7 +20,7 @@ use crate::http::response::Response;
 use crate::pages;
 use crate::push;
 use crate::report::{self, Level};
-use crate::site::{Ctx, Site};
+use crate::site::{self, Ctx, Site};
 use crate::status;
 
 /// A client that has not sent a whole request head by then is dropped.
@@ -110,13 +113,13 @@ pub fn handle(site: &Site, conn: Conn) {
             return log_access(peer, "-", 400, started, bytes, None);
         }
     };
-    let (status, bytes, channel) = route(site, &req, conn);
-    log_access(peer, &req.path, status, started, bytes, channel);
+    let (status, bytes, note) = answer(site, &req, conn);
+    log_access(peer, &req.path, status, started, bytes, note);
 }
 
-/// Answers `req`; returns the status, the bytes sent and, with several sources, the name of
-/// the one that answered.
-fn route<'s>(site: &'s Site, req: &Request, conn: Conn) -> (u16, u64, Option<&'s str>) {
+/// Answers `req` once it has passed the checks every request must pass, whatever its path: the
+/// Host, then the credentials; returns the status, the bytes sent and what the access log adds.
+fn answer(site: &Site, req: &Request, conn: Conn) -> (u16, u64, Option<String>) {
     let head_only = req.is_head();
     if !site.serving.hosts.allows(req.host.as_deref()) {
         let body = b"Forbidden: this server does not answer to that Host name \
@@ -124,6 +127,33 @@ fn route<'s>(site: &'s Site, req: &Request, conn: Conn) -> (u16, u64, Option<&'s
         let response = Response::new(403, HeaderValue::from_static("text/plain"), body);
         return (403, send(conn, response, head_only), None);
     }
+    if let Some(accounts) = &site.serving.auth {
+        if req.method == "OPTIONS" && site.serving.cors {
+            // Browsers send a preflight without credentials, whatever the page says, so it
+            // must pass, or no page elsewhere could ask at all; the same answer on every path
+            // tells nothing of which exist, and the request that follows is checked.
+            let mut response = preflight(true);
+            site::add_cors(&mut response.head);
+            return (204, send(conn, response, false), None);
+        }
+        if let Err(refusal) = accounts.check(req.header("authorization")) {
+            let mut response = auth::challenge();
+            if site.serving.cors {
+                // So that a page elsewhere reads a 401, not a network error, and can ask again.
+                site::add_cors(&mut response.head);
+            }
+            let bytes = send(conn, response, head_only);
+            return (401, bytes, Some(format!("({refusal})")));
+        }
+    }
+    let (status, bytes, channel) = route(site, req, conn);
+    (status, bytes, channel.map(|name| format!("({name})")))
+}
+
+/// Answers `req`; returns the status, the bytes sent and, with several sources, the name of
+/// the one that answered.
+fn route<'s>(site: &'s Site, req: &Request, conn: Conn) -> (u16, u64, Option<&'s str>) {
+    let head_only = req.is_head();
     let (channel, route) = match target(site, &req.path) {
         Some(Found::Route(channel, route)) => (channel, route),
         Some(Found::Index) if is_read(req) => {
@@ -141,17 +171,7 @@ fn route<'s>(site: &'s Site, req: &Request, conn: Conn) -> (u16, u64, Option<&'s
     let label = site.is_multi().then_some(channel.name.as_str());
     let cors = route.cors && site.serving.cors;
     if req.method == "OPTIONS" && cors {
-        // A preflight, sent by browsers before a cross-origin request with If-None-Match.
-        let response = Response::new(204, HeaderValue::from_static("text/plain"), &[])
-            .header(
-                "Access-Control-Allow-Methods",
-                HeaderValue::from_static("GET, HEAD"),
-            )
-            .header(
-                "Access-Control-Allow-Headers",
-                HeaderValue::from_static("If-None-Match, Last-Event-ID"),
-            )
-            .header("Access-Control-Max-Age", HeaderValue::from_static("86400"));
+        let response = preflight(false);
         let ctx = Ctx {
             site,
             channel,
@@ -198,6 +218,26 @@ fn target<'s>(site: &'s Site, path: &str) -> Option<Found<'s>> {
     Some(Found::Route(channel, route))
 }
 
+/// The answer to a preflight, sent by browsers before a cross-origin request with
+/// If-None-Match (or, with `--auth`, Authorization); without its CORS headers.
+fn preflight(auth: bool) -> Response<'static> {
+    let headers = if auth {
+        "If-None-Match, Last-Event-ID, Authorization"
+    } else {
+        "If-None-Match, Last-Event-ID"
+    };
+    Response::new(204, HeaderValue::from_static("text/plain"), &[])
+        .header(
+            "Access-Control-Allow-Methods",
+            HeaderValue::from_static("GET, HEAD"),
+        )
+        .header(
+            "Access-Control-Allow-Headers",
+            HeaderValue::from_static(headers),
+        )
+        .header("Access-Control-Max-Age", HeaderValue::from_static("86400"))
+}
+
 fn is_read(req: &Request) -> bool {
     req.method == "GET" || req.method == "HEAD"
 }
@@ -216,22 +256,23 @@ fn send(conn: Conn, response: Response, head_only: bool) -> u64 {
     response.send(conn, head_only).unwrap_or(0)
 }
 
-/// With `--verbose`: one line per finished connection, naming the source with several.
+/// With `--verbose`: one line per finished connection, with `note` after it: the source with
+/// several, or why a request was refused (the one place a user name tried is printed).
 fn log_access(
     peer: Option<SocketAddr>,
     path: &str,
     status: u16,
     started: Instant,
     bytes: u64,
-    source: Option<&str>,
+    note: Option<String>,
 ) {
     if report::enabled(Level::Verbose) {
         let peer = peer.map_or("-".to_string(), |p| p.to_string());
         let ms = started.elapsed().as_millis();
-        let source = source.map_or(String::new(), |name| format!(" ({name})"));
+        let note = note.map_or(String::new(), |note| format!(" {note}"));
         report::line(
             Level::Verbose,
-            format_args!("{peer} {path} {status} {ms}ms {bytes}B{source}"),
+            format_args!("{peer} {path} {status} {ms}ms {bytes}B{note}"),
         );
     }
 }

@@ -14,6 +14,7 @@ use anyhow::{Result, anyhow};
 
 use crate::channel::Channel;
 use crate::config::{Config, unique_names};
+use crate::http::auth;
 use crate::http::host::HostCheck;
 use crate::http::listener::{self, Bind, Listener, Local};
 use crate::keeper::Keeper;
@@ -76,9 +77,22 @@ pub fn run(config: Config) -> Result<()> {
                 matches!(local, Local::Tcp(addr) if addr.ip().is_loopback()),
                 &config.allow_host,
             ),
+            auth: config.auth,
         },
         started: Instant::now(),
     });
+    // The TLS option will pass whether it is on.
+    if site.serving.auth.is_some()
+        && let Local::Tcp(addr) = &local
+        // The TLS options will pass their own value.
+        && auth::crosses_network_in_clear(addr.ip(), false)
+    {
+        warning!(
+            "--auth with --bind {}: user names and passwords cross the network in clear text, \
+             readable by anyone on the way; put a TLS proxy in front",
+            addr.ip()
+        );
+    }
     shutdown::on_signal_close(Arc::clone(&site))?;
     let sources = producers.len();
     let finished = start_sources(producers)?;

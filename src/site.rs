@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
+use crate::http::auth::Accounts;
 use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
 use crate::http::host::HostCheck;
@@ -21,9 +22,12 @@ pub struct Serving {
     pub keepalive: Duration,
     /// `--repeat` for reader streams; None for 0.
     pub repeat: Option<Duration>,
-    /// `--cors`: the endpoints the route table marks get `Access-Control-Allow-Origin: *`.
+    /// `--cors`: the endpoints the route table marks get `Access-Control-Allow-Origin: *` (and,
+    /// with `--auth`, every preflight and every 401).
     pub cors: bool,
     pub hosts: HostCheck,
+    /// `--auth`: every request must name one of these accounts; None asks nothing.
+    pub auth: Option<Accounts>,
 }
 
 pub struct Site {
@@ -67,11 +71,7 @@ impl Ctx<'_> {
     /// Adds the CORS headers when this endpoint takes them.
     pub fn add_cors(&self, head: &mut Head) {
         if self.cors {
-            head.push("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
-            head.push(
-                "Access-Control-Expose-Headers",
-                HeaderValue::from_static("ETag"),
-            );
+            add_cors(head);
         }
     }
 
@@ -81,4 +81,13 @@ impl Ctx<'_> {
         self.add_cors(&mut response.head);
         response.send(conn, head_only).unwrap_or(0)
     }
+}
+
+/// The CORS headers of an endpoint that answers other origins.
+pub fn add_cors(head: &mut Head) {
+    head.push("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+    head.push(
+        "Access-Control-Expose-Headers",
+        HeaderValue::from_static("ETag"),
+    );
 }

@@ -6,6 +6,7 @@
 //! not tiny_http's, because tiny_http strands connections that arrive together and cannot
 //! stream an endless response.
 
+pub mod auth;
 pub mod conn;
 pub mod head;
 pub mod host;
