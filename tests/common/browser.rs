@@ -552,3 +552,140 @@ impl Drop for OtherOrigin {
         }
     }
 }
+
+/// An HTTP authentication challenge the page met, as [`Browser::log_in`] answered it.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    pub url: String,
+    /// `Server` or `Proxy`.
+    pub source: String,
+    pub scheme: String,
+    pub realm: String,
+}
+
+impl Browser {
+    /// Opens `url` as a person who types `user` and `password` into the login dialog each time
+    /// the browser shows it: with CDP's Fetch domain, every request of the page is paused and let
+    /// go, and every authentication challenge (a `401` with `WWW-Authenticate`) is answered with
+    /// them (`Fetch.authRequired`, `Fetch.continueWithAuth`). Goes on until the JavaScript `js`
+    /// gives a value that satisfies `ok` (within [`DEADLINE`], else it panics with `what`), then
+    /// stops intercepting: later requests carry what Chromium remembers of the login, as they
+    /// would for that person. Returns the value and the challenges answered.
+    pub fn log_in(
+        &mut self,
+        url: &str,
+        (user, password): (&str, &str),
+        what: &str,
+        js: &str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> (Value, Vec<Challenge>) {
+        self.call(
+            "Fetch.enable",
+            json!({ "handleAuthRequests": true, "patterns": [{ "urlPattern": "*" }] }),
+        )
+        .unwrap_or_else(|e| panic!("Fetch.enable: {e}"));
+        let navigate = self.send_command("Page.navigate", json!({ "url": url }));
+        let mut challenges = Vec::new();
+        // The evaluation of `js` in flight (its id and when it was sent), and the last value.
+        let mut pending: Option<(u64, Instant)> = None;
+        let mut last = Value::Null;
+        let start = Instant::now();
+        let value = loop {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "waited {DEADLINE:?} for {what} while logging in; last result: {last}; \
+                 challenges answered: {challenges:?}{}",
+                self.process.stderr_tail()
+            );
+            // An evaluation sent while the page was being replaced may never be answered.
+            if pending.is_none_or(|(_, sent)| sent.elapsed() > Duration::from_secs(2)) {
+                let id = self.send_command(
+                    "Runtime.evaluate",
+                    json!({ "expression": js, "returnByValue": true, "awaitPromise": true }),
+                );
+                pending = Some((id, Instant::now()));
+            }
+            let text = match recv_text(&mut self.ws, POLL) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(e) => panic!(
+                    "Chromium's WebSocket failed while logging in: {e}{}",
+                    self.process.stderr_tail()
+                ),
+            };
+            let message: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!("Chromium sent a message that is not JSON ({e}): {text}")
+            });
+            let params = &message["params"];
+            match message["method"].as_str() {
+                Some("Fetch.requestPaused") => {
+                    self.send_command(
+                        "Fetch.continueRequest",
+                        json!({ "requestId": params["requestId"] }),
+                    );
+                }
+                Some("Fetch.authRequired") => {
+                    let challenge = &params["authChallenge"];
+                    let field = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                    challenges.push(Challenge {
+                        url: field(&params["request"]["url"]),
+                        source: field(&challenge["source"]),
+                        scheme: field(&challenge["scheme"]),
+                        realm: field(&challenge["realm"]),
+                    });
+                    self.send_command(
+                        "Fetch.continueWithAuth",
+                        json!({
+                            "requestId": params["requestId"],
+                            "authChallengeResponse": {
+                                "response": "ProvideCredentials",
+                                "username": user,
+                                "password": password,
+                            },
+                        }),
+                    );
+                }
+                _ => {}
+            }
+            let id = message["id"].as_u64();
+            if id == Some(navigate)
+                && let Some(error) = message.get("error")
+            {
+                panic!("cannot navigate to {url}: {error}");
+            }
+            if let Some((eval, _)) = pending
+                && id == Some(eval)
+            {
+                pending = None;
+                let result = &message["result"];
+                if result.get("exceptionDetails").is_none() && message.get("error").is_none() {
+                    last = result["result"]
+                        .get("value")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    if ok(&last) {
+                        break last;
+                    }
+                }
+                thread::sleep(POLL);
+            }
+        };
+        // Requests paused meanwhile go on unchanged once the domain is off.
+        self.call("Fetch.disable", json!({}))
+            .unwrap_or_else(|e| panic!("Fetch.disable: {e}"));
+        (value, challenges)
+    }
+
+    /// Sends one CDP command without waiting for its answer; returns its id.
+    fn send_command(&mut self, method: &str, params: Value) -> u64 {
+        self.next_id += 1;
+        let request = json!({ "id": self.next_id, "method": method, "params": params });
+        if let Err(e) = self.ws.send(Message::text(request.to_string())) {
+            panic!(
+                "cannot send {method} to Chromium: {e}{}",
+                self.process.stderr_tail()
+            );
+        }
+        self.next_id
+    }
+}
