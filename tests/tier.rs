@@ -8,15 +8,14 @@
 
 mod common;
 
-use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Killed, PartReader, Response, TempDir, TestServer, fixture, sbin_tool};
+use common::nginx::Nginx;
+use common::{DEADLINE, PartReader, TestServer, fixture, sbin_tool};
 use serde_json::Value;
 
 /// The site's name in README.md's example: viewers ask nginx for it, nginx passes it on
@@ -41,7 +40,9 @@ fn an_origin_two_relays_and_nginx_bring_every_change_to_every_viewer() {
     let origin = TestServer::serving("cam.jpg", &red, &["--poll", "20"]);
     let upstream = format!("{}stream", origin.url);
     let relays = [(); 2].map(|_| TestServer::start(&[&upstream, "--allow-host", SITE]));
-    let nginx = Nginx::start(nginx.get_program(), [&relays[0], &relays[1]]);
+    let nginx = Nginx::start(nginx.get_program(), |port| {
+        readme_site(port, [&relays[0].addr, &relays[1].addr])
+    });
     // Only the relays read the origin, however many viewers there are.
     origin.wait_until_connected("stream", 2);
 
@@ -92,7 +93,7 @@ fn an_origin_two_relays_and_nginx_bring_every_change_to_every_viewer() {
     assert!(on_relays.iter().all(|&n| n > 0), "{on_relays:?}");
 
     for i in 1..=2 {
-        let mut events = nginx.events();
+        let mut events = open_events(&nginx);
         let (_, size) = events.next();
         assert_eq!(size, red.len() as u64);
         viewers.push((format!("nginx events {i}"), Viewer::Events(events)));
@@ -240,111 +241,19 @@ impl Events {
     }
 }
 
-/// nginx in the foreground, configured in a folder of its own: killed on drop, then the
-/// folder removed (fields drop in order).
-struct Nginx {
-    process: Killed,
-    addr: String,
-    dir: TempDir,
-}
-
-impl Nginx {
-    fn start(program: &OsStr, relays: [&TestServer; 2]) -> Nginx {
-        let relays = relays.map(|relay| relay.addr.as_str());
-        // A port that was free a moment ago: if something else takes it first, once more.
-        for attempt in 1..=2 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let dir = TempDir::new("tier-nginx");
-            let config = nginx_conf(&dir, &readme_site(port, relays));
-            std::fs::write(dir.path("nginx.conf"), config).unwrap();
-            let process = Command::new(program)
-                .arg("-p")
-                .arg(&dir.0)
-                .arg("-e")
-                .arg(dir.path("error.log"))
-                .arg("-c")
-                .arg(dir.path("nginx.conf"))
-                .args(["-g", "daemon off;"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start nginx");
-            let mut nginx = Nginx {
-                process: Killed(process),
-                addr: format!("127.0.0.1:{port}"),
-                dir,
-            };
-            match nginx.wait_listening() {
-                Ok(()) => return nginx,
-                Err(log) if attempt == 1 && log.contains("Address already in use") => {}
-                Err(log) => panic!("nginx stopped: {log}"),
-            }
-        }
-        unreachable!()
+/// Server-Sent Events through nginx, once their response head has come.
+fn open_events(nginx: &Nginx) -> Events {
+    let mut lines = BufReader::new(nginx.request("/events", SITE, "test"));
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(lines.read_line(&mut head).unwrap() > 0, "head: {head}");
     }
-
-    /// Waits until nginx listens (it writes its pid file once its port is bound) and accepts
-    /// a connection; Err with its error log if it exits first.
-    fn wait_listening(&mut self) -> Result<(), String> {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.process.0.try_wait().unwrap() {
-                return Err(format!("{status}; error log: {}", self.log()));
-            }
-            if self.dir.path("nginx.pid").exists() && TcpStream::connect(&self.addr).is_ok() {
-                return Ok(());
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "nginx never listened; error log: {}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path("error.log")).unwrap_or_default()
-    }
-
-    /// Sends `GET path` naming `host`. In HTTP/1.0, so that nginx sends the body as it comes
-    /// (to HTTP/1.1 clients, which undo it, nginx sends it chunked), for the strict readers
-    /// here to read what pushserve wrote.
-    fn request(&self, path: &str, host: &str, user_agent: &str) -> TcpStream {
-        let mut conn = TcpStream::connect(&self.addr).unwrap();
-        conn.set_read_timeout(Some(DEADLINE)).unwrap();
-        write!(
-            conn,
-            "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\n\r\n"
-        )
-        .unwrap();
-        conn
-    }
-
-    fn get(&self, path: &str, host: &str) -> Response {
-        let mut raw = Vec::new();
-        let _ = self.request(path, host, "test").read_to_end(&mut raw);
-        Response::parse(&raw)
-    }
-
-    fn events(&self) -> Events {
-        let mut lines = BufReader::new(self.request("/events", SITE, "test"));
-        let mut head = String::new();
-        while !head.ends_with("\r\n\r\n") {
-            assert!(lines.read_line(&mut head).unwrap() > 0, "head: {head}");
-        }
-        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-        assert!(
-            head.contains("Content-Type: text/event-stream\r\n"),
-            "{head}"
-        );
-        Events(lines)
-    }
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(
+        head.contains("Content-Type: text/event-stream\r\n"),
+        "{head}"
+    );
+    Events(lines)
 }
 
 /// The nginx block of README.md's "More viewers than one machine", listening on `port` and
@@ -373,29 +282,4 @@ fn readme_site(port: u16, relays: [&str; 2]) -> String {
         site = site.replace(example, &here);
     }
     site
-}
-
-/// A whole configuration around `site`: everything nginx writes goes into `dir`, and it runs
-/// as one process, so that killing it leaves no worker behind.
-fn nginx_conf(dir: &TempDir, site: &str) -> String {
-    let dir = dir.0.display();
-    format!(
-        "master_process off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{
-    worker_connections 256;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/client_body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-
-{site}
-}}
-"
-    )
 }

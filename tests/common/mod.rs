@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod browser;
+pub mod nginx;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -479,9 +480,10 @@ impl Part {
 /// followed by CRLF, a bare LF, a header block over 8 KiB, a read error or timeout. A part
 /// with Content-Length is returned once that many bytes are in (as ffmpeg reads it), what
 /// follows it checked at the next call; one without, once the next delimiter has arrived (as
-/// a browser reads it).
-pub struct PartReader {
-    parts: multipart::Parts<BufReader<TcpStream>>,
+/// a browser reads it). It reads a TCP connection unless told otherwise (a Unix socket, curl's
+/// output).
+pub struct PartReader<S: Read = TcpStream> {
+    parts: multipart::Parts<BufReader<S>>,
     pub head: String,
     /// `--B`.
     pub boundary: Vec<u8>,
@@ -491,9 +493,9 @@ pub struct PartReader {
     pub keepalives_seen: usize,
 }
 
-impl PartReader {
+impl<S: Read> PartReader<S> {
     /// Reads the response head from `conn`; panics if it is not a multipart one.
-    pub fn new(conn: TcpStream) -> PartReader {
+    pub fn new(conn: S) -> PartReader<S> {
         let mut reader = BufReader::with_capacity(65536, conn);
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
@@ -524,7 +526,7 @@ impl PartReader {
 
     /// The connection, through the parser's buffer: to set a timeout, or to read what
     /// follows the final boundary.
-    pub fn conn(&mut self) -> &mut BufReader<TcpStream> {
+    pub fn conn(&mut self) -> &mut BufReader<S> {
         self.parts.get_mut()
     }
 
@@ -613,4 +615,56 @@ pub fn parts_of(bytes: &[u8], boundary: &str) -> Vec<Part> {
             Err(e) => panic!("not a multipart body: {e}"),
         }
     }
+}
+
+use std::os::unix::net::UnixStream;
+
+/// A server on a Unix socket (`--bind unix:PATH`, or one systemd handed over) prints nginx's
+/// form of URL, `http://unix:PATH:/`: these talk to it there ([`TestServer::addr`] is then no
+/// `host:port`, and the TCP helpers above do not apply).
+impl TestServer {
+    /// The socket's path, from the URL printed; panics if it is not on a Unix socket.
+    pub fn socket_path(&self) -> PathBuf {
+        socket_path_of(&self.url).unwrap_or_else(|| panic!("not a Unix socket's URL: {}", self.url))
+    }
+
+    pub fn connect_unix(&self) -> UnixStream {
+        let s = UnixStream::connect(self.socket_path()).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        s
+    }
+
+    /// [`TestServer::raw`] over the Unix socket.
+    pub fn unix_raw(&self, request: &[u8]) -> Vec<u8> {
+        let mut s = self.connect_unix();
+        s.write_all(request).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    /// [`TestServer::get`] over the Unix socket.
+    pub fn unix_get(&self, path: &str, headers: &str) -> Response {
+        Response::parse(&self.unix_raw(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n").as_bytes(),
+        ))
+    }
+
+    /// [`TestServer::stream`] over the Unix socket.
+    pub fn unix_stream(&self, query: &str, user_agent: &str) -> PartReader<UnixStream> {
+        let mut s = self.connect_unix();
+        write!(
+            s,
+            "GET /stream{query} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {user_agent}\r\n\r\n"
+        )
+        .unwrap();
+        PartReader::new(s)
+    }
+}
+
+/// The path in a Unix socket's URL, `http://unix:PATH:/` (or `…:/NAME/`), if it is one.
+pub fn socket_path_of(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("http://unix:")?;
+    let end = rest.rfind(":/")?;
+    Some(PathBuf::from(&rest[..end]))
 }
