@@ -1,0 +1,562 @@
+//! Serving on a Unix socket (`--bind unix:PATH`) and on a socket systemd hands over (socket
+//! activation): what is served there, with curl, our own client and nginx in front; what is
+//! found at PATH before (a stale socket is replaced, anything else left alone); the socket
+//! file gone at exit; the Host check there.
+//!
+//! Without curl, nginx or systemd-socket-activate the tests that use them are skipped (see
+//! `common::client_present`).
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::nginx::Nginx;
+use common::{
+    DEADLINE, Killed, PartReader, Response, TempDir, TestServer, bin, fixture, sbin_tool, tool,
+    wait_exit,
+};
+
+/// `--bind unix:PATH`.
+fn bind_to(path: &Path) -> String {
+    format!("unix:{}", path.display())
+}
+
+/// A folder for sockets: short, as a socket's path must fit in 108 bytes.
+fn socket_dir() -> TempDir {
+    TempDir::new("unix")
+}
+
+fn is_socket(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// Sends `GET path` naming `host` on `conn` and reads the whole response.
+fn get_on(mut conn: impl Read + Write, path: &str, host: &str) -> Response {
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let _ = conn.read_to_end(&mut raw);
+    Response::parse(&raw)
+}
+
+#[test]
+fn curl_reads_the_snapshot_the_status_and_the_stream_on_the_socket() {
+    if tool("curl", "apt-get install curl").is_none() {
+        return;
+    }
+    let red = fixture("red.jpg");
+    let sockets = socket_dir();
+    let path = sockets.path("cam.sock");
+    let server = TestServer::serving("cam.jpg", &red, &["--bind", &bind_to(&path)]);
+    assert_eq!(server.url, format!("http://unix:{}:/", path.display()));
+    assert!(is_socket(&path));
+
+    let curl = |url_path: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "10", "--unix-socket"])
+            .arg(&path)
+            .arg(format!("http://localhost{url_path}"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "curl {url_path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    assert_eq!(curl("/snapshot"), red);
+    let status: serde_json::Value = serde_json::from_slice(&curl("/status")).unwrap();
+    assert_eq!(status["frame"]["size"], red.len(), "{status}");
+
+    // `-i` puts the response head before the body, as the part reader wants it; curl gives
+    // up after --max-time, so a stream that never comes ends the read.
+    let stream = Command::new("curl")
+        .args(["-sS", "-N", "-i", "--max-time", "10", "--unix-socket"])
+        .arg(&path)
+        .arg("http://localhost/stream")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut streaming = Killed(stream);
+    let mut parts = PartReader::new(streaming.0.stdout.take().unwrap());
+    assert!(parts.head.starts_with("HTTP/1.1 200 "), "{}", parts.head);
+    assert_eq!(parts.next_part().expect("a first part").body, red);
+}
+
+#[test]
+fn our_client_gets_every_version_on_the_socket() {
+    let (red, green) = (fixture("red.jpg"), fixture("green.jpg"));
+    let sockets = socket_dir();
+    let server = TestServer::serving(
+        "cam.jpg",
+        &red,
+        &[
+            "--bind",
+            &bind_to(&sockets.path("cam.sock")),
+            "--poll",
+            "20",
+        ],
+    );
+    let snapshot = server.unix_get("/snapshot", "");
+    assert_eq!(snapshot.status, 200, "{}", snapshot.head);
+    assert_eq!(
+        snapshot.header("content-type").as_deref(),
+        Some("image/jpeg")
+    );
+    assert_eq!(snapshot.body, red);
+
+    let mut reader = server.unix_stream("", "test");
+    let mut browser = server.unix_stream("", "Mozilla/5.0");
+    assert_eq!(reader.next_part().unwrap().body, red);
+    assert_eq!(browser.next_part().unwrap().body, red);
+    let status: serde_json::Value =
+        serde_json::from_slice(&server.unix_get("/status", "").body).unwrap();
+    assert_eq!(status["clients"]["stream"], 2, "{status}");
+
+    server.dir().replace("cam.jpg", &green);
+    reader.wait_for(&green);
+    browser.wait_for(&green);
+}
+
+#[test]
+fn several_sources_on_the_socket_print_one_url_each() {
+    let (red, green) = (fixture("red.jpg"), fixture("green.jpg"));
+    let files = TempDir::new("unix-sources");
+    files.rewrite("a.jpg", &red);
+    files.rewrite("b.jpg", &green);
+    let sockets = socket_dir();
+    let path = sockets.path("cam.sock");
+    let a = format!("front={}", files.path("a.jpg").display());
+    let b = format!("back={}", files.path("b.jpg").display());
+    let server = TestServer::start(&[&a, &b, "--bind", &bind_to(&path)]);
+    let root = format!("http://unix:{}:/", path.display());
+    assert_eq!(
+        server.stdout_lines(3),
+        [
+            root.clone(),
+            format!("{root}front/"),
+            format!("{root}back/")
+        ]
+    );
+    assert_eq!(server.unix_get("/front/snapshot", "").body, red);
+    assert_eq!(server.unix_get("/back/snapshot", "").body, green);
+}
+
+#[test]
+fn a_stale_socket_is_replaced() {
+    let red = fixture("red.jpg");
+    let sockets = socket_dir();
+    let path = sockets.path("cam.sock");
+    // What a crash leaves: the file, and nobody answering on it.
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(is_socket(&path));
+    let refused = UnixStream::connect(&path).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+
+    let server = TestServer::serving("cam.jpg", &red, &["--bind", &bind_to(&path)]);
+    assert_eq!(server.unix_get("/snapshot", "").body, red);
+}
+
+/// Runs pushserve with `args` (`--port 0` added), which must exit 1 at once saying one thing on
+/// stderr; returns that line.
+fn refused(args: &[&OsStr]) -> String {
+    let child = Command::new(bin())
+        .args(args)
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let status = wait_exit(&mut child.0, "pushserve did not exit");
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stdout, "", "it printed a URL");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_socket_another_server_answers_on_is_left_to_it() {
+    let red = fixture("red.jpg");
+    let sockets = socket_dir();
+    let path = sockets.path("cam.sock");
+    let first = TestServer::serving("cam.jpg", &red, &["--bind", &bind_to(&path)]);
+    let source = first.dir().path("cam.jpg");
+    let said = refused(&[
+        source.as_os_str(),
+        "--bind".as_ref(),
+        bind_to(&path).as_ref(),
+    ]);
+    assert!(said.contains("another server answers on it"), "{said}");
+    assert!(said.contains(&bind_to(&path)), "{said}");
+    // The first one still has its socket.
+    assert!(is_socket(&path));
+    assert_eq!(first.unix_get("/snapshot", "").body, red);
+}
+
+#[test]
+fn anything_but_a_socket_at_the_path_is_left_alone() {
+    let source = TempDir::new("unix-source");
+    source.rewrite("cam.jpg", &fixture("red.jpg"));
+    let source = source.path("cam.jpg");
+    let sockets = socket_dir();
+
+    let file = sockets.path("notes.txt");
+    let notes = b"not a socket: keep me\n";
+    std::fs::write(&file, notes).unwrap();
+    let said = refused(&[
+        source.as_os_str(),
+        "--bind".as_ref(),
+        bind_to(&file).as_ref(),
+    ]);
+    assert!(said.contains("is not a socket"), "{said}");
+    assert_eq!(std::fs::read(&file).unwrap(), notes);
+
+    let folder = sockets.path("folder");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("inside"), b"x").unwrap();
+    let said = refused(&[
+        source.as_os_str(),
+        "--bind".as_ref(),
+        bind_to(&folder).as_ref(),
+    ]);
+    assert!(said.contains("is not a socket"), "{said}");
+    assert_eq!(std::fs::read(folder.join("inside")).unwrap(), b"x");
+}
+
+/// Sends `signal` to the process `pid` with kill(1): std has no signal API.
+fn kill(signal: &str, pid: &str) {
+    let sent = Command::new("kill")
+        .args(["-s", signal, "--", pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s {signal} {pid}");
+}
+
+#[test]
+fn the_socket_file_is_removed_at_sigterm() {
+    let sockets = socket_dir();
+    let path = sockets.path("cam.sock");
+    let mut server =
+        TestServer::serving("cam.jpg", &fixture("red.jpg"), &["--bind", &bind_to(&path)]);
+    assert!(is_socket(&path));
+    kill("TERM", &server.child.id().to_string());
+    let status = wait_exit(&mut server.child, "pushserve ignored SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(!path.exists(), "the socket file is still there");
+}
+
+#[test]
+fn the_socket_file_is_removed_when_once_ends() {
+    let sockets = socket_dir();
+    let path = sockets.path("cam.sock");
+    let mut server = TestServer::serving(
+        "cam.jpg",
+        &fixture("red.jpg"),
+        &["--once", "--bind", &bind_to(&path)],
+    );
+    let status = wait_exit(&mut server.child, "pushserve --once did not end");
+    assert!(status.success(), "{status}");
+    assert!(!path.exists(), "the socket file is still there");
+}
+
+#[test]
+fn on_a_socket_any_host_is_answered_unless_allow_host_names_some() {
+    let red = fixture("red.jpg");
+    let sockets = socket_dir();
+    let open = TestServer::serving(
+        "cam.jpg",
+        &red,
+        &["--bind", &bind_to(&sockets.path("a.sock"))],
+    );
+    // No web page can reach a Unix socket: whatever a proxy passes on is answered.
+    for host in ["cam.example.com", "localhost", "192.168.1.5:8080"] {
+        let answer = get_on(open.connect_unix(), "/snapshot", host);
+        assert_eq!(answer.status, 200, "Host: {host}: {}", answer.head);
+        assert_eq!(answer.body, red);
+    }
+
+    let named = TestServer::serving(
+        "cam.jpg",
+        &red,
+        &[
+            "--bind",
+            &bind_to(&sockets.path("b.sock")),
+            "--allow-host",
+            "other.example",
+        ],
+    );
+    for (host, status) in [
+        ("cam.example.com", 403),
+        ("other.example", 200),
+        ("localhost", 200),
+    ] {
+        let answer = get_on(named.connect_unix(), "/snapshot", host);
+        assert_eq!(answer.status, status, "Host: {host}: {}", answer.head);
+    }
+}
+
+/// README.md's nginx block for a Unix socket (section "Share it", "Behind nginx on a Unix
+/// socket"), passing to `socket` instead of the example's path, in a server on `port`.
+fn readme_unix_site(port: u16, socket: &Path) -> String {
+    let section = include_str!("../README.md")
+        .split("\n### Behind nginx on a Unix socket\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n#").next())
+        .expect("README.md's section \"Behind nginx on a Unix socket\"");
+    let block = section
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("an nginx block in README.md's section \"Behind nginx on a Unix socket\"");
+    let example = "proxy_pass http://unix:/run/pushserve/cam.sock:/;";
+    assert!(
+        block.contains(example),
+        "README.md's nginx block no longer says {example:?}:\n{block}"
+    );
+    let block = block.replace(
+        example,
+        &format!("proxy_pass http://unix:{}:/;", socket.display()),
+    );
+    format!("server {{\n    listen 127.0.0.1:{port};\n\n{block}}}\n")
+}
+
+#[test]
+fn nginx_passes_viewers_to_the_socket_with_the_readme_block() {
+    let Some(nginx) = sbin_tool("nginx", "-v", "apt-get install nginx") else {
+        return;
+    };
+    let (red, green) = (fixture("red.jpg"), fixture("green.jpg"));
+    let sockets = socket_dir();
+    let path = sockets.path("cam.sock");
+    let server = TestServer::serving(
+        "cam.jpg",
+        &red,
+        &["--bind", &bind_to(&path), "--poll", "20"],
+    );
+    let nginx = Nginx::start(nginx.get_program(), |port| readme_unix_site(port, &path));
+
+    let page = nginx.get("/cam/", "cam.example.com");
+    assert_eq!(page.status, 200, "{}; nginx: {}", page.head, nginx.log());
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html"),
+        "{}",
+        page.head
+    );
+    let snapshot = nginx.get("/cam/snapshot", "cam.example.com");
+    assert_eq!(snapshot.status, 200, "{}", snapshot.head);
+    assert_eq!(snapshot.body, red);
+
+    let mut parts = PartReader::new(nginx.request("/cam/stream", "cam.example.com", "test"));
+    assert_eq!(parts.next_part().expect("a first part").body, red);
+    server.dir().replace("cam.jpg", &green);
+    parts.wait_for(&green);
+}
+
+/// `systemd-socket-activate -l ADDRESS pushserve ARGS`, in a process group of its own: it
+/// listens on ADDRESS and, at the first connection, execs pushserve in its place with the
+/// socket as fd 3 (`LISTEN_FDS`, `LISTEN_PID`). The whole group is killed on drop.
+struct Activated {
+    child: Child,
+    /// pushserve's stdout, line by line.
+    stdout: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Activated {
+    /// Started and listening on `address`; Err with what it said if it exited first.
+    fn start(listen: &str, args: &[&OsStr]) -> Result<Activated, String> {
+        let mut child = Command::new("systemd-socket-activate")
+            .args(["-l", listen])
+            .arg(bin())
+            .args(args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start systemd-socket-activate");
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (err, sink) = (child.stderr.take().unwrap(), Arc::clone(&stderr));
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut activated = Activated {
+            child,
+            stdout,
+            stderr,
+        };
+        let start = Instant::now();
+        loop {
+            if activated.stderr().contains("Listening on") {
+                return Ok(activated);
+            }
+            if activated.child.try_wait().unwrap().is_some() {
+                // Whatever it said is read once its pipe has closed.
+                thread::sleep(Duration::from_millis(50));
+                return Err(activated.stderr());
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "systemd-socket-activate never listened: {}",
+                activated.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// On a free loopback port (picked, then handed over: once more if something took it in
+    /// between); the port too.
+    fn on_tcp(args: &[&OsStr]) -> (Activated, u16) {
+        for attempt in 1..=2 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            match Activated::start(&format!("127.0.0.1:{port}"), args) {
+                Ok(activated) => return (activated, port),
+                Err(said) if attempt == 1 && said.contains("in use") => {}
+                Err(said) => panic!("systemd-socket-activate stopped: {said}"),
+            }
+        }
+        unreachable!()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The URL pushserve printed.
+    fn url(&self) -> String {
+        self.stdout
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("pushserve printed no URL; stderr: {}", self.stderr()))
+    }
+
+    /// pushserve, once it is there: systemd-socket-activate became it.
+    fn exit_status(&mut self) -> ExitStatus {
+        wait_exit(&mut self.child, "pushserve did not exit")
+    }
+}
+
+impl Drop for Activated {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connects with `connect` until it succeeds or [`DEADLINE`] passes.
+fn connect_until<S>(mut connect: impl FnMut() -> std::io::Result<S>) -> S {
+    let start = Instant::now();
+    loop {
+        match connect() {
+            Ok(conn) => return conn,
+            Err(e) => assert!(start.elapsed() < DEADLINE, "cannot connect: {e}"),
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn systemd_socket_activation_on_tcp() {
+    if tool("systemd-socket-activate", "apt-get install systemd").is_none() {
+        return;
+    }
+    let red = fixture("red.jpg");
+    let files = TempDir::new("activated-tcp");
+    files.rewrite("cam.jpg", &red);
+    let (activated, port) = Activated::on_tcp(&[files.path("cam.jpg").as_os_str()]);
+    let addr = format!("127.0.0.1:{port}");
+    // The first connection starts pushserve, which answers it.
+    let conn = connect_until(|| TcpStream::connect(&addr));
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    let snapshot = get_on(conn, "/snapshot", "localhost");
+    assert_eq!(snapshot.status, 200, "{}", snapshot.head);
+    assert_eq!(snapshot.body, red);
+    assert_eq!(activated.url(), format!("http://127.0.0.1:{port}/"));
+
+    let conn = TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    let status = get_on(conn, "/status", "localhost");
+    assert_eq!(status.status, 200, "{}", status.head);
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(status["sources"][0]["kind"], "file", "{status}");
+}
+
+#[test]
+fn systemd_socket_activation_on_a_unix_socket() {
+    if tool("systemd-socket-activate", "apt-get install systemd").is_none() {
+        return;
+    }
+    let red = fixture("red.jpg");
+    let files = TempDir::new("activated-unix");
+    files.rewrite("cam.jpg", &red);
+    let path: PathBuf = files.path("cam.sock");
+    let mut activated =
+        Activated::start(path.to_str().unwrap(), &[files.path("cam.jpg").as_os_str()])
+            .unwrap_or_else(|said| panic!("systemd-socket-activate stopped: {said}"));
+    let conn = connect_until(|| UnixStream::connect(&path));
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    let snapshot = get_on(conn, "/snapshot", "localhost");
+    assert_eq!(snapshot.status, 200, "{}", snapshot.head);
+    assert_eq!(snapshot.body, red);
+    assert_eq!(activated.url(), format!("http://unix:{}:/", path.display()));
+
+    // The socket is systemd's, which goes on listening on it after the service stops: pushserve
+    // leaves its file alone.
+    kill("TERM", &activated.child.id().to_string());
+    let status = activated.exit_status();
+    assert!(status.success(), "{status}");
+    assert!(
+        is_socket(&path),
+        "pushserve removed the socket systemd handed over"
+    );
+}
