@@ -252,6 +252,87 @@ fn anything_but_a_socket_at_the_path_is_left_alone() {
     assert_eq!(std::fs::read(folder.join("inside")).unwrap(), b"x");
 }
 
+/// Whether this process runs as root, whom no file permission stops.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+#[test]
+fn a_socket_we_may_not_connect_to_is_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let red = fixture("red.jpg");
+    let sockets = socket_dir();
+    // Anyone may remove what is in the folder: only the check can keep the socket.
+    std::fs::set_permissions(&sockets.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = sockets.path("cam.sock");
+    let first = TestServer::serving("cam.jpg", &red, &["--bind", &bind_to(&path)]);
+    let source = first.dir().path("cam.jpg");
+    let said = if is_root() {
+        // Root may connect to anything: try as nobody, whom the socket (mode 755) refuses.
+        let Some(mut setpriv) = tool("setpriv", "apt-get install util-linux") else {
+            return;
+        };
+        let nobody = setpriv
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin());
+        let runs = Command::new(nobody.get_program())
+            .args(nobody.get_args())
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let why = "a build that others may read and run";
+        if !common::client_present("pushserve runnable as nobody", why, runs) {
+            return;
+        }
+        let child = nobody
+            .arg(&source)
+            .args(["--bind", &bind_to(&path), "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = Killed(child);
+        let status = wait_exit(
+            &mut child.0,
+            "pushserve, as nobody, did not exit: it serves on the socket in the first one's place",
+        );
+        let mut stderr = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+        stderr
+    } else {
+        // Connecting needs write permission on the socket.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let said = refused(&[
+            source.as_os_str(),
+            "--bind".as_ref(),
+            bind_to(&path).as_ref(),
+        ]);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        said
+    };
+    assert!(said.contains("left alone"), "{said}");
+    assert_eq!(
+        first.unix_get("/snapshot", "").body,
+        red,
+        "the first server lost its socket"
+    );
+}
+
 /// Sends `signal` to the process `pid` with kill(1): std has no signal API.
 fn kill(signal: &str, pid: &str) {
     let sent = Command::new("kill")

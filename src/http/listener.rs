@@ -119,16 +119,26 @@ fn listen_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 
 fn listen_unix(path: &Path) -> io::Result<UnixListener> {
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(path).is_ok() {
+        Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
+            Ok(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     "another server answers on it",
                 ));
             }
             // Nobody answers: left by a server that crashed.
-            fs::remove_file(path)?;
-        }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => fs::remove_file(path)?,
+            // We may not even try (another user's socket): it may well be live.
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "a socket is there that cannot be tried ({}), so it is left alone",
+                        describe_io_error(&e)
+                    ),
+                ));
+            }
+        },
         Ok(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
