@@ -78,6 +78,30 @@ pub struct Args {
     )]
     pub allow_host: Vec<String>,
 
+    /// Serve HTTPS with this certificate chain (PEM); --tls-key gives its key
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "PUSHSERVE_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "PUSHSERVE_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start for this machine's names and addresses, for a
+    /// quick share on a LAN; its SHA-256 fingerprint goes to stderr, to check against what the
+    /// browser shows
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"], env = "PUSHSERVE_TLS_SELF_SIGNED", value_parser = FalseyValueParser::new())]
+    pub tls_self_signed: bool,
+
     /// How often to check a file for a new version, run a command again, or fetch an image URL
     /// again, in milliseconds
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_POLL")]

@@ -19,6 +19,7 @@ use crate::report::Level;
 
 pub struct Config {
     pub listen: Bind,
+    pub tls: Option<Tls>,
     pub allow_host: Vec<String>,
     pub keepalive: Duration,
     /// `--repeat`; None for 0.
@@ -31,6 +32,16 @@ pub struct Config {
     /// In command-line order, `--exec` among the others where it was given.
     pub sources: Vec<SourceArg>,
     pub source_options: SourceOptions,
+}
+
+/// Where the TLS certificate comes from.
+pub enum Tls {
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// Made at start (`--tls-self-signed`).
+    SelfSigned,
 }
 
 /// One SOURCE or `--exec`, as given.
@@ -98,6 +109,11 @@ impl Config {
             listen: match args.bind {
                 BindArg::Ip(ip) => Bind::Tcp(SocketAddr::new(ip, args.port)),
                 BindArg::Unix(path) => Bind::Unix(path),
+            },
+            tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
+                (Some(cert), Some(key), _) => Some(Tls::Files { cert, key }),
+                (_, _, true) => Some(Tls::SelfSigned),
+                _ => None,
             },
             allow_host: args.allow_host,
             keepalive: Duration::from_secs(args.keepalive),

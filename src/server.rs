@@ -11,14 +11,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
+use rustls::ServerConfig;
 
 use crate::channel::Channel;
-use crate::config::{Config, unique_names};
+use crate::config::{Config, Tls, unique_names};
 use crate::http::auth;
 use crate::http::host::HostCheck;
 use crate::http::listener::{self, Bind, Listener, Local};
+use crate::http::tls;
 use crate::keeper::Keeper;
-use crate::report::{self, describe_io_error};
+use crate::report::{self, Level, describe_io_error};
 use crate::routes;
 use crate::shutdown;
 use crate::site::{Serving, Site};
@@ -41,7 +43,16 @@ pub fn run(config: Config) -> Result<()> {
             ))
         })
         .collect::<Result<_>>()?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|tls| tls_config(tls, &config.listen))
+        .transpose()?;
     let listener = listen(&config.listen)?;
+    let listener = match tls {
+        Some(tls) => listener.with_tls(tls),
+        None => listener,
+    };
     let local = listener.local()?;
 
     let names = unique_names(
@@ -81,15 +92,14 @@ pub fn run(config: Config) -> Result<()> {
         },
         started: Instant::now(),
     });
-    // The TLS option will pass whether it is on.
     if site.serving.auth.is_some()
         && let Local::Tcp(addr) = &local
-        // The TLS options will pass their own value.
-        && auth::crosses_network_in_clear(addr.ip(), false)
+        && auth::crosses_network_in_clear(addr.ip(), listener.is_tls())
     {
         warning!(
             "--auth with --bind {}: user names and passwords cross the network in clear text, \
-             readable by anyone on the way; put a TLS proxy in front",
+             readable by anyone on the way; serve HTTPS (--tls-cert, --tls-self-signed) or put a \
+             TLS proxy in front",
             addr.ip()
         );
     }
@@ -144,6 +154,43 @@ fn start_sources(
             })?;
     }
     Ok(done)
+}
+
+/// The TLS configuration: the certificate and key given, checked now (a bad one is exit 1
+/// before anything listens), or one made now for this machine's names.
+fn tls_config(tls: &Tls, bind: &Bind) -> Result<Arc<ServerConfig>> {
+    match tls {
+        Tls::Files { cert, key } => tls::load(cert, key).map_err(|e| anyhow!(e)),
+        Tls::SelfSigned => {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+            if let Bind::Tcp(addr) = bind
+                && !addr.ip().is_unspecified()
+                && !addr.ip().is_loopback()
+            {
+                names.push(addr.ip().to_string());
+            }
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let host = host.trim();
+            if !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+            {
+                names.push(host.to_string());
+            }
+            let made = tls::self_signed(&names).map_err(|e| anyhow!(e))?;
+            // Printed even with --quiet: it is how a viewer knows the certificate is ours.
+            report::line(
+                Level::Quiet,
+                format_args!(
+                    "serving HTTPS with a self-signed certificate for {}; SHA-256 fingerprint {}",
+                    names.join(", "),
+                    made.fingerprint
+                ),
+            );
+            Ok(made.config)
+        }
+    }
 }
 
 /// The socket systemd handed over, else one bound as `--bind` says.

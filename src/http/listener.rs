@@ -167,7 +167,6 @@ pub enum Local {
 
 impl Listener {
     /// Every connection speaks TLS with `config`.
-    #[allow(dead_code)] // until the TLS options
     pub fn with_tls(mut self, config: Arc<ServerConfig>) -> Listener {
         self.tls = Some(config);
         self

@@ -13,7 +13,5 @@ pub mod host;
 pub mod listener;
 pub mod request;
 pub mod response;
-// Not used until the listener serves HTTPS.
-#[allow(dead_code)]
 pub mod tls;
 pub mod watch;

@@ -264,6 +264,7 @@ impl TestServer {
         };
         let addr = url
             .trim_start_matches("http://")
+            .trim_start_matches("https://")
             .trim_end_matches('/')
             .to_string();
         TestServer {
@@ -480,8 +481,8 @@ impl Part {
 /// followed by CRLF, a bare LF, a header block over 8 KiB, a read error or timeout. A part
 /// with Content-Length is returned once that many bytes are in (as ffmpeg reads it), what
 /// follows it checked at the next call; one without, once the next delimiter has arrived (as
-/// a browser reads it). It reads a TCP connection unless told otherwise (a Unix socket, curl's
-/// output).
+/// a browser reads it). It reads a TCP connection unless told otherwise (a TLS session, a Unix
+/// socket, curl's output).
 pub struct PartReader<S: Read = TcpStream> {
     parts: multipart::Parts<BufReader<S>>,
     pub head: String,
