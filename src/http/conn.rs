@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use rustix::net::{RecvFlags, SendFlags, recv, send, sockopt};
 use rustls::{ServerConfig, ServerConnection};
 
+use crate::http::head::{Head, HeaderValue};
 use crate::http::request::{self, HeadError, Request};
 use crate::http::watch::{Watched, Watcher};
 use crate::wake::Waiter;
@@ -43,8 +44,7 @@ const LINGER: Duration = Duration::from_millis(500);
 const TLS_HANDSHAKE: u8 = 0x16;
 
 /// What a plain-HTTP request to a TLS port gets, in the clear, before the connection closes.
-const SPEAKS_HTTPS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
-    Content-Length: 47\r\nConnection: close\r\n\r\nThis port speaks HTTPS: use https:// instead.\r\n";
+const SPEAKS_HTTPS: &[u8] = b"This port speaks HTTPS: use https:// instead.\r\n";
 
 /// An accepted socket.
 pub enum Socket {
@@ -204,7 +204,14 @@ impl Conn {
         };
         let deadline = Instant::now() + timeout;
         if !self.starts_with_tls(deadline) {
-            let _ = (&self.socket).write_all(SPEAKS_HTTPS);
+            let head = Head::new(400)
+                .field("Content-Type", HeaderValue::from_static("text/plain"))
+                .field(
+                    "Content-Length",
+                    HeaderValue::number(SPEAKS_HTTPS.len() as u64),
+                )
+                .render();
+            let _ = (&self.socket).write_all(&[&head[..], SPEAKS_HTTPS].concat());
             return Err(HeadError::Gone);
         }
         let mut tls = lock(tls);
