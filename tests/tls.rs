@@ -425,3 +425,58 @@ fn chromium_shows_the_viewer_over_https() {
         "live"
     );
 }
+
+/// The write rule holds under TLS: a client that completes its handshake and then stops
+/// reading is dropped within --write-timeout, and a healthy TLS client is not held up.
+#[test]
+fn a_tls_client_that_stops_reading_is_dropped_and_holds_up_nobody() {
+    let dir = TempDir::new("tls-stops-reading");
+    let (cert, key, der) = certificate(&dir);
+    let size = 4 << 20;
+    let server = TestServer::serving(
+        "big.bin",
+        &vec![b'a'; size],
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--poll",
+            "20",
+            "--write-timeout",
+            "2",
+        ],
+    );
+    let idle_threads = server.threads();
+    let mut stalled = connect(&server, &der);
+    write!(stalled, "GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    stalled.flush().unwrap();
+    server.wait_threads(
+        "rose for the stalled client",
+        |n| n > idle_threads,
+        DEADLINE,
+    );
+
+    let mut tls = connect(&server, &der);
+    write!(
+        tls,
+        "GET /stream HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n"
+    )
+    .unwrap();
+    let mut healthy = PartReader::new(tls);
+    healthy.next_part().unwrap();
+    let start = Instant::now();
+    for i in 1u8.. {
+        let version = vec![b'a' + i % 26; size];
+        server.dir().replace("big.bin", &version);
+        assert_eq!(healthy.next_part().unwrap().body, version);
+        if server.threads() == idle_threads + 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the stalled TLS client was never dropped"
+        );
+    }
+    drop(stalled);
+}
