@@ -487,6 +487,7 @@ fn credentials_that_would_cross_the_network_in_clear_text_are_warned_of_once() {
         &["--bind", "127.0.0.1", "--auth", "u:p"][..],
         &["--bind", "::1", "--auth", "u:p"][..],
         &["--bind", "0.0.0.0"][..],
+        &["--bind", "0.0.0.0", "--auth", "u:p", "--tls-self-signed"][..],
     ] {
         let quiet = once_stderr(args);
         assert!(!quiet.contains(WARNING), "{args:?}: {quiet}");
