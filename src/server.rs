@@ -193,7 +193,8 @@ fn tls_config(tls: &Tls, bind: &Bind) -> Result<Arc<ServerConfig>> {
     }
 }
 
-/// The socket systemd handed over, else one bound as `--bind` says.
+/// The socket systemd handed over, else one bound as `--bind` says. Called before any thread
+/// starts: taking systemd's socket clears `LISTEN_*` from the environment.
 fn listen(bind: &Bind) -> Result<Listener> {
     if let Some(listener) = listener::inherited().map_err(|e| {
         anyhow!(
