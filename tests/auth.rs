@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Command;
 use std::time::Instant;
 
-use common::browser::{Browser, OtherOrigin};
+use common::browser::{Browser, CENTRE_PIXEL, OtherOrigin, colour};
 use common::{DEADLINE, PartReader, Response, TempDir, TestServer, fixture};
 use serde_json::Value;
 
@@ -491,33 +491,6 @@ fn credentials_that_would_cross_the_network_in_clear_text_are_warned_of_once() {
     ] {
         let quiet = once_stderr(args);
         assert!(!quiet.contains(WARNING), "{args:?}: {quiet}");
-    }
-}
-
-/// The RGB of the centre pixel of the page's `<img>` as displayed, or null while it shows none.
-const CENTRE_PIXEL: &str = r#"(() => {
-    const img = document.querySelector('img');
-    if (!img || img.naturalWidth === 0) return null;
-    const canvas = document.createElement('canvas');
-    canvas.width = img.naturalWidth;
-    canvas.height = img.naturalHeight;
-    const ctx = canvas.getContext('2d');
-    ctx.drawImage(img, 0, 0);
-    const [r, g, b] = ctx.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data;
-    return [r, g, b];
-})()"#;
-
-/// Which of the fixtures' solid colours a pixel is, with room for JPEG's loss.
-fn colour(pixel: &Value) -> Option<&'static str> {
-    let rgb: Vec<u64> = pixel
-        .as_array()?
-        .iter()
-        .map(Value::as_u64)
-        .collect::<Option<_>>()?;
-    match rgb[..] {
-        [r, g, b] if r > 200 && g < 60 && b < 60 => Some("red"),
-        [r, g, b] if r < 60 && g > 100 && b < 60 => Some("green"),
-        _ => None,
     }
 }
 

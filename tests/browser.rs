@@ -5,39 +5,9 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::browser::{Browser, OtherOrigin};
+use common::browser::{Browser, CENTRE_PIXEL, OtherOrigin, colour};
 use common::{DEADLINE, TestServer, fixture};
 use serde_json::Value;
-
-/// The RGB of the centre pixel of the page's `<img>` as currently displayed, or null while it
-/// shows no image yet.
-const CENTRE_PIXEL: &str = r#"(() => {
-    const img = document.querySelector('img');
-    if (!img || img.naturalWidth === 0) return null;
-    const canvas = document.createElement('canvas');
-    canvas.width = img.naturalWidth;
-    canvas.height = img.naturalHeight;
-    const ctx = canvas.getContext('2d');
-    ctx.drawImage(img, 0, 0);
-    const [r, g, b] = ctx.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data;
-    return [r, g, b];
-})()"#;
-
-/// Which of the fixtures' solid colours a pixel is, with room for JPEG's loss. (green.jpg is
-/// CSS green, #008000.)
-fn colour(pixel: &Value) -> Option<&'static str> {
-    let rgb: Vec<u64> = pixel
-        .as_array()?
-        .iter()
-        .map(Value::as_u64)
-        .collect::<Option<_>>()?;
-    match rgb[..] {
-        [r, g, b] if r > 200 && g < 60 && b < 60 => Some("red"),
-        [r, g, b] if r < 60 && g > 100 && b < 60 => Some("green"),
-        [r, g, b] if r < 60 && g < 60 && b > 200 => Some("blue"),
-        _ => None,
-    }
-}
 
 /// Waits until the page shows `want`, with no other change to the file meanwhile.
 fn wait_for_colour(browser: &mut Browser, want: &str) {

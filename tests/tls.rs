@@ -6,10 +6,10 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::browser::Browser;
+use common::browser::{Browser, CENTRE_PIXEL, colour};
 use common::{DEADLINE, PartReader, TempDir, TestServer, fixture, tool, wait_exit};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -25,12 +25,15 @@ fn certificate(dir: &TempDir) -> (String, String, Vec<u8>) {
     (path("cert.pem"), path("key.pem"), made.cert.der().to_vec())
 }
 
-/// Accepts exactly one certificate: the test's own (or the one whose fingerprint the server
-/// printed), checking the handshake's signatures as any client would.
-#[derive(Debug)]
-struct Pinned(Vec<u8>);
+/// Accepts exactly one certificate, the test's own (`pinned`), or with None any certificate,
+/// keeping the one it saw; the handshake's signatures are checked as any client checks them.
+#[derive(Debug, Default)]
+struct Verifier {
+    pinned: Option<Vec<u8>>,
+    seen: Mutex<Vec<u8>>,
+}
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -39,10 +42,12 @@ impl ServerCertVerifier for Pinned {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.0 {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("not the pinned certificate".into()))
+        *self.seen.lock().unwrap() = end_entity.to_vec();
+        match &self.pinned {
+            Some(pinned) if end_entity.as_ref() != pinned => {
+                Err(rustls::Error::General("not the pinned certificate".into()))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
         }
     }
 
@@ -77,12 +82,20 @@ type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// A TLS connection to `server` that trusts only `cert` (DER).
 fn connect(server: &TestServer, cert: &[u8]) -> Tls {
+    let verifier = Verifier {
+        pinned: Some(cert.to_vec()),
+        ..Verifier::default()
+    };
+    connect_with(server, Arc::new(verifier))
+}
+
+fn connect_with(server: &TestServer, verifier: Arc<Verifier>) -> Tls {
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned(cert.to_vec())))
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
     let session =
         ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
@@ -188,57 +201,13 @@ fn the_self_signed_certificate_is_the_one_whose_fingerprint_is_printed() {
         .trim()
         .to_string();
     // Take whatever certificate the server shows, then check it against the printed print.
-    #[derive(Debug)]
-    struct Any(std::sync::Mutex<Vec<u8>>);
-    impl ServerCertVerifier for Any {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            *self.0.lock().unwrap() = end_entity.to_vec();
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(m, c, d, &algorithms())
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(m, c, d, &algorithms())
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            algorithms().supported_schemes()
-        }
-    }
-    let seen = Arc::new(Any(Default::default()));
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(seen.clone())
-            .with_no_client_auth();
-    let session =
-        ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
-            .unwrap();
-    let mut tls = StreamOwned::new(session, server.connect());
+    let seen = Arc::new(Verifier::default());
+    let mut tls = connect_with(&server, Arc::clone(&seen));
     write!(tls, "GET /snapshot HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     let mut raw = Vec::new();
     tls.read_to_end(&mut raw).unwrap();
     assert_eq!(common::Response::parse(&raw).body, fixture("red.jpg"));
-    let der = seen.0.lock().unwrap().clone();
+    let der = seen.seen.lock().unwrap().clone();
     let digest = ring::digest::digest(&ring::digest::SHA256, &der);
     let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
     assert_eq!(printed, hex.join(":"));
@@ -399,27 +368,14 @@ fn chromium_shows_the_viewer_over_https() {
         )
         .unwrap();
     browser.navigate(&server.url);
-    let shown = |want: [u64; 3]| {
-        move |pixel: &serde_json::Value| {
-            pixel.as_array().is_some_and(|rgb| {
-                rgb.iter()
-                    .zip(want)
-                    .all(|(got, want)| got.as_u64().is_some_and(|g| g.abs_diff(want) < 60))
-            })
+    for want in ["red", "blue"] {
+        if want == "blue" {
+            server.dir().replace("cam.jpg", &fixture("blue.jpg"));
         }
-    };
-    let pixel = r#"(() => {
-        const img = document.querySelector('img');
-        if (!img || img.naturalWidth === 0) return null;
-        const c = document.createElement('canvas');
-        c.width = img.naturalWidth; c.height = img.naturalHeight;
-        const ctx = c.getContext('2d');
-        ctx.drawImage(img, 0, 0);
-        return [...ctx.getImageData(c.width >> 1, c.height >> 1, 1, 1).data.slice(0, 3)];
-    })()"#;
-    browser.wait_until("red over HTTPS", pixel, DEADLINE, shown([255, 0, 0]));
-    server.dir().replace("cam.jpg", &fixture("blue.jpg"));
-    browser.wait_until("blue over HTTPS", pixel, DEADLINE, shown([0, 0, 255]));
+        browser.wait_until(&format!("{want} over HTTPS"), CENTRE_PIXEL, DEADLINE, |p| {
+            colour(p) == Some(want)
+        });
+    }
     assert_eq!(
         browser.eval("document.getElementById('state').textContent"),
         "live"
