@@ -1,6 +1,7 @@
 //! The clients: reader threads that parse a multipart stream part by part and record when the
-//! whole body of each new change arrived ([`Fleet`]), clients that read the response head and
-//! then stall, and single timed HTTP requests ([`http_get`]).
+//! whole body of each new change arrived ([`Fleet`]), in the clear or each in a TLS session of
+//! its own (figure 11), clients that read the response head and then stall, and single timed
+//! HTTP requests ([`http_get`]).
 //!
 //! One blocking thread per reader (64 KiB stack, 64 KiB read buffer), parsing `--B`, headers,
 //! Content-Length, body, and keeping only the first bytes of each body (where the change id
@@ -8,14 +9,19 @@
 //! part before the next connects, so the listen backlog (128) never fills. The part reader here
 //! is not the shared parser (`src/multipart.rs`, the tests' `PartReader`): that one stores each
 //! whole body in a Vec of its own, an allocation and a copy per part per reader, which would be
-//! measured along with the server, 10,000 times over.
+//! measured along with the server, 10,000 times over. A TLS reader (rustls, ring provider)
+//! does its handshake on its own thread, with a 128 KiB stack, and its session reads the
+//! socket 4 KiB at a time (rustls's own read size), so it costs its client more syscalls.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::common::{find, read_some};
 use crate::frames::frame_id;
@@ -23,6 +29,9 @@ use crate::measure::now_ns;
 
 const CONNECT_BATCH: usize = 50;
 pub const CLIENT_STACK: usize = 64 * 1024;
+/// A TLS reader's stack: the handshake (ring's key exchange and signature check) runs on it.
+/// Readers ran with 32 KiB; four times that leaves room for another provider or version.
+const TLS_CLIENT_STACK: usize = 128 * 1024;
 const CLIENT_BUF: usize = 64 * 1024;
 pub const REQUEST: &[u8] =
     b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: fanout-bench/1.0\r\n\r\n";
@@ -41,17 +50,19 @@ pub struct ClientStat {
     pub parts: AtomicU64,
     pub ended: AtomicBool,
     pub error: Mutex<Option<String>>,
+    /// Over TLS: the protocol version and cipher suite negotiated, once the handshake is done.
+    pub session: OnceLock<String>,
 }
 
-struct PartReader<'a> {
-    s: TcpStream,
+struct PartReader<'a, S> {
+    s: S,
     buf: Vec<u8>,
     lo: usize,
     hi: usize,
     stat: &'a ClientStat,
 }
 
-impl PartReader<'_> {
+impl<S: Read> PartReader<'_, S> {
     /// Reads more bytes after those buffered.
     fn fill(&mut self) -> Result<(), String> {
         if self.lo == self.hi {
@@ -63,7 +74,7 @@ impl PartReader<'_> {
             self.buf.copy_within(self.lo..self.hi, 0);
             (self.lo, self.hi) = (0, self.hi - self.lo);
         }
-        match read_some(&mut self.s, &mut self.buf[self.hi..]) {
+        match read_retry(&mut self.s, &mut self.buf[self.hi..]) {
             Ok(0) => Err("closed by server".into()),
             Ok(n) => {
                 self.hi += n;
@@ -106,6 +117,16 @@ impl PartReader<'_> {
     }
 }
 
+/// A read, retried when a signal interrupts it.
+fn read_retry(s: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match s.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
 fn header_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| {
         let (n, v) = l.split_once(':')?;
@@ -114,7 +135,7 @@ fn header_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Reads the response head, then parts until the stream ends.
-fn read_stream(s: TcpStream, stat: &ClientStat) -> Result<(), String> {
+fn read_stream(s: impl Read, stat: &ClientStat) -> Result<(), String> {
     let mut r = PartReader {
         s,
         buf: vec![0; CLIENT_BUF],
@@ -171,6 +192,38 @@ pub fn spawn_reader(s: TcpStream, stat: &Arc<ClientStat>) -> io::Result<JoinHand
         })
 }
 
+/// A thread that does the TLS handshake on `s`, sends the request in the session and reads
+/// the stream until it ends, into `stat`.
+fn spawn_tls_reader(
+    s: TcpStream,
+    config: &Arc<ClientConfig>,
+    stat: &Arc<ClientStat>,
+) -> io::Result<JoinHandle<()>> {
+    let name = ServerName::from(s.peer_addr()?.ip());
+    let session = ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
+    let mine = Arc::clone(stat);
+    thread::Builder::new()
+        .name("tls client".into())
+        .stack_size(TLS_CLIENT_STACK)
+        .spawn(move || {
+            let mut tls = StreamOwned::new(session, s);
+            let e = match tls.write_all(REQUEST).and_then(|()| tls.flush()) {
+                Ok(()) => {
+                    let version = tls.conn.protocol_version();
+                    let suite = tls.conn.negotiated_cipher_suite().map(|s| s.suite());
+                    let _ = mine.session.set(match (version, suite) {
+                        (Some(version), Some(suite)) => format!("{version:?} {suite:?}"),
+                        _ => "handshake unfinished".into(),
+                    });
+                    read_stream(tls, &mine).err()
+                }
+                Err(e) => Some(format!("TLS handshake or request: {e}")),
+            };
+            *mine.error.lock().unwrap() = e;
+            mine.ended.store(true, Ordering::Release);
+        })
+}
+
 /// N reading clients, plus clients that read the response head and then nothing.
 #[derive(Default)]
 pub struct Fleet {
@@ -181,6 +234,9 @@ pub struct Fleet {
     /// Keep no second descriptor per reader (10,000 readers would need 20,000): the readers
     /// then end only when the server does, so such a fleet must be dropped after its server.
     pub lean: bool,
+    /// Readers speak TLS with this configuration, each in a session of its own (the slow
+    /// clients stay in the clear).
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
 impl Fleet {
@@ -213,13 +269,18 @@ impl Fleet {
     pub fn open(&mut self, addr: SocketAddr, n: usize) {
         for _ in 0..n {
             let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-            s.write_all(REQUEST).expect("send request");
             let stat = Arc::new(ClientStat::default());
             if !self.lean {
                 self.socks.push(s.try_clone().expect("clone socket"));
             }
-            self.threads
-                .push(spawn_reader(s, &stat).expect("spawn client"));
+            let thread = match &self.tls {
+                Some(config) => spawn_tls_reader(s, config, &stat),
+                None => {
+                    s.write_all(REQUEST).expect("send request");
+                    spawn_reader(s, &stat)
+                }
+            };
+            self.threads.push(thread.expect("spawn client"));
             self.stats.push(stat);
         }
     }
@@ -281,6 +342,19 @@ impl Fleet {
             .collect()
     }
 
+    /// The TLS sessions' protocol and cipher suite, each with how many readers have it.
+    pub fn sessions(&self) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for session in self.stats.iter().filter_map(|c| c.session.get()) {
+            match out.iter_mut().find(|(s, _)| s == session) {
+                Some((_, n)) => *n += 1,
+                None => out.push((session.clone(), 1)),
+            }
+        }
+        out
+    }
+
+    /// Bytes the readers have read (over TLS, the plaintext: what the session gave them).
     pub fn bytes(&self) -> u64 {
         self.stats
             .iter()

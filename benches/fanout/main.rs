@@ -5,14 +5,15 @@
 //! `--baseline-server`, a minimal process that writes the same bytes to the same N sockets with
 //! no HTTP parsing and no file watching (frames come in on its stdin). Every figure is measured
 //! the same way for both, so each can be read as a ratio to the physical limit of the machine.
-//! Figures 6-10 measure pushserve alone (9 against itself: a relay beside its origin). Latency runs from just before the atomic rename
-//! (pushserve) or the write of the frame to the baseline's stdin, to the moment the whole body
-//! of that part was read by the last client. The CPU that the rest of the machine used during
+//! Figures 6-11 measure pushserve alone (9 against itself: a relay beside its origin; 11
+//! against itself: over TLS beside in the clear). Latency runs from just before the atomic
+//! rename (pushserve) or the write of the frame to the baseline's stdin, to the moment the
+//! whole body of that part was read by the last client. The CPU that the rest of the machine used during
 //! the run is printed, so a run disturbed by other work (a build, say) can be recognised.
 //!
 //! This file owns the command line, the environment, which figures run, the watchdog and the
-//! JSON document's frame; `server.rs` the servers, `clients.rs` the clients, `measure.rs` what
-//! is read from `/proc`, `frames.rs` the frames, `figures/` each figure (measured, and rendered
+//! JSON document's frame; `server.rs` the servers, `clients.rs` the clients, `tls.rs` their
+//! TLS (figure 11), `measure.rs` what is read from `/proc`, `frames.rs` the frames, `figures/` each figure (measured, and rendered
 //! from its JSON), `report.rs` the JSON document and the markdown tables. `tests/common` is
 //! shared with the tests for `find`, `read_some` and `TempDir`.
 //!
@@ -24,7 +25,8 @@
 //! * `FANOUT_FIGURES=1,2,3,4,5` selects figures (the default; figures 6, 7 and 8 take about 4
 //!   more minutes and 10,000 threads, so they run only when named, e.g. `FANOUT_FIGURES=6,7,8`;
 //!   so do 9, the relay, and 10, ffmpeg piped into `pushserve -`, about 1 minute together,
-//!   figure 10 skipped with a line saying so when ffmpeg is absent);
+//!   figure 10 skipped with a line saying so when ffmpeg is absent), and 11, TLS against plain
+//!   with 300 readers, about 70 s;
 //! * `FANOUT_IDLE_SECS` (default 10; also figure 6's windows);
 //! * `FANOUT_PUSHSERVE=/path/to/pushserve` measures another build (to compare before and after);
 //! * `FANOUT_JSON=path` is where the results go (default `target/fanout/results.json`);
@@ -45,6 +47,7 @@ mod frames;
 mod measure;
 mod report;
 mod server;
+mod tls;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -58,7 +61,7 @@ use crate::measure::{Machine, base, clk_tck, ensure_fds, machine_ticks, own_tick
 use crate::report::{Doc, log};
 use crate::server::{BinCopy, children, pushserve_bin};
 
-/// The watchdog's limit for figures 1-5; figures 6-10 add their own (see [`run_deadline`]).
+/// The watchdog's limit for figures 1-5; figures 6-11 add their own (see [`run_deadline`]).
 const RUN_DEADLINE: Duration = Duration::from_secs(420);
 /// Open files the bench holds at most, with room to spare: figure 6 has 5000 readers with two
 /// descriptors each, figure 7 10,000 with one.
@@ -133,6 +136,10 @@ fn run_deadline(figures: &[u32], idle_secs: f64) -> Duration {
     if figures.contains(&10) {
         // Two runs of ffmpeg of 20 s, each with a settling time.
         secs += 90.0;
+    }
+    if figures.contains(&11) {
+        // Four servers, each with 300 readers to connect, 203 changes and 82 more.
+        secs += 120.0;
     }
     Duration::from_secs_f64(secs)
 }

@@ -1,8 +1,8 @@
 //! What the bench reads from `/proc`: a server's CPU (ticks from `/proc/PID/stat`, nanoseconds
 //! per thread from `/proc/PID/task/*/schedstat`), its memory and threads (`/proc/PID/status`),
-//! the kernel's TCP memory and counters (`/proc/net/sockstat`, `/proc/net/netstat`), the CPU of
-//! the rest of the machine (disturbance), the limit on open files, the machine itself, and the
-//! run's clock.
+//! its read and write calls (`/proc/PID/io`), the kernel's TCP memory and counters
+//! (`/proc/net/sockstat`, `/proc/net/netstat`), the CPU of the rest of the machine
+//! (disturbance), the limit on open files, the machine itself, and the run's clock.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -37,12 +37,18 @@ pub struct Proc(pub u32);
 impl Proc {
     /// utime + stime of the whole process (all threads, live and exited), in ticks.
     pub fn cpu_ticks(self) -> u64 {
+        let (user, system) = self.user_system_ticks();
+        user + system
+    }
+
+    /// (utime, stime) of the whole process, in ticks.
+    pub fn user_system_ticks(self) -> (u64, u64) {
         let stat = fs::read_to_string(format!("/proc/{}/stat", self.0)).unwrap_or_default();
         let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
         // Fields after the comm: state is field 3, utime 14, stime 15.
         let fields: Vec<&str> = after_comm.split_whitespace().collect();
         let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-        field(14).unwrap_or(0) + field(15).unwrap_or(0)
+        (field(14).unwrap_or(0), field(15).unwrap_or(0))
     }
 
     /// The process's state letter (`R`, `S`, `Z` for a zombie, ...), None once it is gone. A
@@ -120,6 +126,16 @@ impl Proc {
                 Some((tid, comm.ok()?.trim().to_string()))
             })
             .collect()
+    }
+
+    /// A `/proc/PID/io` counter of the whole process, e.g. `syscw` (write and writev calls, on
+    /// sockets too; not send or sendto) or `wchar` (the bytes they wrote); 0 if unreadable.
+    pub fn io(self, key: &str) -> u64 {
+        let io = fs::read_to_string(format!("/proc/{}/io", self.0)).unwrap_or_default();
+        io.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// A `/proc/PID/status` line's number (kB for memory lines).

@@ -1,8 +1,8 @@
 //! The servers under test: pushserve (a private copy of the release binary, watching a file in
 //! a temp folder that each change is renamed over, or for figures 9 and 10 with other
-//! arguments: a relay, `-`) and the baseline (this binary re-executed as
-//! `--baseline-server`, fed frames on its stdin), both started on 127.0.0.1 with a free port and
-//! killed on drop; and the baseline server itself.
+//! arguments: a relay, `-`; over HTTPS for figure 11) and the baseline (this binary
+//! re-executed as `--baseline-server`, fed frames on its stdin), both started on 127.0.0.1
+//! with a free port and killed on drop; and the baseline server itself.
 //!
 //! Baseline shape: one thread per connection (128 KiB stack, like `src/http/listener.rs`), each
 //! waiting on a Mutex and Condvar for a newer frame and writing the pre-rendered part (head,
@@ -133,6 +133,7 @@ impl Server {
         server.addr = line
             .trim()
             .trim_start_matches("http://")
+            .trim_start_matches("https://")
             .trim_end_matches('/')
             .parse()
             .unwrap_or_else(|_| {

@@ -15,10 +15,12 @@
 //! | 8 | [`burst`] | 2,000 connections at once |
 //! | 9 | [`sources`] | relay latency: origin → relay → reader against origin → reader |
 //! | 10 | [`sources`] | `ffmpeg \| pushserve -`: frames each viewer gets, CPU |
+//! | 11 | [`https`] | TLS against plain: fan-out latency, server CPU per GB |
 
 pub mod burst;
 pub mod churn;
 pub mod fanout;
+pub mod https;
 pub mod idle;
 pub mod sources;
 pub mod throughput;
@@ -30,7 +32,7 @@ use crate::Config;
 use crate::report::{Summary, Table, int};
 
 /// Every figure, in the order they run.
-pub const ALL: [u32; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+pub const ALL: [u32; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 /// Measures figure `figure`.
 pub fn run(figure: u32, cfg: &Config) -> Value {
@@ -45,6 +47,7 @@ pub fn run(figure: u32, cfg: &Config) -> Value {
         8 => burst::run(cfg),
         9 => sources::relay(cfg),
         10 => sources::ffmpeg(cfg),
+        11 => https::run(cfg),
         _ => unreachable!("no figure {figure}"),
     }
 }
@@ -62,6 +65,7 @@ pub fn rows(fig: &Value, t: &mut Table) {
         8 => burst::rows(fig, t),
         9 => sources::relay_rows(fig, t),
         10 => sources::ffmpeg_rows(fig, t),
+        11 => https::rows(fig, t),
         n => t.note(&format!(
             "- figure {n}: not known to this version of the bench"
         )),
@@ -81,6 +85,7 @@ pub fn summary(fig: &Value) -> Vec<Summary> {
         8 => burst::summary(fig),
         9 => sources::relay_summary(fig),
         10 => sources::ffmpeg_summary(fig),
+        11 => https::summary(fig),
         _ => Vec::new(),
     }
 }

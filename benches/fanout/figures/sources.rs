@@ -60,7 +60,7 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 const SETTLE_QUIET: Duration = Duration::from_secs(1);
 
 /// Median, p90, p99 and max of a list of times in ms.
-fn dist(v: &[f64]) -> Value {
+pub fn dist(v: &[f64]) -> Value {
     json!({
         "samples": v.len(),
         "median_ms": median(v),
@@ -70,7 +70,7 @@ fn dist(v: &[f64]) -> Value {
     })
 }
 
-fn dist_cell(d: &Value) -> String {
+pub fn dist_cell(d: &Value) -> String {
     format!(
         "{:.1} / {:.1} / {:.1} / {:.1} ms",
         num(&d["median_ms"]),
