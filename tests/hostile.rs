@@ -4,30 +4,20 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Response, TempDir, TestServer, fixture, wait_exit};
+use common::{DEADLINE, Killed, Response, TempDir, TestServer, fixture, wait_exit};
 
 const READER: &str = "curl/8";
 
 /// A child killed on drop, so that a test failing half-way leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs `pushserve ARGS --port 0` until it exits (failing after [`DEADLINE`]): its status and
 /// stderr.
 fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = Running(
+    let mut child = Killed(
         Command::new(common::bin())
             .args(args)
             .args(["--port", "0"])
@@ -37,15 +27,7 @@ fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
             .spawn()
             .unwrap(),
     );
-    let status = wait_exit(&mut child.0, &format!("pushserve {args:?} never exited"));
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, _, stderr) = child.finish(&format!("pushserve {args:?} never exited"));
     (status, stderr)
 }
 
@@ -460,7 +442,7 @@ fn with_stderr_a_broken_pipe_the_show_goes_on() {
         .args([dir.0.to_str().unwrap(), "--interval", "30", "--port", "0"])
         .stdout(Stdio::piped())
         .stderr(broken_pipe());
-    let mut child = Running(command.spawn().unwrap());
+    let mut child = Killed(command.spawn().unwrap());
     let mut url = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.0.stdout.take().unwrap()),
@@ -501,7 +483,7 @@ fn with_stdout_and_stderr_broken_pipes_a_once_show_still_exits_0() {
         ])
         .stdout(broken_pipe())
         .stderr(broken_pipe());
-    let mut child = Running(command.spawn().unwrap());
+    let mut child = Killed(command.spawn().unwrap());
     let status = wait_exit(&mut child.0, "a --once show with closed stdio never exited");
     assert_eq!(status.code(), Some(0));
 }

@@ -482,17 +482,9 @@ fn a_url_that_cannot_be_relayed_is_refused_without_its_credentials() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut refused = Killed(refused.spawn().unwrap());
-        let status = wait_exit(&mut refused.0, "a bad URL was not refused");
+        let (status, _, stderr) =
+            Killed(refused.spawn().unwrap()).finish("a bad URL was not refused");
         assert_eq!(status.code(), Some(2), "a usage error");
-        let mut stderr = String::new();
-        refused
-            .0
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
         assert!(stderr.contains("cannot relay: "), "{stderr}");
         assert!(!stderr.contains("secret"), "{stderr}");
     }

@@ -6,100 +6,27 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::browser::{Browser, CENTRE_PIXEL, colour};
+use common::tls::{Verifier, certificate, client_config};
 use common::{DEADLINE, PartReader, TempDir, TestServer, fixture, tool, wait_exit};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-
-/// A certificate and key for 127.0.0.1 and localhost, written as PEM files in `dir`.
-fn certificate(dir: &TempDir) -> (String, String, Vec<u8>) {
-    let made =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    dir.rewrite("cert.pem", made.cert.pem().as_bytes());
-    dir.rewrite("key.pem", made.signing_key.serialize_pem().as_bytes());
-    let path = |name: &str| dir.path(name).display().to_string();
-    (path("cert.pem"), path("key.pem"), made.cert.der().to_vec())
-}
-
-/// Accepts exactly one certificate, the test's own (`pinned`), or with None any certificate,
-/// keeping the one it saw; the handshake's signatures are checked as any client checks them.
-#[derive(Debug, Default)]
-struct Verifier {
-    pinned: Option<Vec<u8>>,
-    seen: Mutex<Vec<u8>>,
-}
-
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().unwrap() = end_entity.to_vec();
-        match &self.pinned {
-            Some(pinned) if end_entity.as_ref() != pinned => {
-                Err(rustls::Error::General("not the pinned certificate".into()))
-            }
-            _ => Ok(ServerCertVerified::assertion()),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        algorithms().supported_schemes()
-    }
-}
-
-fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
-    rustls::crypto::ring::default_provider().signature_verification_algorithms
-}
+use rustls::crypto::ring::default_provider;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// A TLS connection to `server` that trusts only `cert` (DER).
 fn connect(server: &TestServer, cert: &[u8]) -> Tls {
-    let verifier = Verifier {
-        pinned: Some(cert.to_vec()),
-        ..Verifier::default()
-    };
-    connect_with(server, Arc::new(verifier))
+    connect_with(server, Arc::new(Verifier::pinned(cert)))
 }
 
 fn connect_with(server: &TestServer, verifier: Arc<Verifier>) -> Tls {
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+    let config = client_config(default_provider(), verifier);
     let session =
-        ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
-            .unwrap();
+        ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
     StreamOwned::new(session, server.connect())
 }
 
@@ -207,7 +134,7 @@ fn the_self_signed_certificate_is_the_one_whose_fingerprint_is_printed() {
     let mut raw = Vec::new();
     tls.read_to_end(&mut raw).unwrap();
     assert_eq!(common::Response::parse(&raw).body, fixture("red.jpg"));
-    let der = seen.seen.lock().unwrap().clone();
+    let der = seen.seen();
     let digest = ring::digest::digest(&ring::digest::SHA256, &der);
     let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
     assert_eq!(printed, hex.join(":"));

@@ -180,23 +180,7 @@ fn refused(args: &[&OsStr]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut child = Killed(child);
-    let status = wait_exit(&mut child.0, "pushserve did not exit");
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stdout, stderr) = Killed(child).finish("pushserve did not exit");
     assert_eq!(status.code(), Some(1), "stderr: {stderr}");
     assert_eq!(stdout, "", "it printed a URL");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -299,19 +283,9 @@ fn a_socket_we_may_not_connect_to_is_left_alone() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut child = Killed(child);
-        let status = wait_exit(
-            &mut child.0,
+        let (status, _, stderr) = Killed(child).finish(
             "pushserve, as nobody, did not exit: it serves on the socket in the first one's place",
         );
-        let mut stderr = String::new();
-        child
-            .0
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
         assert_eq!(status.code(), Some(1), "stderr: {stderr}");
         stderr
     } else {

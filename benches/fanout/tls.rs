@@ -10,16 +10,14 @@ use std::time::Instant;
 
 use ring::aead::{AES_128_GCM, AES_256_GCM, Aad, Algorithm, CHACHA20_POLY1305, LessSafeKey};
 use ring::aead::{Nonce, UnboundKey};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::ClientConfig;
 use rustls::crypto::ring::cipher_suite::{
     TLS13_AES_128_GCM_SHA256, TLS13_CHACHA20_POLY1305_SHA256,
 };
 use rustls::crypto::ring::default_provider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::common::TempDir;
+use crate::common::tls::{self, Verifier};
 
 /// The largest TLS record's plaintext: what a stream of large parts is cut into.
 const RECORD: usize = 16 * 1024;
@@ -33,15 +31,9 @@ pub struct Certificate {
 
 impl Certificate {
     pub fn new() -> Certificate {
-        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
-            .expect("make a certificate");
         let dir = TempDir::new("tls");
-        dir.rewrite("cert.pem", made.cert.pem().as_bytes());
-        dir.rewrite("key.pem", made.signing_key.serialize_pem().as_bytes());
-        Certificate {
-            dir,
-            der: made.cert.der().to_vec(),
-        }
+        let (_, _, der) = tls::certificate(&dir);
+        Certificate { dir, der }
     }
 
     /// `--tls-cert CERT --tls-key KEY`.
@@ -63,13 +55,7 @@ impl Certificate {
             Offer::Aes128 => provider.cipher_suites = vec![TLS13_AES_128_GCM_SHA256],
             Offer::ChaCha20 => provider.cipher_suites = vec![TLS13_CHACHA20_POLY1305_SHA256],
         }
-        let config = ClientConfig::builder_with_provider(Arc::new(provider))
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned(self.der.clone())))
-            .with_no_client_auth();
-        Arc::new(config)
+        tls::client_config(provider, Arc::new(Verifier::pinned(&self.der)))
     }
 }
 
@@ -84,53 +70,6 @@ pub enum Offer {
     Aes128,
     /// TLS13_CHACHA20_POLY1305_SHA256 alone.
     ChaCha20,
-}
-
-/// Accepts exactly one certificate, checking the handshake's signatures as any client would.
-#[derive(Debug)]
-struct Pinned(Vec<u8>);
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.0 {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("not the bench's certificate".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        algorithms().supported_schemes()
-    }
-}
-
-fn algorithms() -> WebPkiSupportedAlgorithms {
-    default_provider().signature_verification_algorithms
 }
 
 /// GB of plaintext ring seals in a second on one core, in full records of [`RECORD`] bytes,

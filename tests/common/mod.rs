@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod nginx;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -113,6 +114,24 @@ pub fn client_present(what: &str, install: &str, present: bool) -> bool {
 
 /// A client process, killed on drop, so a failed assertion leaves nothing running.
 pub struct Killed(pub Child);
+
+impl Killed {
+    /// Waits for the process to exit, failing with `what` after [`DEADLINE`]; its status and
+    /// what it wrote on stdout and stderr (empty for one that was not piped).
+    pub fn finish(&mut self, what: &str) -> (std::process::ExitStatus, String, String) {
+        let status = wait_exit(&mut self.0, what);
+        let read = |pipe: Option<&mut dyn Read>| {
+            let mut text = String::new();
+            if let Some(pipe) = pipe {
+                pipe.read_to_string(&mut text).unwrap();
+            }
+            text
+        };
+        let stdout = read(self.0.stdout.as_mut().map(|p| p as &mut dyn Read));
+        let stderr = read(self.0.stderr.as_mut().map(|p| p as &mut dyn Read));
+        (status, stdout, stderr)
+    }
+}
 
 impl Drop for Killed {
     fn drop(&mut self) {
