@@ -5,8 +5,6 @@ mod common;
 
 use std::io::Write;
 use std::process::Command;
-use std::thread;
-use std::time::Duration;
 
 use common::{TempDir, TestServer, fixture};
 
@@ -48,7 +46,14 @@ fn a_command_printing_an_image_serves_it_as_one() {
 fn a_failing_command_keeps_its_last_frame_and_says_why_once() {
     let dir = TempDir::new("command-fails");
     dir.rewrite("now.txt", b"kept\n");
-    let command = format!("cat '{}'", dir.path("now.txt").display());
+    // Each run leaves a line in runs.log, so the test can wait for runs rather than for time.
+    let command = format!(
+        "echo run >> '{}'; cat '{}'",
+        dir.path("runs.log").display(),
+        dir.path("now.txt").display()
+    );
+    let runs =
+        || std::fs::read_to_string(dir.path("runs.log")).map_or(0, |log| log.lines().count());
     let server = TestServer::start(&["--exec", &command, "--poll", "20"]);
     assert_eq!(server.get("/snapshot", "").body, b"kept\n");
     std::fs::remove_file(dir.path("now.txt")).unwrap();
@@ -65,8 +70,9 @@ fn a_failing_command_keeps_its_last_frame_and_says_why_once() {
         "the last line of its stderr: {status}"
     );
     server.wait_stderr("exited with status 1");
-    // Many more failed runs at --poll 20 ms: still one warning, and the last frame.
-    thread::sleep(Duration::from_millis(300));
+    // Ten more failed runs: still one warning, and the last frame.
+    let failed_from = runs();
+    common::wait_until("ten more failed runs", || runs() >= failed_from + 10);
     assert_eq!(server.stderr().matches("exited with status").count(), 1);
     assert_eq!(server.get("/snapshot", "").body, b"kept\n");
     dir.rewrite("now.txt", b"back\n");

@@ -90,6 +90,15 @@ pub fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
     }
 }
 
+/// Waits until `check` is true, failing saying it never was `what` after [`DEADLINE`].
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < DEADLINE, "never {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Whether a client tool that a test drives (Chromium, ffmpeg, Python with OpenCV, curl) is
 /// here. Without it the test is skipped, and says so on the terminal: the line is written to
 /// stderr directly, past the test harness, which swallows what a passing test prints. With
