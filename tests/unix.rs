@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -159,8 +159,14 @@ fn a_stale_socket_is_replaced() {
     let red = fixture("red.jpg");
     let sockets = socket_dir();
     let path = sockets.path("cam.sock");
-    // What a crash leaves: the file, and nobody answering on it.
-    drop(UnixListener::bind(&path).unwrap());
+    // What a crash leaves: the file, and nobody answering on it. Made by a server killed with
+    // SIGKILL, not by a listener of this process: a child that another test forks holds every
+    // descriptor of ours until it execs, and the listener answers until then.
+    drop(TestServer::serving(
+        "cam.jpg",
+        &red,
+        &["--bind", &bind_to(&path)],
+    ));
     assert!(is_socket(&path));
     let refused = UnixStream::connect(&path).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
