@@ -15,6 +15,7 @@ use crate::events;
 use crate::http::auth;
 use crate::http::conn::Conn;
 use crate::http::head::HeaderValue;
+use crate::http::host::HostCheck;
 use crate::http::request::{HeadError, Request};
 use crate::http::response::Response;
 use crate::pages;
@@ -97,8 +98,9 @@ pub const ROUTES: [Route; 6] = [
     },
 ];
 
-/// Serves one connection: reads its request and answers it. Errors end the connection only.
-pub fn handle(site: &Site, conn: Conn) {
+/// Serves one connection: reads its request and answers it if it names the server as `hosts`
+/// allows (which depends on the socket it came in on). Errors end the connection only.
+pub fn handle(site: &Site, hosts: &HostCheck, conn: Conn) {
     let started = Instant::now();
     let peer = conn.peer_addr();
     let req = match conn.read_head(HEAD_TIMEOUT) {
@@ -113,15 +115,15 @@ pub fn handle(site: &Site, conn: Conn) {
             return log_access(peer, "-", 400, started, bytes, None);
         }
     };
-    let (status, bytes, note) = answer(site, &req, conn);
+    let (status, bytes, note) = answer(site, hosts, &req, conn);
     log_access(peer, &req.path, status, started, bytes, note);
 }
 
 /// Answers `req` once it has passed the checks every request must pass, whatever its path: the
 /// Host, then the credentials; returns the status, the bytes sent and what the access log adds.
-fn answer(site: &Site, req: &Request, conn: Conn) -> (u16, u64, Option<String>) {
+fn answer(site: &Site, hosts: &HostCheck, req: &Request, conn: Conn) -> (u16, u64, Option<String>) {
     let head_only = req.is_head();
-    if !site.serving.hosts.allows(req.host.as_deref()) {
+    if !hosts.allows(req.host.as_deref()) {
         let body = b"Forbidden: this server does not answer to that Host name \
             (start pushserve with --allow-host NAME to add it)\n";
         let response = Response::new(403, HeaderValue::from_static("text/plain"), body);

@@ -48,12 +48,17 @@ pub fn run(config: Config) -> Result<()> {
         .as_ref()
         .map(|tls| tls_config(tls, &config.listen))
         .transpose()?;
-    let listener = listen(&config.listen)?;
-    let listener = match tls {
-        Some(tls) => listener.with_tls(tls),
-        None => listener,
-    };
-    let local = listener.local()?;
+    let listeners = listen(&config.listen)?
+        .into_iter()
+        .map(|listener| {
+            let listener = match &tls {
+                Some(tls) => listener.with_tls(Arc::clone(tls)),
+                None => listener,
+            };
+            let local = listener.local()?;
+            Ok((listener, local))
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
 
     let names = unique_names(
         opened
@@ -84,24 +89,22 @@ pub fn run(config: Config) -> Result<()> {
             keepalive,
             repeat: config.repeat,
             cors: config.cors,
-            hosts: HostCheck::new(
-                matches!(local, Local::Tcp(addr) if addr.ip().is_loopback()),
-                &config.allow_host,
-            ),
             auth: config.auth,
         },
         started: Instant::now(),
     });
-    if site.serving.auth.is_some()
-        && let Local::Tcp(addr) = &local
-        && auth::crosses_network_in_clear(addr.ip(), listener.is_tls())
-    {
-        warning!(
-            "--auth with --bind {}: user names and passwords cross the network in clear text, \
-             readable by anyone on the way; serve HTTPS (--tls-cert, --tls-self-signed) or put a \
-             TLS proxy in front",
-            addr.ip()
-        );
+    for (listener, local) in &listeners {
+        if site.serving.auth.is_some()
+            && let Local::Tcp(addr) = local
+            && auth::crosses_network_in_clear(addr.ip(), listener.is_tls())
+        {
+            warning!(
+                "--auth with --bind {}: user names and passwords cross the network in clear \
+                 text, readable by anyone on the way; serve HTTPS (--tls-cert, \
+                 --tls-self-signed) or put a TLS proxy in front",
+                addr.ip()
+            );
+        }
     }
     shutdown::on_signal_close(Arc::clone(&site))?;
     let sources = producers.len();
@@ -116,10 +119,16 @@ pub fn run(config: Config) -> Result<()> {
             .subscribe(&Waiter::for_current_thread())
             .wait_until(0, Some(deadline));
     }
-    let url = viewer_url(&local, listener.is_tls());
-    let mut urls = vec![url.clone()];
-    if site.is_multi() {
-        urls.extend(site.channels.iter().map(|c| format!("{url}{}/", c.name)));
+    // Socket by socket, in systemd's order: `| head -1` takes the first socket's root.
+    let mut urls = Vec::new();
+    for (listener, local) in &listeners {
+        let url = viewer_url(local, listener.is_tls());
+        if site.is_multi() {
+            let sources = site.channels.iter().map(|c| format!("{url}{}/", c.name));
+            urls.extend(std::iter::once(url.clone()).chain(sources));
+        } else {
+            urls.push(url);
+        }
     }
     // Nobody may be reading stdout (`| head -1` has exited, or it was closed): serve anyway.
     let _ = writeln!(std::io::stdout(), "{}", urls.join("\n"));
@@ -134,8 +143,21 @@ pub fn run(config: Config) -> Result<()> {
         })?;
     }
     status::start_line(Arc::clone(&site));
-    let handle = Arc::new(move |conn| routes::handle(&site, conn));
-    listener.serve(config.write_timeout, handle)
+    let mut serving = listeners.into_iter().map(|(listener, local)| {
+        // Per socket: on a loopback port, Host names are checked against DNS rebinding.
+        let loopback = matches!(local, Local::Tcp(addr) if addr.ip().is_loopback());
+        let hosts = HostCheck::new(loopback, &config.allow_host);
+        let site = Arc::clone(&site);
+        let handle = Arc::new(move |conn| routes::handle(&site, &hosts, conn));
+        (listener, handle)
+    });
+    let (first, handle) = serving.next().expect("at least one listener");
+    for (listener, handle) in serving {
+        thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || listener.serve(config.write_timeout, handle))?;
+    }
+    first.serve(config.write_timeout, handle)
 }
 
 /// Runs each producer on a thread of its own; the receiver hears of each one that returns
@@ -193,24 +215,26 @@ fn tls_config(tls: &Tls, bind: &Bind) -> Result<Arc<ServerConfig>> {
     }
 }
 
-/// The socket systemd handed over, else one bound as `--bind` says. Called before any thread
-/// starts: taking systemd's socket clears `LISTEN_*` from the environment.
-fn listen(bind: &Bind) -> Result<Listener> {
-    if let Some(listener) = listener::inherited().map_err(|e| {
+/// The sockets systemd handed over, else one bound as `--bind` says. Called before any thread
+/// starts: taking systemd's sockets clears `LISTEN_*` from the environment.
+fn listen(bind: &Bind) -> Result<Vec<Listener>> {
+    let inherited = listener::inherited().map_err(|e| {
         anyhow!(
             "cannot use the socket systemd passed: {}",
             describe_io_error(&e)
         )
-    })? {
-        return Ok(listener);
+    })?;
+    if !inherited.is_empty() {
+        return Ok(inherited);
     }
-    listener::bind(bind).map_err(|e| {
+    let listener = listener::bind(bind).map_err(|e| {
         let at = match bind {
             Bind::Tcp(addr) => addr.to_string(),
             Bind::Unix(path) => format!("unix:{}", path.display()),
         };
         anyhow!("cannot listen on {at}: {}", describe_io_error(&e))
-    })
+    })?;
+    Ok(vec![listener])
 }
 
 /// The URL to print: an unspecified bind address is shown as loopback, which always works here;

@@ -12,7 +12,6 @@ use crate::channel::Channel;
 use crate::http::auth::Accounts;
 use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
-use crate::http::host::HostCheck;
 use crate::http::response::Response;
 use crate::keeper::Keeper;
 
@@ -25,7 +24,6 @@ pub struct Serving {
     /// `--cors`: the endpoints the route table marks get `Access-Control-Allow-Origin: *` (and,
     /// with `--auth`, every preflight and every 401).
     pub cors: bool,
-    pub hosts: HostCheck,
     /// `--auth`: every request must name one of these accounts; None asks nothing.
     pub auth: Option<Accounts>,
 }

@@ -444,9 +444,11 @@ fn nginx_passes_viewers_to_the_socket_with_the_readme_block() {
     parts.wait_for(&green);
 }
 
-/// `systemd-socket-activate -l ADDRESS pushserve ARGS`, in a process group of its own: it
-/// listens on ADDRESS and, at the first connection, execs pushserve in its place with the
-/// socket as fd 3 (`LISTEN_FDS`, `LISTEN_PID`). The whole group is killed on drop.
+/// `systemd-socket-activate OPTIONS pushserve ARGS`, in a process group of its own: it listens
+/// where each `-l ADDRESS` of OPTIONS says and, at the first connection, execs pushserve in its
+/// place with the sockets from fd 3 on (`LISTEN_FDS`, `LISTEN_PID`); with `-a`, it forks a
+/// pushserve per connection instead, with the connection as fd 3. The whole group is killed on
+/// drop.
 struct Activated {
     child: Child,
     /// pushserve's stdout, line by line.
@@ -455,10 +457,11 @@ struct Activated {
 }
 
 impl Activated {
-    /// Started and listening on `address`; Err with what it said if it exited first.
-    fn start(listen: &str, args: &[&OsStr]) -> Result<Activated, String> {
+    /// Started and listening on every socket of `options`; Err with what it said if it exited
+    /// first.
+    fn start(options: &[&str], args: &[&OsStr]) -> Result<Activated, String> {
         let mut child = Command::new("systemd-socket-activate")
-            .args(["-l", listen])
+            .args(options)
             .arg(bin())
             .args(args)
             .process_group(0)
@@ -488,9 +491,10 @@ impl Activated {
             stdout,
             stderr,
         };
+        let sockets = options.iter().filter(|o| **o == "-l").count();
         let start = Instant::now();
         loop {
-            if activated.stderr().contains("Listening on") {
+            if activated.stderr().matches("Listening on").count() == sockets {
                 return Ok(activated);
             }
             if activated.child.try_wait().unwrap().is_some() {
@@ -507,17 +511,23 @@ impl Activated {
         }
     }
 
-    /// On a free loopback port (picked, then handed over: once more if something took it in
-    /// between); the port too.
-    fn on_tcp(args: &[&OsStr]) -> (Activated, u16) {
+    /// On `ports` free loopback ports (picked, then handed over: once more if something took
+    /// one in between), then on the sockets `more` options give; the ports too.
+    fn on_loopback(ports: usize, more: &[&str], args: &[&OsStr]) -> (Activated, Vec<u16>) {
         for attempt in 1..=2 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            match Activated::start(&format!("127.0.0.1:{port}"), args) {
-                Ok(activated) => return (activated, port),
+            let picked: Vec<TcpListener> = (0..ports)
+                .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+                .collect();
+            let ports: Vec<u16> = picked
+                .iter()
+                .map(|l| l.local_addr().unwrap().port())
+                .collect();
+            drop(picked);
+            let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+            let mut options: Vec<&str> = addresses.iter().flat_map(|a| ["-l", a]).collect();
+            options.extend(more);
+            match Activated::start(&options, args) {
+                Ok(activated) => return (activated, ports),
                 Err(said) if attempt == 1 && said.contains("in use") => {}
                 Err(said) => panic!("systemd-socket-activate stopped: {said}"),
             }
@@ -574,7 +584,8 @@ fn systemd_socket_activation_on_tcp() {
     let red = fixture("red.jpg");
     let files = TempDir::new("activated-tcp");
     files.rewrite("cam.jpg", &red);
-    let (activated, port) = Activated::on_tcp(&[files.path("cam.jpg").as_os_str()]);
+    let (activated, ports) = Activated::on_loopback(1, &[], &[files.path("cam.jpg").as_os_str()]);
+    let port = ports[0];
     let addr = format!("127.0.0.1:{port}");
     // The first connection starts pushserve, which answers it.
     let conn = connect_until(|| TcpStream::connect(&addr));
@@ -601,9 +612,11 @@ fn systemd_socket_activation_on_a_unix_socket() {
     let files = TempDir::new("activated-unix");
     files.rewrite("cam.jpg", &red);
     let path: PathBuf = files.path("cam.sock");
-    let mut activated =
-        Activated::start(path.to_str().unwrap(), &[files.path("cam.jpg").as_os_str()])
-            .unwrap_or_else(|said| panic!("systemd-socket-activate stopped: {said}"));
+    let mut activated = Activated::start(
+        &["-l", path.to_str().unwrap()],
+        &[files.path("cam.jpg").as_os_str()],
+    )
+    .unwrap_or_else(|said| panic!("systemd-socket-activate stopped: {said}"));
     let conn = connect_until(|| UnixStream::connect(&path));
     conn.set_read_timeout(Some(DEADLINE)).unwrap();
     let snapshot = get_on(conn, "/snapshot", "localhost");
@@ -619,5 +632,50 @@ fn systemd_socket_activation_on_a_unix_socket() {
     assert!(
         is_socket(&path),
         "pushserve removed the socket systemd handed over"
+    );
+}
+
+#[test]
+fn systemd_socket_activation_serves_on_every_socket_and_prints_each_url() {
+    if tool("systemd-socket-activate", "apt-get install systemd").is_none() {
+        return;
+    }
+    let red = fixture("red.jpg");
+    let files = TempDir::new("activated-several");
+    files.rewrite("cam.jpg", &red);
+    let path = files.path("cam.sock");
+    // As a unit with an IPv4 and an IPv6 ListenStream=, and a Unix one.
+    let (activated, ports) = Activated::on_loopback(
+        2,
+        &["-l", path.to_str().unwrap()],
+        &[files.path("cam.jpg").as_os_str()],
+    );
+    // The second socket's first connection starts pushserve; each socket is answered.
+    for port in [ports[1], ports[0]] {
+        let conn = connect_until(|| TcpStream::connect(("127.0.0.1", port)));
+        conn.set_read_timeout(Some(DEADLINE)).unwrap();
+        let answer = get_on(conn, "/snapshot", "localhost");
+        assert_eq!(answer.status, 200, "port {port}: {}", answer.head);
+        assert_eq!(answer.body, red, "port {port}");
+    }
+    // Each socket has its own Host check: names on the loopback ports, anything on the Unix one.
+    let conn = UnixStream::connect(&path).unwrap();
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    let answer = get_on(conn, "/snapshot", "cam.example.com");
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    assert_eq!(answer.body, red);
+    let conn = TcpStream::connect(("127.0.0.1", ports[0])).unwrap();
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    let answer = get_on(conn, "/snapshot", "cam.example.com");
+    assert_eq!(answer.status, 403, "{}", answer.head);
+
+    let urls: Vec<String> = (0..3).map(|_| activated.url()).collect();
+    assert_eq!(
+        urls,
+        [
+            format!("http://127.0.0.1:{}/", ports[0]),
+            format!("http://127.0.0.1:{}/", ports[1]),
+            format!("http://unix:{}:/", path.display()),
+        ]
     );
 }

@@ -23,8 +23,8 @@ struct Rules {
 }
 
 impl HostCheck {
-    /// `loopback`: the server listens on a loopback address only (on another address or a
-    /// Unix socket, which no web page can reach, names are checked only when given).
+    /// `loopback`: the socket is on a loopback address (on another address or a Unix socket,
+    /// which no web page can reach, names are checked only when given).
     pub fn new(loopback: bool, allowed: &[String]) -> HostCheck {
         HostCheck {
             rules: (loopback || !allowed.is_empty()).then(|| Rules {

@@ -1,7 +1,8 @@
 //! The listening socket and the accept loop: one small-stack thread per connection, and accept
 //! errors (out of file descriptors, out of memory) survived with a back-off instead of ending
-//! the server. The socket is TCP or a Unix socket, bound here or handed over by systemd
-//! (socket activation); with a TLS configuration, every connection speaks TLS.
+//! the server. A socket is TCP or a Unix socket, bound here or handed over by systemd (socket
+//! activation, which may hand over several: each is served by an accept loop of its own); with
+//! a TLS configuration, every connection speaks TLS.
 
 use std::fs;
 use std::io::{self, Write};
@@ -38,8 +39,9 @@ pub enum Bind {
     Unix(PathBuf),
 }
 
-/// The listening socket, its TLS configuration if any, and the watcher that notices clients
-/// leaving (started with it, so that every thread is up once the server says it listens).
+/// A listening socket, its TLS configuration if any, and the watcher that notices clients
+/// leaving (started with it, so that every thread is up once the server says it listens; the
+/// sockets systemd handed over share one).
 pub struct Listener {
     socket: Accepting,
     tls: Option<Arc<ServerConfig>>,
@@ -72,25 +74,37 @@ pub fn bind(bind: &Bind) -> io::Result<Listener> {
     })
 }
 
-/// The listening socket systemd handed over (`LISTEN_FDS`, `LISTEN_PID`), if it did: TCP or
-/// Unix, the first one.
-pub fn inherited() -> io::Result<Option<Listener>> {
+/// The listening sockets systemd handed over (`LISTEN_FDS`, `LISTEN_PID`), in the order the
+/// socket unit lists them; none if it handed over none.
+pub fn inherited() -> io::Result<Vec<Listener>> {
     let mut fds = listenfd::ListenFd::from_env();
     if fds.len() == 0 {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let socket = match fds.take_tcp_listener(0) {
-        Ok(Some(socket)) => Accepting::Tcp(socket),
-        _ => match fds.take_unix_listener(0)? {
-            Some(socket) => Accepting::Unix(socket),
-            None => return Ok(None),
-        },
-    };
-    Ok(Some(Listener {
-        socket,
-        tls: None,
-        watcher: Watcher::start()?,
-    }))
+    let watcher = Watcher::start()?;
+    (0..fds.len())
+        .map(|index| {
+            Ok(Listener {
+                socket: take_inherited(&mut fds, index)?,
+                tls: None,
+                watcher: Arc::clone(&watcher),
+            })
+        })
+        .collect()
+}
+
+/// The `index`th socket systemd handed over: TCP, else Unix.
+fn take_inherited(fds: &mut listenfd::ListenFd, index: usize) -> io::Result<Accepting> {
+    if let Ok(Some(socket)) = fds.take_tcp_listener(index) {
+        return Ok(Accepting::Tcp(socket));
+    }
+    match fds.take_unix_listener(index)? {
+        Some(socket) => Ok(Accepting::Unix(socket)),
+        None => Err(io::Error::other(format!(
+            "fd {} was taken already",
+            3 + index
+        ))),
+    }
 }
 
 /// Removes the Unix socket this process bound, if any (before exiting).
