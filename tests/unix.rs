@@ -535,6 +535,19 @@ impl Activated {
         unreachable!()
     }
 
+    /// Waits until systemd-socket-activate or pushserve has said `needle` on stderr.
+    fn wait_stderr(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.stderr().contains(needle) {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "stderr never said {needle:?}: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -677,5 +690,112 @@ fn systemd_socket_activation_serves_on_every_socket_and_prints_each_url() {
             format!("http://127.0.0.1:{}/", ports[1]),
             format!("http://unix:{}:/", path.display()),
         ]
+    );
+}
+
+#[test]
+fn systemd_socket_activation_with_accept_yes_is_refused_at_once() {
+    if tool("systemd-socket-activate", "apt-get install systemd").is_none() {
+        return;
+    }
+    let files = TempDir::new("activated-accept");
+    files.rewrite("cam.jpg", &fixture("red.jpg"));
+    // Accept=yes: each connection is handed to a pushserve of its own, which cannot accept on it.
+    let (activated, ports) =
+        Activated::on_loopback(1, &["-a"], &[files.path("cam.jpg").as_os_str()]);
+    let mut conn = connect_until(|| TcpStream::connect(("127.0.0.1", ports[0])));
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    activated.wait_stderr("died with code 1");
+    // Its pushserve is gone, and the connection with it.
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+    assert_eq!(rest, b"");
+    let said: Vec<String> = activated
+        .stderr()
+        .lines()
+        .filter(|l| l.starts_with("pushserve:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(said.len(), 1, "{}", activated.stderr());
+    assert!(said[0].contains("fd 3 is not listening"), "{}", said[0]);
+    assert!(said[0].contains("needs Accept=no"), "{}", said[0]);
+    assert!(
+        activated.stdout.try_recv().is_err(),
+        "it printed a URL; stderr: {}",
+        activated.stderr()
+    );
+}
+
+#[test]
+fn systemd_socket_activation_of_a_udp_socket_says_so() {
+    if tool("systemd-socket-activate", "apt-get install systemd").is_none() {
+        return;
+    }
+    let files = TempDir::new("activated-udp");
+    files.rewrite("cam.jpg", &fixture("red.jpg"));
+    // -d: ListenDatagram=, which systemd activates at the first datagram.
+    let (mut activated, ports) =
+        Activated::on_loopback(1, &["-d"], &[files.path("cam.jpg").as_os_str()]);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"hello", ("127.0.0.1", ports[0])).unwrap();
+    let status = activated.exit_status();
+    assert_eq!(status.code(), Some(1), "stderr: {}", activated.stderr());
+    activated.wait_stderr("pushserve: ");
+    let stderr = activated.stderr();
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pushserve:"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("fd 3 is a UDP socket"), "{stderr}");
+    assert!(said[0].contains("ListenStream="), "{stderr}");
+}
+
+/// `pushserve ARGS` with fd 3 open on /dev/null, `LISTEN_FDS=1`, and `LISTEN_PID` set to what
+/// `pid` says (`$$`: pushserve's own) or unset.
+fn with_listen_fds(pid: Option<&str>, args: &[&OsStr]) -> Command {
+    let mut command = Command::new("sh");
+    let script = match pid {
+        Some(pid) => format!("LISTEN_PID={pid} exec \"$0\" \"$@\" 3</dev/null"),
+        None => "exec \"$0\" \"$@\" 3</dev/null".to_string(),
+    };
+    command
+        .args(["-c", &script, &bin()])
+        .args(args)
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID");
+    command
+}
+
+#[test]
+fn listen_fds_for_another_process_are_ignored() {
+    let red = fixture("red.jpg");
+    let files = TempDir::new("listen-pid");
+    files.rewrite("cam.jpg", &red);
+    let source = files.path("cam.jpg");
+    // As sd_listen_fds: without LISTEN_PID naming this process, fd 3 is not ours to take.
+    for pid in [None, Some("1"), Some("''"), Some("not-a-pid")] {
+        let server = TestServer::start_command(with_listen_fds(pid, &[source.as_os_str()]));
+        assert!(
+            server.url.starts_with("http://127.0.0.1:"),
+            "LISTEN_PID {pid:?}: {}",
+            server.url
+        );
+        assert_eq!(server.get("/snapshot", "").body, red, "LISTEN_PID {pid:?}");
+    }
+    // Named, it is taken, and what it is said.
+    let child = with_listen_fds(Some("$$"), &[source.as_os_str()])
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, stdout, stderr) = Killed(child).finish("pushserve did not exit");
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("fd 3 is not a TCP or Unix stream socket"),
+        "{stderr}"
     );
 }

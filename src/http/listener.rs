@@ -74,11 +74,20 @@ pub fn bind(bind: &Bind) -> io::Result<Listener> {
     })
 }
 
-/// The listening sockets systemd handed over (`LISTEN_FDS`, `LISTEN_PID`), in the order the
-/// socket unit lists them; none if it handed over none.
+/// The listening sockets systemd handed over (`LISTEN_FDS`), in the order the socket unit lists
+/// them; none if it handed over none to this process. One that cannot be served on (not
+/// listening, not a stream socket) is an error: serving on the others would leave its clients
+/// waiting for ever.
 pub fn inherited() -> io::Result<Vec<Listener>> {
+    // As `sd_listen_fds`: the sockets are this process's only if LISTEN_PID names it (listenfd
+    // also takes them without LISTEN_PID; those may have been meant for a parent).
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        == Some(std::process::id());
+    // Read in any case: it clears LISTEN_PID and LISTEN_FDS, which no child must inherit.
     let mut fds = listenfd::ListenFd::from_env();
-    if fds.len() == 0 {
+    if !ours || fds.len() == 0 {
         return Ok(Vec::new());
     }
     let watcher = Watcher::start()?;
@@ -93,18 +102,41 @@ pub fn inherited() -> io::Result<Vec<Listener>> {
         .collect()
 }
 
-/// The `index`th socket systemd handed over: TCP, else Unix.
+/// The `index`th socket systemd handed over, if it is a listening stream socket, TCP or Unix.
 fn take_inherited(fds: &mut listenfd::ListenFd, index: usize) -> io::Result<Accepting> {
-    if let Ok(Some(socket)) = fds.take_tcp_listener(index) {
-        return Ok(Accepting::Tcp(socket));
+    let fd = 3 + index;
+    let socket = if let Ok(Some(socket)) = fds.take_tcp_listener(index) {
+        Accepting::Tcp(socket)
+    } else if let Ok(Some(socket)) = fds.take_unix_listener(index) {
+        Accepting::Unix(socket)
+    } else {
+        let what = if matches!(fds.take_udp_socket(index), Ok(Some(_))) {
+            "a UDP socket"
+        } else if matches!(fds.take_unix_datagram(index), Ok(Some(_))) {
+            "a Unix datagram socket"
+        } else {
+            "not a TCP or Unix stream socket"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("fd {fd} is {what}; pushserve serves on stream sockets (ListenStream=)"),
+        ));
+    };
+    let listening = match &socket {
+        Accepting::Tcp(s) => sockopt::socket_acceptconn(s)?,
+        Accepting::Unix(s) => sockopt::socket_acceptconn(s)?,
+    };
+    if !listening {
+        // Accept=yes hands over one connection per process, which accept() refuses.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "fd {fd} is not listening (with Accept=yes, systemd passes a connection): \
+                 pushserve accepts its own connections, so the socket unit needs Accept=no"
+            ),
+        ));
     }
-    match fds.take_unix_listener(index)? {
-        Some(socket) => Ok(Accepting::Unix(socket)),
-        None => Err(io::Error::other(format!(
-            "fd {} was taken already",
-            3 + index
-        ))),
-    }
+    Ok(socket)
 }
 
 /// Removes the Unix socket this process bound, if any (before exiting).
