@@ -45,13 +45,14 @@ fn send_events(conn: &Conn, req: &Request, ctx: &Ctx, sent: &mut u64) -> io::Res
         .field("Cache-Control", HeaderValue::from_static("no-cache"))
         .field("X-Accel-Buffering", HeaderValue::from_static("no"));
     ctx.add_cors(&mut head);
+    if req.is_head() {
+        *sent += conn.send(&mut [IoSlice::new(&head.render())])?;
+        return Ok(());
+    }
     *sent += conn.send(&mut [
         IoSlice::new(&head.render()),
         IoSlice::new(b"retry: 2000\n\n"),
     ])?;
-    if req.is_head() {
-        return Ok(());
-    }
     let last_id = req
         .header("last-event-id")
         .and_then(|id| id.trim().parse().ok());
@@ -79,9 +80,12 @@ pub fn long_poll(ctx: &Ctx, req: &Request, conn: Conn) -> (u16, u64) {
     let (Ok(since), Ok(timeout)) = (since.transpose(), timeout.transpose()) else {
         return (400, ctx.send(conn, Response::error(400), req.is_head()));
     };
-    let timeout = timeout.map_or(POLL_TIMEOUT, |s| {
-        Duration::from_secs(s).min(MAX_POLL_TIMEOUT)
-    });
+    let timeout = match timeout {
+        // HEAD asks what a GET would get now: it has no body to wait for.
+        _ if req.is_head() => Duration::ZERO,
+        None => POLL_TIMEOUT,
+        Some(s) => Duration::from_secs(s).min(MAX_POLL_TIMEOUT),
+    };
     let next = ctx
         .channel
         .latest

@@ -227,3 +227,58 @@ fn the_printed_url_with_a_path_appended_is_served_despite_the_double_slash() {
     );
     assert_eq!(server.get("/snap//shot", "").status, 404);
 }
+
+/// The paths of README's endpoint table, which a unit test keeps equal to the route table.
+fn endpoint_paths() -> Vec<&'static str> {
+    include_str!("../README.md")
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `/")?.split_once('`'))
+        .map(|(path, _)| path)
+        .collect()
+}
+
+#[test]
+fn head_is_answered_at_once_with_no_body_on_every_route() {
+    let paths = endpoint_paths();
+    assert!(
+        paths.contains(&"events") && paths.contains(&"poll"),
+        "{paths:?}"
+    );
+    let single = serve("a.txt", b"hello");
+    let dir = TempDir::new("head-two-sources");
+    dir.rewrite("a.txt", b"one");
+    dir.rewrite("b.txt", b"two");
+    let two = TestServer::start(&[
+        dir.path("a.txt").to_str().unwrap(),
+        dir.path("b.txt").to_str().unwrap(),
+    ]);
+    let mut asked = Vec::new();
+    for path in &paths {
+        asked.push((&single, format!("/{path}")));
+        asked.push((&two, format!("/{path}")));
+        asked.push((&two, format!("/b/{path}")));
+    }
+    for (server, path) in asked {
+        // Version 1 is the current one, so a GET of /poll would wait for the next.
+        let request = format!("HEAD {path}?since=1 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        let start = Instant::now();
+        let response = response_without_reset(server, request.as_bytes());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "HEAD {path} took {:?}",
+            start.elapsed()
+        );
+        assert!(
+            response.body.is_empty(),
+            "HEAD {path} sent a body: {:?}",
+            String::from_utf8_lossy(&response.body)
+        );
+        // Only /status is not served per source; /poll has nothing newer than version 1.
+        let expected = match &path[..] {
+            "/b/status" => 404,
+            "/poll" | "/b/poll" => 204,
+            _ => 200,
+        };
+        assert_eq!(response.status, expected, "HEAD {path}");
+    }
+}
