@@ -52,8 +52,7 @@ impl Channel {
 
     /// Makes `new` the current frame of this channel and wakes its clients.
     pub fn publish(&self, new: NewFrame) -> Arc<Frame> {
-        self.latest
-            .publish(|seq| Frame::render(new, seq, &self.boundary))
+        self.latest.publish(Frame::render(new, &self.boundary))
     }
 
     /// The server is shutting down: sources stop publishing and return.

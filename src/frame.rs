@@ -1,12 +1,13 @@
 //! The one shared latest frame: what a source publishes and every connection reads.
 //!
 //! A [`Frame`] is immutable and shared through an `Arc`; everything a connection writes about it
-//! (part headers, ETag) is rendered once here, when it is published, never per client.
+//! (part headers, ETag) is rendered once here, when it is published, never per client; what
+//! costs time (hashing the bytes, escaping text) before [`Latest::publish`] takes its lock, so
+//! that readers of the current frame never wait behind it.
 //! [`Latest`] holds the newest frame behind a mutex and wakes each subscribed connection once
 //! per new frame (`wake.rs`): latest wins, nothing queues per client, so memory does not grow
 //! with slow clients, and a client coming or going wakes nobody else.
 
-use std::hash::{DefaultHasher, Hasher};
 use std::io::{self, Read};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,7 +30,8 @@ pub struct Frame {
     pub modified: SystemTime,
     /// When it was published (the status line's "changed 2s ago").
     pub published: Instant,
-    /// Strong validator derived from the content, so it survives a restart.
+    /// Strong validator: a SHA-256 of the content (see [`etag`]), so it survives a restart and
+    /// an upgrade.
     pub etag: HeaderValue,
     /// `--B`, Content-Type and Content-Length, then the blank line: a complete part head
     /// (documents also say `Content-Security-Policy: sandbox`, see [`is_document`]).
@@ -103,9 +105,10 @@ impl From<Vec<u8>> for FrameBytes {
 /// Text frames up to this size carry their text in their JSON, so a page needs no second request.
 pub const TEXT_IN_JSON_LIMIT: usize = 64 * 1024;
 
-/// sequence, name, type, size, modified (ms since 1970), snapshot URL, and for small UTF-8 text
-/// frames the text itself.
-fn describe(seq: u64, new: &NewFrame) -> String {
+/// The JSON description of a frame (sequence, name, type, size, modified in ms since 1970,
+/// snapshot URL, and for small UTF-8 text frames the text itself) but for its sequence number:
+/// the part before it and the part after it.
+fn describe(new: &NewFrame) -> (String, String) {
     let modified = new
         .modified
         .duration_since(UNIX_EPOCH)
@@ -117,13 +120,26 @@ fn describe(seq: u64, new: &NewFrame) -> String {
     } else {
         None
     };
-    format!(
-        r#"{{"seq":{seq},"name":{},"type":{},"size":{},"modified":{modified},"snapshot":"snapshot?seq={seq}"{}}}"#,
+    let before = format!(
+        r#""name":{},"type":{},"size":{},"modified":{modified},"snapshot":"snapshot?seq="#,
         json::string(&new.name),
         json::string(new.content_type.as_str()),
         new.bytes.len(),
-        text.map_or(String::new(), |t| format!(r#","text":{}"#, json::string(t))),
-    )
+    );
+    let after = text.map_or(String::new(), |t| format!(r#","text":{}"#, json::string(t)));
+    (before, after)
+}
+
+/// The strong validator of `bytes`: the first 128 bits of their SHA-256, and their length. A
+/// hash defined by a standard, so that the same bytes have the same tag in every build.
+fn etag(bytes: &[u8]) -> HeaderValue {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut tag = String::from("\"");
+    for byte in &digest.as_ref()[..16] {
+        tag.push_str(&format!("{byte:02x}"));
+    }
+    tag.push_str(&format!("-{:x}\"", bytes.len()));
+    HeaderValue::new(tag).expect("hex digits and quotes")
 }
 
 /// Whether a browser shown a part of this type (outside the viewer's sandboxed iframe) would
@@ -149,22 +165,31 @@ pub struct NewFrame {
     pub modified: SystemTime,
 }
 
+/// A frame rendered but not yet numbered: everything but its sequence number, made by
+/// [`Frame::render`] before [`Latest::publish`] takes its lock.
+pub struct Rendered {
+    bytes: FrameBytes,
+    content_type: HeaderValue,
+    name: String,
+    modified: SystemTime,
+    etag: HeaderValue,
+    part_head: Vec<u8>,
+    next_part_head: Vec<u8>,
+    /// The JSON description before and after its sequence number (see [`describe`]).
+    json: (String, String),
+}
+
 impl Frame {
     /// Everything said about `new` on the wire, rendered once: part heads with `boundary`,
-    /// ETag, JSON and event.
-    pub fn render(new: NewFrame, seq: u64, boundary: &str) -> Frame {
-        let json = describe(seq, &new);
-        let event = format!("id: {seq}\ndata: {json}\n\n").into_bytes();
+    /// ETag and JSON; the sequence number is added when it is published.
+    pub fn render(new: NewFrame, boundary: &str) -> Rendered {
+        let json = describe(&new);
         let NewFrame {
             bytes,
             content_type,
             name,
             modified,
         } = new;
-        let mut hasher = DefaultHasher::new();
-        hasher.write(&bytes);
-        let etag = HeaderValue::new(format!("\"{:016x}-{:x}\"", hasher.finish(), bytes.len()))
-            .expect("hex digits and quotes");
         let sandbox = if is_document(content_type.as_str()) {
             "Content-Security-Policy: sandbox\r\n"
         } else {
@@ -178,16 +203,35 @@ impl Frame {
         let next_part_head =
             format!("\r\n--{boundary}\r\nContent-Type: {content_type}\r\n{sandbox}\r\n")
                 .into_bytes();
-        Frame {
-            seq,
+        Rendered {
+            etag: etag(&bytes),
             bytes,
             content_type,
             name,
             modified,
-            published: Instant::now(),
-            etag,
             part_head,
             next_part_head,
+            json,
+        }
+    }
+}
+
+impl Rendered {
+    /// The frame as version `seq`: only copies, cheap enough to make under the lock.
+    fn numbered(self, seq: u64) -> Frame {
+        let (before, after) = &self.json;
+        let json = format!(r#"{{"seq":{seq},{before}{seq}"{after}}}"#);
+        let event = format!("id: {seq}\ndata: {json}\n\n").into_bytes();
+        Frame {
+            seq,
+            bytes: self.bytes,
+            content_type: self.content_type,
+            name: self.name,
+            modified: self.modified,
+            published: Instant::now(),
+            etag: self.etag,
+            part_head: self.part_head,
+            next_part_head: self.next_part_head,
             json,
             event,
         }
@@ -245,12 +289,11 @@ impl Latest {
         }
     }
 
-    /// Makes the frame `render` makes of the next sequence number the current frame, and wakes
-    /// every subscriber once.
-    pub fn publish(&self, render: impl FnOnce(u64) -> Frame) -> Arc<Frame> {
+    /// Makes `rendered` the current frame, numbered next, and wakes every subscriber once.
+    pub fn publish(&self, rendered: Rendered) -> Arc<Frame> {
         let mut state = lock(&self.state);
         let seq = state.frame.as_ref().map_or(1, |f| f.seq + 1);
-        let frame = Arc::new(render(seq));
+        let frame = Arc::new(rendered.numbered(seq));
         state.frame = Some(Arc::clone(&frame));
         state
             .recent
@@ -372,7 +415,7 @@ mod tests {
     use super::*;
 
     fn publish(latest: &Latest, new: NewFrame) -> Arc<Frame> {
-        latest.publish(|seq| Frame::render(new, seq, "B"))
+        latest.publish(Frame::render(new, "B"))
     }
 
     fn new_frame(bytes: &[u8]) -> NewFrame {
@@ -427,6 +470,32 @@ mod tests {
         );
         assert!(is_document("text/html; charset=utf-8"));
         assert!(!is_document("image/jpeg"));
+    }
+
+    #[test]
+    fn the_etag_is_made_before_publishing_and_the_same_in_every_build() {
+        // `render` needs no `Latest`: publish, which locks, is handed the tag already made.
+        let rendered = Frame::render(new_frame(b"hello"), "B");
+        assert_eq!(
+            rendered.etag.as_str(),
+            "\"2cf24dba5fb0a30e26e83b2ac5b9e29e-5\"",
+            "SHA-256 of \"hello\", first 128 bits, and the length"
+        );
+        let latest = Latest::new();
+        let f = latest.publish(rendered);
+        assert_eq!(f.etag.as_str(), "\"2cf24dba5fb0a30e26e83b2ac5b9e29e-5\"");
+    }
+
+    #[test]
+    fn the_description_is_numbered_when_published() {
+        let latest = Latest::new();
+        publish(&latest, new_frame(b"one"));
+        let f = publish(&latest, new_frame(b"a \"b\"\n"));
+        assert_eq!(
+            f.json,
+            r#"{"seq":2,"name":"a.txt","type":"text/plain","size":6,"modified":0,"snapshot":"snapshot?seq=2","text":"a \"b\"\n"}"#
+        );
+        assert_eq!(f.event, format!("id: 2\ndata: {}\n\n", f.json).into_bytes());
     }
 
     #[test]
