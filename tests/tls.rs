@@ -7,11 +7,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::browser::{Browser, CENTRE_PIXEL, colour};
-use common::tls::{Verifier, certificate, client_config};
-use common::{DEADLINE, PartReader, TempDir, TestServer, fixture, tool, wait_exit};
+use common::tls::{Verifier, certificate, certificate_valid, client_config};
+use common::{DEADLINE, Killed, PartReader, TempDir, TestServer, fixture, tool, wait_exit};
 use rustls::crypto::ring::default_provider;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
@@ -226,6 +226,90 @@ fn a_missing_mismatched_or_invalid_certificate_or_key_is_exit_1_naming_the_file(
             let inside = pem.lines().nth(1).unwrap();
             assert!(!stderr.contains(inside), "{stderr}");
         }
+    }
+}
+
+/// What pushserve says on stderr when it serves `cert` and `key` and exits (`--once`).
+fn startup_stderr(dir: &TempDir, cert: &str, key: &str) -> String {
+    dir.rewrite("a.txt", b"a");
+    let child = Command::new(common::bin())
+        .arg(dir.path("a.txt"))
+        .args([
+            "--once",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--port",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, stdout, stderr) = Killed(child).finish("pushserve --once never exited");
+    assert!(
+        status.success() && stdout.starts_with("https://"),
+        "{stdout} {stderr}"
+    );
+    stderr
+}
+
+/// The date rcgen writes for `time`, as pushserve's warnings show it.
+fn utc_day(time: SystemTime) -> String {
+    let time = time::OffsetDateTime::from(time);
+    format!(
+        "{}-{:02}-{:02}",
+        time.year(),
+        u8::from(time.month()),
+        time.day()
+    )
+}
+
+#[test]
+fn a_certificate_out_of_its_dates_or_a_key_others_can_read_is_one_warning_each() {
+    let day = Duration::from_secs(24 * 60 * 60);
+    let now = SystemTime::now();
+    let dir = TempDir::new("tls-warnings");
+    let (cert, key, _) = certificate(&dir);
+    assert_eq!(
+        startup_stderr(&dir, &cert, &key),
+        "",
+        "a good pair is served without a word"
+    );
+
+    let (expired_from, expired_on) = (now - 30 * day, now - day);
+    let (cert, key, _) = certificate_valid(&dir, expired_from, expired_on);
+    let stderr = startup_stderr(&dir, &cert, &key);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("'{cert}' expired on {} ", utc_day(expired_on)))
+            && stderr.contains(&format!("valid from {} ", utc_day(expired_from))),
+        "{stderr}"
+    );
+
+    let (valid_from, valid_to) = (now + day, now + 30 * day);
+    let (cert, key, _) = certificate_valid(&dir, valid_from, valid_to);
+    let stderr = startup_stderr(&dir, &cert, &key);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "'{cert}' is not valid before {} ",
+            utc_day(valid_from)
+        )) && stderr.contains(&format!("valid to {} ", utc_day(valid_to))),
+        "{stderr}"
+    );
+
+    let (cert, key, _) = certificate(&dir);
+    for mode in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+        let stderr = startup_stderr(&dir, &cert, &key);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("'{key}' holds the private key and is readable by other users (mode {mode:o}); chmod 600 it")),
+            "{stderr}"
+        );
     }
 }
 

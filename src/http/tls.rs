@@ -1,6 +1,7 @@
 //! The TLS configuration an HTTPS listener serves with: a certificate and private key loaded
 //! from PEM files and checked at startup (that they read, parse, are not swapped, and belong
-//! together, so a mistake stops pushserve with one line instead of failing every handshake),
+//! together, so a mistake stops pushserve with one line instead of failing every handshake;
+//! a certificate out of its dates and a key file other users can read get a warning each),
 //! or a self-signed certificate made in memory for a quick share on a LAN.
 //!
 //! It owns the rustls `ServerConfig` and every message about those files; it never touches a
@@ -11,6 +12,7 @@
 use std::fmt::Write as _;
 use std::io::Read;
 use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,6 +27,7 @@ use rustls::pki_types::pem::{self, PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{Error as TlsError, InconsistentKeys};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::report::describe_io_error;
 
@@ -50,7 +53,8 @@ const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     let chain = read_certificates(cert)?;
     let private_key = read_private_key(key)?;
-    server_config(chain, private_key).map_err(|problem| match problem {
+    let dates = validity(&chain[0]);
+    let config = server_config(chain, private_key).map_err(|problem| match problem {
         Problem::UnsupportedKey => format!(
             "'{}' holds a private key of a kind pushserve cannot use, or a damaged one \
              (it takes RSA of 2048 to 8192 bits, ECDSA P-256 or P-384, and Ed25519)",
@@ -72,7 +76,136 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
             cert.display()
         ),
         Problem::Other(e) => format!("'{}' and '{}': {e}", cert.display(), key.display()),
-    })
+    })?;
+    if let Some(problem) = dates.and_then(|dates| out_of_date(dates, OffsetDateTime::now_utc())) {
+        warning!("the certificate in '{}' {problem}", cert.display());
+    }
+    if let Ok(meta) = std::fs::metadata(key)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        warning!(
+            "'{}' holds the private key and is readable by other users (mode {:03o}); \
+             chmod 600 it",
+            key.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+    Ok(config)
+}
+
+/// What is wrong with a certificate valid from `not_before` to `not_after` at `now`, if
+/// anything: clients refuse it, and the server would otherwise say nothing.
+fn out_of_date(
+    (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+    now: OffsetDateTime,
+) -> Option<String> {
+    if now > not_after {
+        Some(format!(
+            "expired on {}; clients will refuse it (valid from {})",
+            utc(not_after),
+            utc(not_before)
+        ))
+    } else if now < not_before {
+        Some(format!(
+            "is not valid before {}; clients will refuse it until then (valid to {}; is this \
+             machine's clock right?)",
+            utc(not_before),
+            utc(not_after)
+        ))
+    } else {
+        None
+    }
+}
+
+fn utc(time: OffsetDateTime) -> String {
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        time.year(),
+        u8::from(time.month()),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    )
+}
+
+/// The validity of an X.509 certificate (RFC 5280 4.1.2.5): notBefore and notAfter, found by
+/// walking its DER: Certificate, tbsCertificate, then past the version, serial number,
+/// signature algorithm and issuer. None if it is not shaped so.
+fn validity(certificate: &CertificateDer<'_>) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    const SEQUENCE: u8 = 0x30;
+    const VERSION: u8 = 0xa0;
+    let (SEQUENCE, certificate, _) = der_element(certificate.as_ref())? else {
+        return None;
+    };
+    let (SEQUENCE, mut tbs, _) = der_element(certificate)? else {
+        return None;
+    };
+    if tbs.first() == Some(&VERSION) {
+        tbs = der_element(tbs)?.2;
+    }
+    for _serial_signature_issuer in 0..3 {
+        tbs = der_element(tbs)?.2;
+    }
+    let (SEQUENCE, validity, _) = der_element(tbs)? else {
+        return None;
+    };
+    let (tag, not_before, rest) = der_element(validity)?;
+    let not_before = der_time(tag, not_before)?;
+    let (tag, not_after, _) = der_element(rest)?;
+    Some((not_before, der_time(tag, not_after)?))
+}
+
+/// The first DER element of `der`: its tag, its contents, and what follows it.
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let (digits, after) = rest.split_at(count);
+        rest = after;
+        digits.iter().fold(0, |len, &d| len << 8 | usize::from(d))
+    };
+    (len <= rest.len()).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`, 1950 to 2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), the two
+/// forms RFC 5280 allows.
+fn der_time(tag: u8, text: &[u8]) -> Option<OffsetDateTime> {
+    const UTC_TIME: u8 = 0x17;
+    const GENERALIZED_TIME: u8 = 0x18;
+    let (year, rest) = match (tag, text.len()) {
+        (UTC_TIME, 13) => {
+            let yy = i32::from(der_digits(&text[..2])?);
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
+        }
+        (GENERALIZED_TIME, 15) => (
+            i32::from(der_digits(&text[..2])?) * 100 + i32::from(der_digits(&text[2..4])?),
+            &text[4..],
+        ),
+        _ => return None,
+    };
+    if rest[10] != b'Z' {
+        return None;
+    }
+    let field = |at: usize| der_digits(&rest[at..at + 2]);
+    let month = Month::try_from(field(0)?).ok()?;
+    let date = Date::from_calendar_date(year, month, field(2)?).ok()?;
+    let time = Time::from_hms(field(4)?, field(6)?, field(8)?).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// Two ASCII digits as a number.
+fn der_digits(two: &[u8]) -> Option<u8> {
+    match two {
+        [a @ b'0'..=b'9', b @ b'0'..=b'9'] => Some((a - b'0') * 10 + (b - b'0')),
+        _ => None,
+    }
 }
 
 /// A certificate made by [`self_signed`], with the configuration that serves it.
@@ -600,6 +733,39 @@ mod tests {
             &[&reversed, &key],
             "belongs to a certificate in",
             &[&leaf_key.serialize_pem()],
+        );
+    }
+
+    #[test]
+    fn the_validity_dates_are_read_from_the_certificate_in_both_time_forms() {
+        let at = |y, m, d, hh, mm, ss| {
+            PrimitiveDateTime::new(
+                Date::from_calendar_date(y, Month::try_from(m).unwrap(), d).unwrap(),
+                Time::from_hms(hh, mm, ss).unwrap(),
+            )
+            .assume_utc()
+        };
+        // Before 2050 a UTCTime, from 2050 on a GeneralizedTime (RFC 5280 4.1.2.5).
+        let (from, to) = (at(1999, 12, 31, 23, 59, 58), at(2051, 2, 3, 4, 5, 6));
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = from;
+        params.not_after = to;
+        let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        assert_eq!(validity(cert.der()), Some((from, to)));
+        assert_eq!(
+            validity(&CertificateDer::from(&b"\x30\x03\x30\x01"[..])),
+            None
+        );
+        assert_eq!(out_of_date((from, to), at(2020, 1, 1, 0, 0, 0)), None);
+        assert_eq!(
+            out_of_date((from, to), at(2052, 1, 1, 0, 0, 0)).unwrap(),
+            "expired on 2051-02-03 04:05:06 UTC; clients will refuse it \
+             (valid from 1999-12-31 23:59:58 UTC)"
+        );
+        assert!(
+            out_of_date((from, to), at(1999, 1, 1, 0, 0, 0))
+                .unwrap()
+                .starts_with("is not valid before 1999-12-31 23:59:58 UTC;")
         );
     }
 

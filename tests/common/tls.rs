@@ -1,7 +1,10 @@
 //! TLS for the tests and the bench: a certificate for the server under test, and a client
 //! configuration that trusts exactly that certificate (rustls on ring, as the server).
 
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -10,14 +13,31 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::common::TempDir;
 
-/// A certificate and key for 127.0.0.1 and localhost, written as PEM files in `dir`.
+/// A certificate and key for 127.0.0.1 and localhost, written as PEM files in `dir` (the key
+/// readable by its owner only, as a server's must be), valid from an hour ago for a year.
 pub fn certificate(dir: &TempDir) -> (String, String, Vec<u8>) {
-    let made =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    dir.rewrite("cert.pem", made.cert.pem().as_bytes());
-    dir.rewrite("key.pem", made.signing_key.serialize_pem().as_bytes());
+    let hour = Duration::from_secs(3600);
+    let now = SystemTime::now();
+    certificate_valid(dir, now - hour, now + 365 * 24 * hour)
+}
+
+/// [`certificate`], valid from `not_before` to `not_after`.
+pub fn certificate_valid(
+    dir: &TempDir,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> (String, String, Vec<u8>) {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    params.not_before = not_before.into();
+    params.not_after = not_after.into();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    dir.rewrite("cert.pem", cert.pem().as_bytes());
+    dir.rewrite("key.pem", key.serialize_pem().as_bytes());
+    std::fs::set_permissions(dir.path("key.pem"), Permissions::from_mode(0o600)).unwrap();
     let path = |name: &str| dir.path(name).display().to_string();
-    (path("cert.pem"), path("key.pem"), made.cert.der().to_vec())
+    (path("cert.pem"), path("key.pem"), cert.der().to_vec())
 }
 
 /// Accepts exactly one certificate, the test's own (`pinned`), or with None any certificate,
