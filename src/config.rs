@@ -242,12 +242,13 @@ fn named(name: Option<&[u8]>, what: What) -> Result<SourceArg, UsageError> {
     Ok(SourceArg { name, what })
 }
 
-/// `text` made into a name: what is not a letter, a digit, `_`, `-` or `.` becomes `-`, with
-/// no `-` or `.` at either end; `fallback` if nothing is left.
+/// `text` made into a name: what is not a letter, a digit (of any script), `_`, `-` or `.`
+/// becomes `-`, with no `-` or `.` at either end; `fallback` if nothing is left. Letters beyond
+/// ASCII are kept, and percent-encoded in URLs ([`url_segment`]).
 pub fn url_safe_name(text: &str, fallback: &str) -> String {
     let mut name = String::new();
     for c in text.chars() {
-        let c = if c.is_ascii_alphanumeric() || "_.".contains(c) {
+        let c = if c.is_alphanumeric() || "_.".contains(c) {
             c
         } else {
             '-'
@@ -264,6 +265,39 @@ pub fn url_safe_name(text: &str, fallback: &str) -> String {
     } else {
         name
     }
+}
+
+/// `name` as a URL path segment: its bytes beyond ASCII percent-encoded (a name holds nothing
+/// else that a URL would need escaped).
+pub fn url_segment(name: &str) -> String {
+    let mut segment = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"_.-".contains(&byte) {
+            segment.push(char::from(byte));
+        } else {
+            segment.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    segment
+}
+
+/// A path segment percent-decoded, if what it encodes is UTF-8.
+pub fn decoded_segment(segment: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(segment.len());
+    let mut rest = segment.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        rest = after;
+        if byte != b'%' {
+            bytes.push(byte);
+            continue;
+        }
+        let hex = rest
+            .get(..2)
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
+        bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+        rest = &rest[2..];
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// The names sources are served under: the given one, else `wanted`, with `-2`, `-3`… for a
@@ -303,6 +337,25 @@ mod tests {
         assert_eq!(url_safe_name("\u{1b}[31m", "x"), "31m");
         assert_eq!(url_safe_name("...", "file"), "file");
         assert_eq!(url_safe_name(&"a".repeat(100), "x").len(), MAX_NAME);
+        assert_eq!(url_safe_name("ünï cödé", "x"), "ünï-cödé");
+        assert_eq!(url_safe_name("カメラ 1", "x"), "カメラ-1");
+        // Bidirectional overrides and other format characters are not letters.
+        assert_eq!(url_safe_name("a\u{202e}b\u{200b}c", "x"), "a-b-c");
+    }
+
+    #[test]
+    fn names_go_into_urls_percent_encoded_and_come_back() {
+        assert_eq!(url_segment("cam_1.a-b"), "cam_1.a-b");
+        assert_eq!(url_segment("ünï-cödé"), "%C3%BCn%C3%AF-c%C3%B6d%C3%A9");
+        assert_eq!(
+            decoded_segment("%C3%BCn%C3%AF-c%c3%b6d%C3%A9").as_deref(),
+            Some("ünï-cödé")
+        );
+        assert_eq!(decoded_segment("ünï").as_deref(), Some("ünï"));
+        assert_eq!(decoded_segment("%C3"), None);
+        assert_eq!(decoded_segment("%"), None);
+        assert_eq!(decoded_segment("%+1"), None);
+        assert_eq!(decoded_segment("a%2Fb").as_deref(), Some("a/b"));
     }
 
     #[test]

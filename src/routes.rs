@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::config::{decoded_segment, url_segment};
 use crate::events;
 use crate::http::auth;
 use crate::http::conn::Conn;
@@ -162,7 +163,7 @@ fn route<'s>(site: &'s Site, req: &Request, conn: Conn) -> (u16, u64, Option<&'s
             return (200, pages::index(conn, head_only), None);
         }
         Some(Found::Redirect(to)) if is_read(req) => {
-            let location = HeaderValue::new(to).expect("a source name is URL-safe");
+            let location = HeaderValue::new(to).expect("a URL segment is ASCII");
             let response = Response::new(301, HeaderValue::from_static("text/plain"), &[])
                 .header("Location", location);
             return (301, send(conn, response, head_only), None);
@@ -210,10 +211,11 @@ fn target<'s>(site: &'s Site, path: &str) -> Option<Found<'s>> {
     let rest = path.strip_prefix('/')?;
     let Some((name, sub)) = rest.split_once('/') else {
         return site
-            .channel(rest)
-            .map(|_| Found::Redirect(format!("/{rest}/")));
+            .channel(&decoded_segment(rest)?)
+            .map(|c| Found::Redirect(format!("/{}/", url_segment(&c.name))));
     };
-    let channel = site.channel(name)?;
+    // Browsers percent-encode a name's letters beyond ASCII; other clients may not.
+    let channel = site.channel(&decoded_segment(name)?)?;
     let route = ROUTES
         .iter()
         .find(|r| r.per_source && r.path.strip_prefix('/') == Some(sub))?;

@@ -14,7 +14,7 @@ use anyhow::{Result, anyhow};
 use rustls::ServerConfig;
 
 use crate::channel::Channel;
-use crate::config::{Config, Tls, unique_names};
+use crate::config::{Config, Tls, unique_names, url_segment};
 use crate::http::auth;
 use crate::http::host::HostCheck;
 use crate::http::listener::{self, Bind, Listener, Local};
@@ -124,7 +124,7 @@ pub fn run(config: Config) -> Result<()> {
     for (listener, local) in &listeners {
         let url = viewer_url(local, listener.is_tls());
         if site.is_multi() {
-            let sources = site.channels.iter().map(|c| format!("{url}{}/", c.name));
+            let sources = site.channels.iter().map(|c| format!("{url}{}/", url_segment(&c.name)));
             urls.extend(std::iter::once(url.clone()).chain(sources));
         } else {
             urls.push(url);

@@ -223,6 +223,55 @@ fn names_are_url_safe_and_a_clash_gets_a_number() {
     assert_eq!(server.get("/cam-2/snapshot", "").body, fixture("blue.jpg"));
 }
 
+/// A name keeps its letters beyond ASCII: percent-encoded in URLs (printed, redirected to,
+/// routed), as they are in JSON, escaped there.
+#[test]
+fn names_keep_letters_beyond_ascii_percent_encoded_in_urls() {
+    let dir = TempDir::new("names-unicode");
+    dir.rewrite("ünï cödé.jpg", &fixture("red.jpg"));
+    dir.rewrite("\"q\" \u{202e}x.txt", b"quoted\n");
+    let path = |name: &str| dir.path(name).display().to_string();
+    let server = TestServer::start(&[&path("ünï cödé.jpg"), &path("\"q\" \u{202e}x.txt")]);
+    let encoded = "%C3%BCn%C3%AF-c%C3%B6d%C3%A9";
+    assert_eq!(
+        server.stdout_lines(3)[1..],
+        [
+            format!("{}{encoded}/", server.url),
+            format!("{}q-x/", server.url)
+        ]
+    );
+    let snapshot = server.get(&format!("/{encoded}/snapshot"), "");
+    assert_eq!((snapshot.status, snapshot.body), (200, fixture("red.jpg")));
+    // Lower-case escapes, and the raw UTF-8 some tools send, name it too.
+    assert_eq!(
+        server
+            .get("/%c3%bcn%c3%af-c%c3%b6d%c3%a9/snapshot", "")
+            .status,
+        200
+    );
+    assert_eq!(server.get("/ünï-cödé/snapshot", "").status, 200);
+    assert_eq!(server.get("/%C3/snapshot", "").status, 404);
+    let moved = server.get(&format!("/{encoded}"), "");
+    assert_eq!(moved.status, 301);
+    assert_eq!(moved.header("location"), Some(format!("/{encoded}/")));
+    let status = server.status();
+    assert_eq!(status["sources"][0]["name"], "ünï-cödé");
+    assert_eq!(status["sources"][1]["name"], "q-x");
+    assert_eq!(status["sources"][1]["frame"]["name"], "\"q\" \u{202e}x.txt");
+}
+
+/// A command's versions are named by its source, as its viewer's title and caption show them.
+#[test]
+fn a_command_s_versions_are_named_by_its_source() {
+    let server = TestServer::start(&["--exec", "load=cat /proc/loadavg", "--exec", "uptime"]);
+    let load: serde_json::Value =
+        serde_json::from_slice(&server.get("/load/poll", "").body).unwrap();
+    assert_eq!(load["name"], "load");
+    let uptime: serde_json::Value =
+        serde_json::from_slice(&server.get("/uptime/poll", "").body).unwrap();
+    assert_eq!(uptime["name"], "uptime");
+}
+
 #[test]
 fn a_name_given_twice_or_stdin_twice_or_a_bad_name_is_a_usage_error() {
     let dir = TempDir::new("name-clash");

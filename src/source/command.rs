@@ -55,7 +55,7 @@ impl Producer for CommandSource {
     }
 }
 
-/// The command's first word, for the source's default name and frame names: the program's
+/// The command's first word, for the source's default name: the program's
 /// file name (`uptime` for `/usr/bin/uptime -p`).
 pub fn first_word(command: &str) -> &str {
     let word = command.split_whitespace().next().unwrap_or("");
@@ -190,7 +190,7 @@ impl CommandSource {
         *last = Some(channel.publish(NewFrame {
             bytes: frame_bytes,
             content_type,
-            name: first_word(&self.command).to_owned(),
+            name: channel.name.clone(),
             modified: SystemTime::now(),
         }));
         Ok(())
@@ -476,7 +476,7 @@ mod tests {
     }
 
     #[test]
-    fn command_output_is_a_text_frame_named_by_its_first_word() {
+    fn command_output_is_a_text_frame_named_by_its_channel() {
         let mut src = source("echo hello");
         src.once = true;
         let (channel, returned) = start(src, Duration::from_secs(10));
@@ -484,7 +484,7 @@ mod tests {
         let frame = channel.latest.current().expect("a frame");
         assert_eq!(&frame.bytes[..], b"hello\n");
         assert_eq!(frame.content_type.as_str(), "text/plain; charset=utf-8");
-        assert_eq!(frame.name, "echo");
+        assert_eq!(frame.name, "t");
         assert_eq!(frame.seq, 1);
     }
 
