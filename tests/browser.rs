@@ -350,3 +350,151 @@ fn the_index_of_several_sources_shows_each_live_and_links_to_its_viewer() {
     let names = browser.eval("[...document.querySelectorAll('.name')].map(n => n.textContent)");
     assert_eq!(names, serde_json::json!(["cam", "notes"]));
 }
+
+/// Whether the element `selector` (the `n`th match) is scrolled to the end of its text, and
+/// whether it has more than a screenful of it.
+fn scrolled_to_end(selector: &str, n: usize) -> String {
+    format!(
+        r#"(() => {{
+            const el = document.querySelectorAll('{selector}')[{n}];
+            if (!el || el.hidden) return null;
+            return [el.scrollHeight > el.clientHeight,
+                    el.scrollHeight - el.scrollTop - el.clientHeight < 2,
+                    el.textContent.trim().split('\n').pop()];
+        }})()"#
+    )
+}
+
+/// `n` numbered lines, the last one `last`.
+fn lines(n: usize, last: &str) -> Vec<u8> {
+    let mut text: String = (1..n).map(|i| format!("line {i}\n")).collect();
+    text.push_str(last);
+    text.push('\n');
+    text.into_bytes()
+}
+
+/// With many sources, the ones past the live ones are shown from one request a second for
+/// them all (each used to poll on its own: 45 requests a second here), and still follow their
+/// changes; text tiles, live or not, show their newest lines; names beyond ASCII are kept.
+#[test]
+fn an_idle_index_of_many_sources_asks_once_a_second_and_text_tiles_show_their_end() {
+    if !common::browser::chromium_present() {
+        return;
+    }
+    const SOURCES: usize = 50;
+    let dir = common::TempDir::new("index-many");
+    let mut args: Vec<String> = Vec::new();
+    for i in 0..SOURCES {
+        let name = if i == SOURCES - 1 {
+            "ünï cödé.txt".to_string()
+        } else {
+            format!("t{i:02}.txt")
+        };
+        dir.rewrite(
+            &name,
+            &lines(if i < 2 { 100 } else { 1 }, &format!("first {i}")),
+        );
+        args.push(dir.path(&name).display().to_string());
+    }
+    args.extend(["--poll", "50", "-v"].map(String::from));
+    let server = TestServer::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut browser = Browser::launch(&server.url);
+    let last = SOURCES - 1;
+    browser.wait_until(
+        "every tile to show its text",
+        &scrolled_to_end("pre", last),
+        DEADLINE,
+        |v| v[2] == format!("first {last}"),
+    );
+    browser.wait_until(
+        "a live tile at its end",
+        &scrolled_to_end("pre", 1),
+        DEADLINE,
+        |v| v == &serde_json::json!([true, true, "first 1"]),
+    );
+
+    // With -v, each finished request is one line of stderr.
+    let requests = || {
+        server
+            .stderr()
+            .lines()
+            .filter(|line| line.starts_with("pushserve: 127.0.0.1:"))
+            .count()
+    };
+    const WINDOW: Duration = Duration::from_secs(4);
+    let before = requests();
+    thread::sleep(WINDOW);
+    let during = requests() - before;
+    eprintln!("{during} requests in {WINDOW:?} from an idle index of {SOURCES} sources");
+    assert!(
+        during <= 6,
+        "an idle index of {SOURCES} sources made {during} requests in {WINDOW:?}: {}",
+        server
+            .stderr()
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // A polled tile follows its source, to its end.
+    dir.replace("t05.txt", &lines(100, "second 5"));
+    dir.replace("t01.txt", &lines(200, "second 1"));
+    browser.wait_until(
+        "the polled tile to follow",
+        &scrolled_to_end("pre", 5),
+        DEADLINE,
+        |v| v == &serde_json::json!([true, true, "second 5"]),
+    );
+    browser.wait_until(
+        "the live tile to follow",
+        &scrolled_to_end("pre", 1),
+        DEADLINE,
+        |v| v == &serde_json::json!([true, true, "second 1"]),
+    );
+
+    let href = format!("document.querySelectorAll('a.tile')[{last}].getAttribute('href')");
+    assert_eq!(browser.eval(&href), "%C3%BCn%C3%AF-c%C3%B6d%C3%A9/");
+    let name = format!("document.querySelectorAll('.name')[{last}].textContent");
+    assert_eq!(browser.eval(&name), "ünï-cödé");
+}
+
+/// Text in the viewer stays scrolled to its newest line, as `tail -f` shows it, until the
+/// reader scrolls up; a command's versions are named by its source's name.
+#[test]
+fn the_viewer_keeps_text_at_its_end_unless_scrolled_up_and_names_a_command_by_its_source() {
+    if !common::browser::chromium_present() {
+        return;
+    }
+    let dir = common::TempDir::new("viewer-tail");
+    dir.rewrite("log.txt", &lines(300, "first"));
+    let log = dir.path("log.txt").display().to_string();
+    let server = TestServer::start(&[&log, "--exec", "load=cat /proc/loadavg", "--poll", "50"]);
+    let mut browser = Browser::launch(&format!("{}log/", server.url));
+    let text = scrolled_to_end("#text", 0);
+    browser.wait_until("the log at its end", &text, DEADLINE, |v| {
+        v == &serde_json::json!([true, true, "first"])
+    });
+    dir.replace("log.txt", &lines(400, "second"));
+    browser.wait_until("the log to follow to its end", &text, DEADLINE, |v| {
+        v == &serde_json::json!([true, true, "second"])
+    });
+    browser.eval("document.getElementById('text').scrollTop = 0");
+    dir.replace("log.txt", &lines(500, "third"));
+    browser.wait_until("the log to change", &text, DEADLINE, |v| v[2] == "third");
+    assert_eq!(
+        browser.eval("document.getElementById('text').scrollTop"),
+        0,
+        "a reader who scrolled up stays where they are"
+    );
+
+    browser.navigate(&format!("{}load/", server.url));
+    browser.wait_until("the command's viewer", "document.title", DEADLINE, |t| {
+        t == "load \u{2014} pushserve"
+    });
+    assert_eq!(
+        browser.eval("document.getElementById('name').textContent"),
+        "load"
+    );
+}
