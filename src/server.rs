@@ -124,7 +124,10 @@ pub fn run(config: Config) -> Result<()> {
     for (listener, local) in &listeners {
         let url = viewer_url(local, listener.is_tls());
         if site.is_multi() {
-            let sources = site.channels.iter().map(|c| format!("{url}{}/", url_segment(&c.name)));
+            let sources = site
+                .channels
+                .iter()
+                .map(|c| format!("{url}{}/", url_segment(&c.name)));
             urls.extend(std::iter::once(url.clone()).chain(sources));
         } else {
             urls.push(url);
