@@ -562,63 +562,129 @@ fn images(
     content_type: Option<HeaderValue>,
     out: &mut Out,
 ) {
-    let mut splitter = Splitter::new(kinds);
-    let mut buf: Vec<u8> = Vec::new();
-    // The current image is over --max-frame: dropped as it is walked, not kept.
-    let mut skipping = false;
-    let (mut said_large, mut said_garbage) = (false, false);
-    let max_frame = out.max_frame;
-    let said_large_message =
-        || format!("skipping images on stdin over --max-frame ({max_frame} bytes)");
+    let mut images = Images::new(kinds, content_type);
     loop {
+        images.split(out);
+        match input.next(None) {
+            Next::Bytes(bytes) => images.unsplit.append(&bytes),
+            Next::Idle => {}
+            Next::End => break,
+        }
+    }
+    if images.splitter.in_image() && !images.skipping && !out.sink.is_closed() {
+        out.sink.warn(format!(
+            "stdin ended in the middle of an image ({} bytes of it); it was not published",
+            images.unsplit.pending().len()
+        ));
+    }
+}
+
+/// Concatenated images being split: what has been read and not yet split, and what was said.
+struct Images {
+    splitter: Splitter,
+    unsplit: Unsplit,
+    kinds: &'static [Kind],
+    content_type: Option<HeaderValue>,
+    /// The current image is over --max-frame: dropped as it is walked, not kept.
+    skipping: bool,
+    said_large: bool,
+    said_garbage: bool,
+}
+
+impl Images {
+    fn new(kinds: &'static [Kind], content_type: Option<HeaderValue>) -> Images {
+        Images {
+            splitter: Splitter::new(kinds),
+            unsplit: Unsplit::default(),
+            kinds,
+            content_type,
+            skipping: false,
+            said_large: false,
+            said_garbage: false,
+        }
+    }
+
+    /// Publishes every whole image read so far and drops what is not one, up to where more
+    /// bytes are needed.
+    fn split(&mut self, out: &mut Out) {
+        let max_frame = out.max_frame;
+        let said_large_message =
+            || format!("skipping images on stdin over --max-frame ({max_frame} bytes)");
         loop {
-            match splitter.next(&buf) {
+            match self.splitter.next(self.unsplit.pending()) {
                 Found::Image { kind, len } => {
-                    if skipping || len as u64 > max_frame {
-                        out.warn_once(&mut said_large, said_large_message);
+                    if self.skipping || len as u64 > max_frame {
+                        out.warn_once(&mut self.said_large, said_large_message);
                     } else {
-                        let content_type = content_type
+                        let content_type = self
+                            .content_type
                             .clone()
                             .unwrap_or_else(|| HeaderValue::from_static(kind.content_type()));
-                        out.publish(&buf[..len], content_type, NAME);
+                        out.publish(&self.unsplit.pending()[..len], content_type, NAME);
                     }
-                    buf.drain(..len);
-                    skipping = false;
+                    self.unsplit.drop_front(len);
+                    self.skipping = false;
                 }
                 Found::NotImage { skip } => {
-                    out.warn_once(&mut said_garbage, || {
+                    let kinds = self.kinds;
+                    out.warn_once(&mut self.said_garbage, || {
                         let what = kinds.iter().map(|k| k.content_type()).collect::<Vec<_>>();
                         format!(
                             "stdin has bytes that are not a whole {} image; skipping to the next image",
                             what.join(" or ")
                         )
                     });
-                    buf.drain(..skip);
-                    skipping = false;
+                    self.unsplit.drop_front(skip);
+                    self.skipping = false;
                 }
                 Found::NeedMore => {
-                    if splitter.in_image() && (skipping || buf.len() as u64 > max_frame) {
-                        out.warn_once(&mut said_large, said_large_message);
-                        skipping = true;
-                        let walked = splitter.walked().min(buf.len());
-                        buf.drain(..walked);
-                        splitter.discard(walked);
+                    let held = self.unsplit.pending().len();
+                    if self.splitter.in_image() && (self.skipping || held as u64 > max_frame) {
+                        out.warn_once(&mut self.said_large, said_large_message);
+                        self.skipping = true;
+                        let walked = self.splitter.walked().min(held);
+                        self.unsplit.drop_front(walked);
+                        self.splitter.discard(walked);
                     }
-                    break;
+                    return;
                 }
             }
         }
-        match input.next(None) {
-            Next::Bytes(bytes) => buf.extend_from_slice(&bytes),
-            Next::Idle => {}
-            Next::End => break,
-        }
     }
-    if splitter.in_image() && !skipping && !out.sink.is_closed() {
-        out.sink.warn(format!(
-            "stdin ended in the middle of an image ({} bytes of it); it was not published",
-            buf.len()
-        ));
+}
+
+/// Bytes read and not yet split. Dropping from the front moves nothing, as a false image start
+/// drops a few bytes at a time (`FF D8 FF 00` over and over drops 2 at a time); the bytes left
+/// are moved to the front once per read, when more are added, so each byte moves at most once.
+#[derive(Default)]
+struct Unsplit {
+    bytes: Vec<u8>,
+    /// Where the bytes not yet dropped begin.
+    start: usize,
+    /// Bytes moved to the front so far, to show that each moves at most once.
+    #[cfg(test)]
+    moved: u64,
+}
+
+impl Unsplit {
+    fn pending(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    fn drop_front(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.bytes.len());
+    }
+
+    fn append(&mut self, more: &[u8]) {
+        if self.start > 0 {
+            #[cfg(test)]
+            {
+                self.moved += (self.bytes.len() - self.start) as u64;
+            }
+            self.bytes.drain(..self.start);
+            self.start = 0;
+        }
+        self.bytes.extend_from_slice(more);
     }
 }
 
@@ -1159,6 +1225,29 @@ mod tests {
         let recording = serve_all(input, &source(None));
         assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG, RED_PNG]);
         assert_eq!(recording.warnings().len(), 1);
+    }
+
+    #[test]
+    fn stdin_false_image_starts_cost_work_linear_in_their_bytes() {
+        // `FF D8 FF 00`: a JPEG start, then a byte no marker can be; 2 bytes dropped each time.
+        let input = [0xFF, 0xD8, 0xFF, 0x00].repeat(1 << 18);
+        let recording = Recording::default();
+        let mut out = Out {
+            sink: &recording,
+            published: 0,
+            max_frame: 1 << 20,
+        };
+        let mut images = Images::new(Kind::ALL, None);
+        for block in input.chunks(64 * 1024) {
+            images.unsplit.append(block);
+            images.split(&mut out);
+        }
+        assert!(recording.frames().is_empty());
+        assert_eq!(recording.warnings().len(), 1, "{:?}", recording.warnings());
+        // Dropped from the front one false start at a time, the bytes behind would move each
+        // time: about 32 K times each here.
+        let moved = images.unsplit.moved;
+        assert!(moved <= input.len() as u64, "{moved} bytes moved");
     }
 
     #[test]
