@@ -17,6 +17,14 @@
 //! bytes arrive. A part torn by the end of the stream is never returned: it is an
 //! [`io::ErrorKind::UnexpectedEof`] error, then `Ok(None)`.
 //!
+//! Lenient, it also gets round two faults of real senders, and says so through
+//! [`Parts::take_notices`]: a Content-Length that does not match its body (a body is never
+//! returned with the delimiter inside it; after the first mismatch every part is found by its
+//! boundary alone), and parts delimited by another boundary than the one given (a Content-Type
+//! that names one and a body that uses another, or a boundary that changes mid-stream): a line
+//! `--X` followed by a part's header, where the given boundary has not been seen for
+//! [`WINDOW`] bytes (or at once where a boundary line is due), and X is followed from there on.
+//!
 //! Every error from the reader leaves the parse where it was: after a read timeout
 //! (`WouldBlock` or `TimedOut`), calling [`Parts::next_part`] again goes on from the same byte,
 //! so a caller can wake every second to check whether it should stop.
@@ -28,8 +36,15 @@ use std::io::{self, BufRead, Read};
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Most bytes reserved for a body before they arrive; a larger body grows as it comes.
 pub const MAX_RESERVE: usize = 16 << 20;
-/// How much a search for a boundary holds at once, in bytes, when not storing a body.
+/// How much a search for a boundary holds at once, in bytes, when not storing a body; and how
+/// far a search goes before it looks for another boundary.
 pub(crate) const WINDOW: usize = 64 * 1024;
+/// Where a boundary line is due (at the start, after a body read by its Content-Length), how
+/// much is read before looking for another boundary: room for a boundary line and a header name.
+const LOOK: usize = 256;
+/// A line `--X` (X of at most 70 characters) with its padding and line end, and the start of
+/// the header line after it, at most.
+const CANDIDATE_MAX: usize = 2 + 70 + 16 + 2 + 80;
 
 /// One part: its header lines in order (names as written, values trimmed), and its body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,6 +93,21 @@ impl std::error::Error for Error {
     }
 }
 
+/// A fault of the stream that the lenient parser got round; the caller may say it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Part `part` (1 for the first) has a Content-Length that does not match its body; from
+    /// then on, every part is found by its boundary alone.
+    LengthMismatch { part: u64 },
+    /// The parts are delimited by `--{found}`, not by `--{given}` (the boundary given, or the
+    /// one followed until then), which is followed from here on; `at_start`: before any part.
+    OtherBoundary {
+        given: String,
+        found: String,
+        at_start: bool,
+    },
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::Io(e)
@@ -113,7 +143,7 @@ enum State {
 
 /// The parts of one multipart stream, read from `R`; see the module's doc.
 pub struct Parts<R: BufRead> {
-    reader: R,
+    reader: Replay<R>,
     /// `--B`.
     dash_boundary: Vec<u8>,
     /// What ends a body without Content-Length: `\r\n--B`, or `\n--B` when lenient.
@@ -135,6 +165,16 @@ pub struct Parts<R: BufRead> {
     head_len: usize,
     headers: Vec<(String, String)>,
     ended_cleanly: bool,
+    /// Parts whose header block has been read.
+    parts: u64,
+    /// Lenient, after a Content-Length did not match its body: every body ends at the delimiter.
+    by_boundary: bool,
+    /// The seek follows a body read by its Content-Length: only blank space may come before the
+    /// boundary.
+    after_length: bool,
+    /// Lenient: positions in `buf` before this are not the start of another boundary's line.
+    looked: usize,
+    notices: Vec<Notice>,
 }
 
 impl<R: BufRead> Parts<R> {
@@ -144,7 +184,11 @@ impl<R: BufRead> Parts<R> {
     pub fn new(reader: R, boundary: &str, max_part: u64) -> Parts<R> {
         let dash_boundary = format!("--{boundary}").into_bytes();
         let mut parts = Parts {
-            reader,
+            reader: Replay {
+                reader,
+                again: Vec::new(),
+                at: 0,
+            },
             delimiter: Vec::new(),
             dash_boundary,
             max_part,
@@ -157,6 +201,11 @@ impl<R: BufRead> Parts<R> {
             head_len: 0,
             headers: Vec::new(),
             ended_cleanly: false,
+            parts: 0,
+            by_boundary: false,
+            after_length: false,
+            looked: 0,
+            notices: Vec::new(),
         };
         parts.set_delimiter();
         parts
@@ -187,18 +236,23 @@ impl<R: BufRead> Parts<R> {
         self.ended_cleanly
     }
 
+    /// What the lenient parser got round since this was last called, in order.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
     pub fn get_ref(&self) -> &R {
-        &self.reader
+        &self.reader.reader
     }
 
     /// The reader, e.g. to set a timeout, or to read what follows the final boundary.
     /// Reading from it in the middle of the stream loses the parse.
     pub fn get_mut(&mut self) -> &mut R {
-        &mut self.reader
+        &mut self.reader.reader
     }
 
     pub fn into_inner(self) -> R {
-        self.reader
+        self.reader.reader
     }
 
     /// The next whole part; `Ok(None)` once the final boundary has been read, or at the end
@@ -211,7 +265,7 @@ impl<R: BufRead> Parts<R> {
                     let found = if self.strict {
                         self.seek_strict(first)?
                     } else {
-                        self.seek_lenient()?
+                        self.seek_lenient(first)?
                     };
                     if !found {
                         self.finish();
@@ -273,27 +327,89 @@ impl<R: BufRead> Parts<R> {
         }
     }
 
-    /// Lenient: skips to the next `--B` at the start of a line; false at the end of the stream.
-    fn seek_lenient(&mut self) -> Result<bool, Error> {
+    /// Lenient: skips to the next `--B` at the start of a line, or to another boundary's line;
+    /// false at the end of the stream.
+    fn seek_lenient(&mut self, first: bool) -> Result<bool, Error> {
         loop {
+            // A boundary line is due at once at the start and after a sized body: looking at
+            // each read there tells another boundary without waiting for a window of bytes.
+            let due = (first || self.after_length) && self.skipped == 0;
+            let cap = if due && self.buf.len() < LOOK {
+                // What has come so far: a part that is all there is for now is not held back.
+                let ready = fill(&mut self.reader)?.len().max(1);
+                LOOK.min(self.buf.len() + ready)
+            } else {
+                WINDOW
+            };
             match scan(
                 &mut self.reader,
                 &mut self.buf,
                 &mut self.scanned,
                 &mut self.line_start,
                 &self.delimiter,
-                WINDOW,
+                cap,
             )? {
-                Scan::Found(_) => return Ok(true),
-                Scan::Eof => return Ok(false),
+                Scan::Found(at) => {
+                    let blank = self.buf[..at].iter().all(|b| b" \t\r\n".contains(b));
+                    if self.after_length && (self.skipped > 0 || !blank) {
+                        self.mismatched_length();
+                    }
+                    self.after_length = false;
+                    return Ok(true);
+                }
+                Scan::Eof if !self.follow_other_boundary(self.skipped == 0) => return Ok(false),
+                Scan::Eof => self.after_length = false,
                 Scan::Full => {
-                    self.skipped += self.keep_window() as u64;
+                    if self.follow_other_boundary(self.skipped == 0) {
+                        self.after_length = false;
+                        continue;
+                    }
+                    if cap == WINDOW {
+                        self.skipped += self.keep_window() as u64;
+                    }
                     if self.skipped > self.max_part {
                         let why = format!("no boundary in {} bytes", self.skipped);
                         return Err(self.fail(why));
                     }
                 }
             }
+        }
+    }
+
+    /// Looks in `buf` for the line of another boundary, followed by a part's header; if there
+    /// is one, follows that boundary from there: `buf` ends before the line, which is to be
+    /// read again. `line_at_start`: `buf` starts a line.
+    fn follow_other_boundary(&mut self, line_at_start: bool) -> bool {
+        match other_boundary(&self.buf, self.looked, line_at_start, &self.dash_boundary) {
+            Look::Found { line, boundary } => {
+                let rest = self.buf.split_off(line);
+                self.reader.unread(rest);
+                let given = String::from_utf8_lossy(&self.dash_boundary[2..]).into_owned();
+                self.notices.push(Notice::OtherBoundary {
+                    given,
+                    found: boundary.clone(),
+                    at_start: self.parts == 0,
+                });
+                self.dash_boundary = format!("--{boundary}").into_bytes();
+                self.set_delimiter();
+                // The search goes on from the line end before the line, now in `buf`'s last byte.
+                (self.scanned, self.line_start) = (line.saturating_sub(1), line == 0);
+                self.looked = line;
+                true
+            }
+            Look::NotBefore(at) => {
+                self.looked = at;
+                false
+            }
+        }
+    }
+
+    /// A Content-Length did not match its body: said once, and no longer trusted.
+    fn mismatched_length(&mut self) {
+        if !self.by_boundary {
+            self.by_boundary = true;
+            self.notices
+                .push(Notice::LengthMismatch { part: self.parts });
         }
     }
 
@@ -477,7 +593,11 @@ impl<R: BufRead> Parts<R> {
             return Err(self.fail("Content-Length given twice, differently"));
         }
         self.buf = Vec::new();
-        (self.scanned, self.line_start) = (0, !self.strict);
+        (self.scanned, self.line_start, self.looked) = (0, !self.strict, 0);
+        self.parts += 1;
+        if self.by_boundary {
+            length = None;
+        }
         self.state = match length {
             Some(len) if len > self.max_part => State::Skipping,
             // Not over max_part, so it fits a usize wherever max_part does.
@@ -494,6 +614,9 @@ impl<R: BufRead> Parts<R> {
     /// Reads the rest of a body of `len` bytes straight into `buf`, which grows only as they
     /// arrive; then the part, without waiting for anything after it.
     fn sized_body(&mut self, len: usize) -> Result<Part, Error> {
+        if !self.strict {
+            return self.checked_sized_body(len);
+        }
         while self.buf.len() < len {
             let spare = self.buf.capacity() - self.buf.len();
             if spare == 0 {
@@ -515,20 +638,102 @@ impl<R: BufRead> Parts<R> {
         Ok(self.take_part())
     }
 
+    /// Lenient: a body of `len` bytes that must not hold the delimiter. If it does, or if it
+    /// ends with the delimiter's start and the rest of it follows, the Content-Length is wrong:
+    /// the body ends where the delimiter begins. Only then does the part wait for bytes after
+    /// it, as many as the delimiter has left (a body of its own ending in LF `-` waits for one).
+    fn checked_sized_body(&mut self, len: usize) -> Result<Part, Error> {
+        let found = scan(
+            &mut self.reader,
+            &mut self.buf,
+            &mut self.scanned,
+            &mut self.line_start,
+            &self.delimiter,
+            len,
+        )?;
+        let cut = match found {
+            Scan::Found(at) => Some(at),
+            Scan::Eof => return Err(self.torn()),
+            Scan::Full => self.delimiter_after(len)?,
+        };
+        if let Some(at) = cut {
+            self.mismatched_length();
+            self.buf.truncate(at);
+            if self.buf.last() == Some(&b'\r') {
+                self.buf.pop();
+            }
+            self.buf.shrink_to_fit();
+            self.state = State::BoundaryLine;
+            self.head_len = 0;
+            return Ok(self.take_part());
+        }
+        self.state = State::Seek { first: false };
+        (self.scanned, self.line_start, self.skipped) = (0, true, 0);
+        self.after_length = true;
+        Ok(self.take_part())
+    }
+
+    /// Whether the body of `len` bytes in `buf` ends with the start of the delimiter (LF `-` at
+    /// least) whose rest comes next: Some(where it begins), the reader past it. Otherwise what
+    /// was read past the body is left to be read again.
+    fn delimiter_after(&mut self, len: usize) -> Result<Option<usize>, Error> {
+        let d = &self.delimiter;
+        let Some(started) = (2..d.len()).rev().find(|&k| self.buf.ends_with(&d[..k])) else {
+            return Ok(None);
+        };
+        let mut matched = started;
+        let mut past = Vec::new();
+        let outcome = loop {
+            if matched == self.delimiter.len() {
+                break Ok(Some(len - started));
+            }
+            let chunk = match fill(&mut self.reader) {
+                Ok(chunk) => chunk,
+                Err(e) => break Err(e.into()),
+            };
+            let Some(&next) = chunk.first() else {
+                break Ok(None);
+            };
+            if next != self.delimiter[matched] {
+                break Ok(None);
+            }
+            self.reader.consume(1);
+            past.push(next);
+            matched += 1;
+        };
+        if !matches!(outcome, Ok(Some(_))) {
+            self.reader.unread(past);
+        }
+        outcome
+    }
+
     /// Reads a body up to the delimiter; the part once it is there (None: go on, the body was
     /// over `max_part` and is now being skipped).
     fn delimited_body(&mut self) -> Result<Option<Part>, Error> {
         let max = usize::try_from(self.max_part).unwrap_or(usize::MAX);
         // Room for the delimiter, and for the CR before it when lenient.
         let cap = max.saturating_add(self.delimiter.len() + 1);
+        // Lenient, each window of the body is looked at for another boundary's line.
+        let checkpoint = if self.strict {
+            cap
+        } else {
+            cap.min((self.buf.len() / WINDOW + 1) * WINDOW)
+        };
         match scan(
             &mut self.reader,
             &mut self.buf,
             &mut self.scanned,
             &mut self.line_start,
             &self.delimiter,
-            cap,
+            checkpoint,
         )? {
+            Scan::Full if checkpoint < cap => {
+                if self.follow_other_boundary(false) {
+                    let end = self.buf.len().saturating_sub(1);
+                    return Ok(Some(self.end_body(end)));
+                }
+                Ok(None)
+            }
             Scan::Found(at) => {
                 self.buf.truncate(at);
                 if !self.strict && self.buf.last() == Some(&b'\r') {
@@ -546,6 +751,10 @@ impl<R: BufRead> Parts<R> {
                 self.buf.shrink_to_fit();
                 Ok(Some(self.take_part()))
             }
+            Scan::Eof if !self.strict && self.follow_other_boundary(false) => {
+                let end = self.buf.len().saturating_sub(1);
+                Ok(Some(self.end_body(end)))
+            }
             Scan::Eof => Err(self.torn()),
             Scan::Full => {
                 self.keep_window();
@@ -554,6 +763,19 @@ impl<R: BufRead> Parts<R> {
                 Ok(None)
             }
         }
+    }
+
+    /// The part whose body is `buf` up to `end`, where another boundary's line begins (after
+    /// its line end): the seek finds that line next.
+    fn end_body(&mut self, end: usize) -> Part {
+        self.buf.truncate(end);
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        self.buf.shrink_to_fit();
+        self.state = State::Seek { first: false };
+        (self.scanned, self.line_start, self.skipped) = (0, true, 0);
+        self.take_part()
     }
 
     /// Skips a body over `max_part` up to the delimiter: TooLarge then, or the end of the stream.
@@ -578,6 +800,15 @@ impl<R: BufRead> Parts<R> {
                     };
                 }
                 Ok(Scan::Full) => {
+                    if !self.strict && self.follow_other_boundary(false) {
+                        self.buf.clear();
+                        self.headers.clear();
+                        self.state = State::Seek { first: false };
+                        (self.scanned, self.line_start, self.skipped) = (0, true, 0);
+                        return Error::TooLarge {
+                            limit: self.max_part,
+                        };
+                    }
                     self.keep_window();
                 }
                 Ok(Scan::Eof) => return self.torn(),
@@ -586,11 +817,16 @@ impl<R: BufRead> Parts<R> {
         }
     }
 
-    /// Drops all of `buf` but what could begin a delimiter; returns how many bytes went.
+    /// Drops all of `buf` but what could begin a delimiter, or (lenient) another boundary's line
+    /// not yet whole; returns how many bytes went.
     fn keep_window(&mut self) -> usize {
-        let gone = self.buf.len().saturating_sub(self.delimiter.len() - 1);
+        let mut gone = self.buf.len().saturating_sub(self.delimiter.len() - 1);
+        if !self.strict {
+            gone = gone.min(self.looked);
+        }
         self.buf.drain(..gone);
         self.scanned = self.scanned.saturating_sub(gone);
+        self.looked = self.looked.saturating_sub(gone);
         gone
     }
 
@@ -638,6 +874,111 @@ fn fill<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
     reader.fill_buf()
 }
 
+/// The reader, and bytes read from it that are to be read again before what it holds.
+struct Replay<R> {
+    reader: R,
+    again: Vec<u8>,
+    at: usize,
+}
+
+impl<R: BufRead> Replay<R> {
+    /// Puts `bytes`, the last read, back in front of what is still to be read.
+    fn unread(&mut self, mut bytes: Vec<u8>) {
+        bytes.extend_from_slice(&self.again[self.at..]);
+        (self.again, self.at) = (bytes, 0);
+    }
+}
+
+impl<R: BufRead> Read for Replay<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let have = self.fill_buf()?;
+        let n = have.len().min(out.len());
+        out[..n].copy_from_slice(&have[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Replay<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at < self.again.len() {
+            return Ok(&self.again[self.at..]);
+        }
+        self.reader.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.at < self.again.len() {
+            self.at += n;
+            if self.at >= self.again.len() {
+                (self.again, self.at) = (Vec::new(), 0);
+            }
+        } else {
+            self.reader.consume(n);
+        }
+    }
+}
+
+/// What [`other_boundary`] saw.
+enum Look {
+    /// The line of another boundary begins at `line`.
+    Found { line: usize, boundary: String },
+    /// No such line begins before this position; one may begin there, not yet whole.
+    NotBefore(usize),
+}
+
+/// The first line from `from` on in `buf` that is `--X` (X a boundary other than `own`'s,
+/// after `--`, with transport padding and CRLF or LF) followed by a header line's name and
+/// colon, or by the blank line ending a header block. Lines begin after LF, and at 0 when
+/// `line_at_start`.
+fn other_boundary(buf: &[u8], from: usize, line_at_start: bool, own: &[u8]) -> Look {
+    let starts = (from..buf.len()).filter(|&i| {
+        if i == 0 {
+            line_at_start
+        } else {
+            buf[i - 1] == b'\n'
+        }
+    });
+    for line in starts.filter(|&i| buf[i..].starts_with(b"--") || buf.len() - i < 2) {
+        let rest = &buf[line..];
+        let Some(end) = rest.iter().take(CANDIDATE_MAX).position(|&b| b == b'\n') else {
+            if rest.len() < CANDIDATE_MAX {
+                return Look::NotBefore(line);
+            }
+            continue;
+        };
+        let Some(boundary) = boundary_from_first_line(&rest[..=end]) else {
+            continue;
+        };
+        if own[2..] == *boundary.as_bytes() {
+            continue;
+        }
+        match header_starts(&rest[end + 1..]) {
+            Some(true) => return Look::Found { line, boundary },
+            Some(false) => {}
+            None => return Look::NotBefore(line),
+        }
+    }
+    Look::NotBefore(buf.len())
+}
+
+/// Whether `rest` begins with a header line's name and colon, or a blank line; None while too
+/// short to tell.
+fn header_starts(rest: &[u8]) -> Option<bool> {
+    match rest {
+        [] | [b'\r'] => return None,
+        [b'\n', ..] | [b'\r', b'\n', ..] => return Some(true),
+        _ => {}
+    }
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    let name = rest.iter().take(80).take_while(|b| token(b)).count();
+    match rest.get(name) {
+        None if name < 80 => None,
+        Some(b':') => Some(name > 0),
+        _ => Some(false),
+    }
+}
+
 enum Scan {
     /// Where the needle begins in the buffer; the reader is past its end.
     Found(usize),
@@ -657,7 +998,6 @@ fn scan<R: BufRead>(
     needle: &[u8],
     cap: usize,
 ) -> io::Result<Scan> {
-    let cap = cap.max(needle.len());
     loop {
         if buf.len() >= cap {
             return Ok(Scan::Full);

@@ -78,6 +78,8 @@ enum Got {
     End {
         clean: bool,
     },
+    /// Said by the parser after the call before.
+    Notice(Notice),
 }
 
 fn part(headers: &[(&str, &str)], body: &[u8]) -> Got {
@@ -94,7 +96,9 @@ fn part(headers: &[(&str, &str)], body: &[u8]) -> Got {
 fn read_all(parts: &mut Parts<Script>) -> Vec<Got> {
     let mut got = Vec::new();
     loop {
-        match parts.next_part() {
+        let next = parts.next_part();
+        got.extend(parts.take_notices().into_iter().map(Got::Notice));
+        match next {
             Ok(Some(p)) => got.push(Got::Part(p)),
             Ok(None) => {
                 got.push(Got::End {
@@ -353,11 +357,16 @@ fn a_preamble_padding_and_an_epilogue_pass_when_lenient_and_are_malformed_when_s
             malformed("garbage after the final boundary")
         ]
     );
-    // Garbage between parts.
+    // Garbage between parts: after a body read by its length, that length was wrong.
     let between = b"--B\r\nContent-Length: 1\r\n\r\nx\r\nnoise\r\n--B\r\n\r\ny\r\n--B--";
     assert_eq!(
         parse(between, false),
-        [part(&[("Content-Length", "1")], b"x"), part(&[], b"y"), END]
+        [
+            part(&[("Content-Length", "1")], b"x"),
+            Got::Notice(Notice::LengthMismatch { part: 1 }),
+            part(&[], b"y"),
+            END
+        ]
     );
     assert_eq!(
         parse(between, true),
@@ -433,7 +442,7 @@ fn the_final_boundary_ends_the_stream_cleanly_and_the_end_of_the_stream_does_not
 fn a_part_torn_by_the_end_of_the_stream_is_never_returned() {
     let stream = b"--B\r\nContent-Type: a/b\r\nContent-Length: 5\r\n\r\nhello\
           \r\n--B\r\nX-Keepalive: 1\r\nContent-Type: a/b\r\n\r\nworld\
-          \r\n--B\r\nContent-Length: 5\r\n\r\n\r\n--B\r\n--B--\r\n";
+          \r\n--B\r\nContent-Length: 5\r\n\r\n\r\n--A\r\n--B--\r\n";
     for strict in [false, true] {
         let whole = parse(stream, strict);
         assert_eq!(whole.len(), 4);
@@ -822,4 +831,184 @@ fn boundary_from_first_line_takes_a_boundary_line_and_nothing_else() {
     assert_eq!(b(format!("--{}\r\n", "x".repeat(71)).as_bytes()), None);
     let longest = format!("--{}\r\n", "x".repeat(70));
     assert_eq!(b(longest.as_bytes()).map(|s| s.len()), Some(70));
+}
+
+fn length_mismatch(part: u64) -> Got {
+    Got::Notice(Notice::LengthMismatch { part })
+}
+
+fn other_boundary(given: &str, found: &str, at_start: bool) -> Got {
+    Got::Notice(Notice::OtherBoundary {
+        given: given.into(),
+        found: found.into(),
+        at_start,
+    })
+}
+
+#[test]
+fn a_content_length_longer_than_its_body_never_takes_the_delimiter_in() {
+    let text = [("Content-Type", "text/plain")];
+    // 100 bytes too long: the body would hold the next part's boundary and head.
+    for extra in [100, 1, 2, 3, 5, 7] {
+        let len = (5 + extra).to_string();
+        let stream = format!(
+            "--B\r\nContent-Length: {len}\r\n\r\nhello\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+             world, and more than a hundred bytes after it: .................................\
+             ...............................\r\n--B\r\nContent-Length: 3\r\n\r\nabc\r\n--B--"
+        );
+        let got = parse(stream.as_bytes(), false);
+        let world = &stream
+            [stream.find("world").unwrap()..stream.find("\r\n--B\r\nContent-Length: 3").unwrap()];
+        // Said with the part it is about, before it.
+        let mut want = vec![
+            length_mismatch(1),
+            part(&[("Content-Length", &len)], b"hello"),
+        ];
+        // Over by a CR or a CRLF, the boundary follows the body at once: only the line end is in.
+        if extra <= 2 {
+            want = vec![part(
+                &[("Content-Length", &len)],
+                &b"hello\r\n"[..5 + extra],
+            )];
+        }
+        want.extend([
+            part(&text, world.as_bytes()),
+            part(&[("Content-Length", "3")], b"abc"),
+            END,
+        ]);
+        assert_eq!(got, want, "{extra} bytes too long");
+    }
+    // Strict reads a body by its length, whatever it holds.
+    let stream = b"--B\r\nContent-Length: 5\r\n\r\n\r\n--B\r\n--B--";
+    assert_eq!(
+        parse(stream, true),
+        [part(&[("Content-Length", "5")], b"\r\n--B"), END]
+    );
+}
+
+#[test]
+fn a_content_length_shorter_than_its_body_is_said_and_parts_found_by_boundary() {
+    let stream =
+        b"--B\r\nContent-Length: 3\r\n\r\nhello\r\n--B\r\nContent-Length: 9\r\n\r\nworld\r\n--B--";
+    assert_eq!(
+        parse(stream, false),
+        [
+            part(&[("Content-Length", "3")], b"hel"),
+            length_mismatch(1),
+            // Found by its boundary: its Content-Length is no longer trusted.
+            part(&[("Content-Length", "9")], b"world"),
+            END
+        ]
+    );
+}
+
+#[test]
+fn a_body_ending_like_a_delimiter_is_read_by_its_length() {
+    // LF and a dash end this body, as they may: the part waits for one byte more to tell.
+    let stream =
+        b"--B\r\nContent-Length: 4\r\n\r\nab\n-\r\n--B\r\nContent-Length: 2\r\n\r\n\r\n\r\n--B--";
+    assert_eq!(
+        parse(stream, false),
+        [
+            part(&[("Content-Length", "4")], b"ab\n-"),
+            part(&[("Content-Length", "2")], b"\r\n"),
+            END
+        ]
+    );
+    let mut parts = open(
+        Script::new([b"--B\r\nContent-Length: 4\r\n\r\nab\n-".to_vec()], false),
+        100,
+        false,
+    );
+    assert!(
+        matches!(parts.next_part(), Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock)
+    );
+    parts.get_mut().arrive(b"\r\n--B");
+    assert_eq!(
+        parts.next_part().unwrap(),
+        Some(Part {
+            headers: vec![("Content-Length".into(), "4".into())],
+            body: b"ab\n-".to_vec()
+        })
+    );
+}
+
+#[test]
+fn a_body_delimited_by_another_boundary_than_its_header_names_is_followed_at_once() {
+    let stream = b"--X\r\nContent-Type: text/plain\r\n\r\nhello, a part of more than a few bytes, \
+        as the first look at the stream takes a couple of hundred of them before it tells\r\n\
+        --X\r\nContent-Length: 5\r\n\r\nworld\r\n--X--";
+    let hello = &stream[33..stream.len() - 40];
+    assert_eq!(
+        parse(stream, false),
+        [
+            other_boundary("B", "X", true),
+            part(&[("Content-Type", "text/plain")], hello),
+            part(&[("Content-Length", "5")], b"world"),
+            END
+        ]
+    );
+    // A short stream is looked at when it ends.
+    assert_eq!(
+        parse(b"--X\r\n\r\nx\r\n--X--", false),
+        [other_boundary("B", "X", true), part(&[], b"x"), END]
+    );
+}
+
+#[test]
+fn a_boundary_that_changes_after_a_sized_part_is_followed_from_its_first_line() {
+    let stream = b"--B\r\nContent-Length: 5\r\n\r\nhello\r\n--C\r\nContent-Length: 5\r\n\r\nworld\
+        \r\n--C\r\nContent-Length: 3\r\n\r\nabc\r\n--C--";
+    let mut want = vec![part(&[("Content-Length", "5")], b"hello")];
+    want.extend([
+        other_boundary("B", "C", false),
+        part(&[("Content-Length", "5")], b"world"),
+        part(&[("Content-Length", "3")], b"abc"),
+        END,
+    ]);
+    // Said with the first part after the change, before it; the length is not blamed.
+    assert_eq!(parse(stream, false), want);
+}
+
+#[test]
+fn a_boundary_that_changes_between_delimited_parts_is_found_within_a_window() {
+    let mut stream = b"--B\r\nContent-Type: a/b\r\n\r\nfirst".to_vec();
+    let filler = vec![b'.'; 10_000];
+    for _ in 0..20 {
+        stream.extend_from_slice(b"\r\n--C\r\nContent-Type: a/b\r\n\r\n");
+        stream.extend_from_slice(&filler);
+    }
+    stream.extend_from_slice(b"\r\n--C--");
+    let a_b = [("Content-Type", "a/b")];
+    // Read as it arrives: the change is said before 64 KiB past it have come.
+    let mut script = Script::new([], false);
+    let mut parts = open(Script::default(), 1 << 20, false);
+    std::mem::swap(parts.get_mut(), &mut script);
+    let mut said_at = None;
+    let mut got = Vec::new();
+    for (i, chunk) in stream.chunks(1000).enumerate() {
+        parts.get_mut().arrive(chunk);
+        loop {
+            match parts.next_part() {
+                Ok(Some(p)) => got.push(p.body.len()),
+                Ok(None) => break,
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                other => panic!("{other:?} after {got:?}, {} bytes", i * 1000),
+            }
+        }
+        if !parts.take_notices().is_empty() {
+            said_at.get_or_insert((i + 1) * 1000);
+        }
+    }
+    let said_at = said_at.expect("the change was said");
+    assert!(said_at <= 64 * 1024 + 2000, "said after {said_at} bytes");
+    // The first part ends where the other boundary begins; none is lost.
+    assert_eq!(got[0], 5);
+    assert_eq!(got.len(), 21, "{got:?}");
+    assert!(got[1..].iter().all(|&n| n == 10_000));
+    // And read whole, the same parts and the notice.
+    let whole = parse(&stream, false);
+    assert_eq!(whole[0], other_boundary("B", "C", false));
+    assert_eq!(whole[1], part(&a_b, b"first"));
+    assert_eq!(whole.len(), 1 + 21 + 1);
 }

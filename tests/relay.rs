@@ -489,3 +489,20 @@ fn a_url_that_cannot_be_relayed_is_refused_without_its_credentials() {
         assert!(!stderr.contains("secret"), "{stderr}");
     }
 }
+
+#[test]
+fn parts_delimited_by_another_boundary_than_the_header_names_are_relayed_and_said() {
+    let upstream = FakeUpstream::start(|_, conn| {
+        // The header names B; the body's parts are delimited by --X.
+        let red = part("image/jpeg", &fixture("red.jpg"));
+        let _ = conn.write_all(&[MULTIPART_HEAD, b"--X", &red[3..]].concat());
+        true
+    });
+    let relay = TestServer::start(&[&upstream.url("/")]);
+    let said = "upstream's parts are delimited by --X, not by the boundary its header names (--B)";
+    relay.wait_stderr(said);
+    wait_state(&relay, "names --X", |s| {
+        s.contains("parts delimited by --X")
+    });
+    wait_snapshot(&relay, &fixture("red.jpg"));
+}

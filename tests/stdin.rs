@@ -362,3 +362,65 @@ fn stdin_is_served_under_its_name_among_several_sources() {
     assert_eq!(status["sources"][0]["kind"], "stdin");
     assert_eq!(status["sources"][0]["source"], "-");
 }
+
+#[test]
+fn a_part_whose_content_length_is_too_long_is_cut_at_the_boundary_and_the_next_kept() {
+    let (server, mut stdin) = TestServer::fed(&["-"]);
+    let mut parts = server.stream("", "test");
+    let first = b"the first part".to_vec();
+    let second = [&b"the second part, "[..], &[b'.'; 150]].concat();
+    // The first part's Content-Length is 100 bytes more than its body: what follows it, the
+    // next boundary, is all it gets until the second part comes.
+    let head = format!(
+        "--b\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        first.len() + 100
+    );
+    feed(
+        &mut stdin,
+        &[head.as_bytes(), &first, b"\r\n--b\r\n"].concat(),
+    );
+    parts.wait_for(&first);
+    server.wait_stderr(
+        "part 1 on stdin has a Content-Length that does not match its body; finding parts by \
+         boundary",
+    );
+    feed(
+        &mut stdin,
+        &[
+            &b"Content-Type: text/plain\r\n\r\n"[..],
+            &second,
+            b"\r\n--b\r\n",
+        ]
+        .concat(),
+    );
+    parts.wait_for(&second);
+    assert_eq!(seq(&server.status()), 2, "one frame per part");
+}
+
+#[test]
+fn parts_delimited_by_another_boundary_mid_stream_are_followed_and_said() {
+    let (server, mut stdin) = TestServer::fed(&["-"]);
+    let mut parts = server.stream("", "test");
+    let part = |boundary: &str, body: &[u8]| {
+        let head = format!(
+            "--{boundary}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        [head.as_bytes(), body, b"\r\n"].concat()
+    };
+    feed(&mut stdin, &part("b", b"one"));
+    parts.wait_for(b"one");
+    // From here on the parts are delimited by --c.
+    feed(
+        &mut stdin,
+        &[part("c", b"two"), part("c", b"three")].concat(),
+    );
+    parts.wait_for(b"three");
+    server.wait_stderr("stdin's parts are delimited by --c, not by --b; following --c");
+    let status = server.status();
+    assert_eq!(
+        status["sources"][0]["state"], "parts delimited by --c, not by --b",
+        "{status}"
+    );
+    assert_eq!(seq(&status), 3, "one frame per part");
+}

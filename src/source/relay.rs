@@ -284,6 +284,8 @@ struct Relay<'a> {
     validators: Validators,
     /// What was last said about a part or image that was skipped, until a frame is published.
     skipped: Option<String>,
+    /// What was said about the upstream's multipart framing: each once.
+    framing_said: Vec<String>,
     /// Every message said, for the tests to count.
     #[cfg(test)]
     said: Vec<String>,
@@ -301,6 +303,7 @@ impl Relay<'_> {
             connected: false,
             validators: Validators::default(),
             skipped: None,
+            framing_said: Vec::new(),
             #[cfg(test)]
             said: Vec::new(),
         }
@@ -390,7 +393,11 @@ impl Relay<'_> {
             if self.channel.is_closed() {
                 return Outcome::Done;
             }
-            match parts.next_part() {
+            let next = parts.next_part();
+            for notice in parts.take_notices() {
+                self.say_framing(&notice);
+            }
+            match next {
                 Ok(Some(part)) => {
                     self.alive();
                     let declared = part.header("content-type").map(str::to_string);
@@ -495,6 +502,45 @@ impl Relay<'_> {
         });
         self.skipped = None;
         true
+    }
+
+    /// Says once what the multipart parser got round; another boundary also goes to `/status`.
+    fn say_framing(&mut self, notice: &multipart::Notice) {
+        let (message, state) = match notice {
+            multipart::Notice::LengthMismatch { part } => (
+                format!(
+                    "upstream's part {part} has a Content-Length that does not match its body; \
+                     finding parts by boundary"
+                ),
+                None,
+            ),
+            multipart::Notice::OtherBoundary {
+                given,
+                found,
+                at_start,
+            } => {
+                let given = if *at_start {
+                    format!("the boundary its header names (--{given})")
+                } else {
+                    format!("--{given}")
+                };
+                (
+                    format!(
+                        "upstream's parts are delimited by --{found}, not by {given}; following --{found}"
+                    ),
+                    Some(format!(
+                        "connected; parts delimited by --{found}, not by {given}"
+                    )),
+                )
+            }
+        };
+        if let Some(state) = state {
+            self.channel.set_state(Some(state));
+        }
+        if !self.framing_said.contains(&message) {
+            self.warn(message.clone());
+            self.framing_said.push(message);
+        }
     }
 
     /// Warns once about a skipped part or image, until one is published.

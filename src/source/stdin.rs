@@ -67,6 +67,8 @@ trait Sink {
     fn publish(&self, frame: NewFrame);
     fn note(&self, message: String);
     fn warn(&self, message: String);
+    /// What `/status` shows as the source's state.
+    fn set_state(&self, state: Option<String>);
     fn is_closed(&self) -> bool;
 }
 
@@ -79,6 +81,9 @@ impl Sink for Channel {
     }
     fn warn(&self, message: String) {
         Channel::warn(self, message);
+    }
+    fn set_state(&self, state: Option<String>) {
+        Channel::set_state(self, state);
     }
     fn is_closed(&self) -> bool {
         Channel::is_closed(self)
@@ -473,6 +478,8 @@ struct PartsSaid {
     too_large: bool,
     incomplete: bool,
     malformed: bool,
+    length_mismatch: bool,
+    other_boundary: bool,
 }
 
 enum Parsed {
@@ -486,7 +493,11 @@ enum Parsed {
 fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut PartsSaid) -> Parsed {
     let mut parts = Parts::new(input, boundary, out.max_frame);
     while !out.sink.is_closed() {
-        let part = match parts.next_part() {
+        let next = parts.next_part();
+        for notice in parts.take_notices() {
+            say(&notice, out, said);
+        }
+        let part = match next {
             Ok(Some(part)) => part,
             Ok(None) => break,
             Err(multipart::Error::TooLarge { limit }) => {
@@ -540,6 +551,27 @@ fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut Parts
         out.publish(&part.body, content_type, &name);
     }
     Parsed::Ended
+}
+
+/// Says what the parser got round, each kind once; another boundary also goes to `/status`.
+fn say(notice: &multipart::Notice, out: &Out, said: &mut PartsSaid) {
+    match notice {
+        multipart::Notice::LengthMismatch { part } => {
+            out.warn_once(&mut said.length_mismatch, || {
+                format!(
+                    "part {part} on stdin has a Content-Length that does not match its body; \
+                     finding parts by boundary"
+                )
+            });
+        }
+        multipart::Notice::OtherBoundary { given, found, .. } => {
+            let state = format!("parts delimited by --{found}, not by --{given}");
+            out.warn_once(&mut said.other_boundary, || {
+                format!("stdin's parts are delimited by --{found}, not by --{given}; following --{found}")
+            });
+            out.sink.set_state(Some(state));
+        }
+    }
 }
 
 /// The file name a part's `Content-Disposition` gives (`attachment; filename="a.jpg"`), without
@@ -955,6 +987,7 @@ mod tests {
         frames: Mutex<Vec<(Vec<u8>, String, String)>>,
         notes: Mutex<Vec<String>>,
         warnings: Mutex<Vec<String>>,
+        state: Mutex<Option<String>>,
         closed: AtomicBool,
     }
 
@@ -972,6 +1005,9 @@ mod tests {
         }
         fn warn(&self, message: String) {
             self.warnings.lock().unwrap().push(message);
+        }
+        fn set_state(&self, state: Option<String>) {
+            *self.state.lock().unwrap() = state;
         }
         fn is_closed(&self) -> bool {
             self.closed.load(Ordering::Relaxed)
