@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'pushserve' -ScriptBlock {
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`')
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)')
             [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Ask every client for this user name and password (HTTP Basic authentication; the password may hold colons). Repeat for several accounts. Without TLS in front, they cross the network readable by anyone on the way. PUSHSERVE_AUTH keeps a password out of ps')
+            [CompletionResult]::new('--netrc-file', '--netrc-file', [CompletionResultType]::ParameterName, 'Take the user name and password of a relayed URL that has none from this netrc file (machine HOST login USER password PASS, as curl --netrc-file and wget read it), where ps does not show them as it shows a URL''s')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time each slide is shown, in milliseconds')
             [CompletionResult]::new('--ext', '--ext', [CompletionResultType]::ParameterName, 'File extensions to show, comma-separated (case-insensitive)')
             [CompletionResult]::new('--order', '--order', [CompletionResultType]::ParameterName, 'Order of the slides in each cycle')

@@ -35,6 +35,7 @@ set edit:completion:arg-completer[pushserve] = {|@words|
             cand --lines 'Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`'
             cand --max-frame 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)'
             cand --auth 'Ask every client for this user name and password (HTTP Basic authentication; the password may hold colons). Repeat for several accounts. Without TLS in front, they cross the network readable by anyone on the way. PUSHSERVE_AUTH keeps a password out of ps'
+            cand --netrc-file 'Take the user name and password of a relayed URL that has none from this netrc file (machine HOST login USER password PASS, as curl --netrc-file and wget read it), where ps does not show them as it shows a URL''s'
             cand --interval 'Time each slide is shown, in milliseconds'
             cand --ext 'File extensions to show, comma-separated (case-insensitive)'
             cand --order 'Order of the slides in each cycle'

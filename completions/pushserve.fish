@@ -12,6 +12,7 @@ complete -c pushserve -l write-timeout -d 'Drop a client that takes less than 64
 complete -c pushserve -l lines -d 'Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`' -r
 complete -c pushserve -l max-frame -d 'Skip versions larger than this, keeping the last frame (suffixes K, M, G: powers of 1024)' -r
 complete -c pushserve -l auth -d 'Ask every client for this user name and password (HTTP Basic authentication; the password may hold colons). Repeat for several accounts. Without TLS in front, they cross the network readable by anyone on the way. PUSHSERVE_AUTH keeps a password out of ps' -r
+complete -c pushserve -l netrc-file -d 'Take the user name and password of a relayed URL that has none from this netrc file (machine HOST login USER password PASS, as curl --netrc-file and wget read it), where ps does not show them as it shows a URL\'s' -r -F
 complete -c pushserve -l interval -d 'Time each slide is shown, in milliseconds' -r
 complete -c pushserve -l ext -d 'File extensions to show, comma-separated (case-insensitive)' -r
 complete -c pushserve -l order -d 'Order of the slides in each cycle' -r -f -a "name\t'By path, numbers in natural order (img2 before img10)'

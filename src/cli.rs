@@ -164,6 +164,12 @@ pub struct Args {
     )]
     pub auth: Vec<String>,
 
+    /// Take the user name and password of a relayed URL that has none from this netrc file
+    /// (machine HOST login USER password PASS, as curl --netrc-file and wget read it), where ps
+    /// does not show them as it shows a URL's
+    #[arg(long, value_name = "FILE", env = "PUSHSERVE_NETRC_FILE")]
+    pub netrc_file: Option<PathBuf>,
+
     /// Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages
     /// on other origins can use them
     #[arg(long, env = "PUSHSERVE_CORS", value_parser = FalseyValueParser::new())]
@@ -243,7 +249,7 @@ pub const EXAMPLES: [(&str, &str); 10] = [
     (
         "pushserve http://user:pass@cam.local/video.mjpg",
         "Relay another server's stream (or image URL) to more viewers; the password goes \
-         upstream only.",
+         upstream only, but ps shows it: --netrc-file keeps it in a file.",
     ),
     (
         "pushserve front=front.jpg back=http://cam.local/snap.jpg --exec 'load=uptime'",

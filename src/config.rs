@@ -16,6 +16,7 @@ use crate::http::auth::{Account, Accounts};
 use crate::http::head::HeaderValue;
 use crate::http::listener::Bind;
 use crate::report::Level;
+use crate::source::relay::url_scheme;
 
 pub struct Config {
     pub listen: Bind,
@@ -69,6 +70,8 @@ pub struct SourceOptions {
     pub keepalive: Duration,
     pub lines: usize,
     pub once: bool,
+    /// `--netrc-file`, read by each relay that needs it.
+    pub netrc: Option<PathBuf>,
     pub slideshow: SlideshowOptions,
 }
 
@@ -134,6 +137,7 @@ impl Config {
                 keepalive: Duration::from_secs(args.keepalive),
                 lines: args.lines.into(),
                 once: args.once,
+                netrc: args.netrc_file,
                 slideshow: SlideshowOptions {
                     interval: Duration::from_millis(opts.interval),
                     extensions: opts
@@ -189,7 +193,7 @@ fn sources_in_order(args: &Args, matches: &ArgMatches) -> Result<Vec<SourceArg>,
     Ok(sources)
 }
 
-/// `-`, a URL, or a path; `NAME=` before any of them names it, unless the whole argument is
+/// `-`, a URL (`scheme://…`), or a path; `NAME=` before any of them names it, unless the whole argument is
 /// an existing path (a file may have `=` in its name).
 fn source_arg(arg: &OsString) -> Result<SourceArg, UsageError> {
     let bytes = arg.as_bytes();
@@ -199,10 +203,11 @@ fn source_arg(arg: &OsString) -> Result<SourceArg, UsageError> {
         split_name(bytes)
     };
     let text = String::from_utf8_lossy(rest);
-    let lower = text.to_ascii_lowercase();
     let what = if rest == b"-" {
         What::Stdin
-    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+    } else if url_scheme(&text).is_some() {
+        // Any scheme: opening refuses those it cannot relay without showing the password that
+        // a mistyped `htp://user:pass@…` would show as a path.
         What::Url(text.into_owned())
     } else {
         What::Path(PathBuf::from(std::ffi::OsStr::from_bytes(rest)))

@@ -506,3 +506,66 @@ fn parts_delimited_by_another_boundary_than_the_header_names_are_relayed_and_sai
     });
     wait_snapshot(&relay, &fixture("red.jpg"));
 }
+
+/// An upstream that answers every request with `head` (status line and headers, without the
+/// blank line) and `body`, then closes.
+fn answering(head: &str, body: Vec<u8>) -> FakeUpstream {
+    let answer = [format!("{head}\r\n\r\n").into_bytes(), body].concat();
+    FakeUpstream::start(move |_, conn| {
+        let _ = conn.write_all(&answer);
+        false
+    })
+}
+
+#[test]
+fn a_netrc_file_gives_the_password_that_ps_then_does_not_show() {
+    let upstream = answering(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3",
+        b"ok\n".to_vec(),
+    );
+    let dir = common::TempDir::new("netrc");
+    dir.rewrite(
+        "netrc",
+        b"machine elsewhere login a password b\n\
+          machine 127.0.0.1\n  login user\n  password \"SEC RET\"\n",
+    );
+    let netrc = dir.path("netrc").display().to_string();
+    let relay = TestServer::start(&[&upstream.url("/cam.txt"), "--netrc-file", &netrc]);
+    wait_snapshot(&relay, b"ok\n");
+    let request = &upstream.requests()[0];
+    // base64 of "user:SEC RET"
+    assert_eq!(
+        header(request, "authorization"),
+        Some("Basic dXNlcjpTRUMgUkVU"),
+        "{request}"
+    );
+    let command_line = std::fs::read(format!("/proc/{}/cmdline", relay.child.id())).unwrap();
+    let shown = [
+        String::from_utf8_lossy(&command_line).into_owned(),
+        relay.stdout_lines(1).join("\n"),
+        relay.stderr(),
+        String::from_utf8_lossy(&relay.get("/status", "").body).into_owned(),
+    ];
+    for text in shown {
+        assert!(!text.contains("SEC RET"), "{text}");
+    }
+}
+
+#[test]
+fn a_mistyped_url_is_refused_without_its_password() {
+    for (url, code) in [
+        ("htp://user:SECRET@cam/x", 2),
+        ("rtsp://user:SECRET@cam/x", 2),
+        ("http:/user:SECRET@cam/x", 1),
+        ("user:SECRET@cam/x", 1),
+    ] {
+        let out = Command::new(common::bin())
+            .args([url, "--port", "0"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{url}: {stderr}");
+        assert!(!stderr.contains("SECRET"), "{stderr}");
+    }
+}

@@ -8,6 +8,7 @@
 pub mod command;
 pub mod complete;
 pub mod file;
+pub mod netrc;
 pub mod relay;
 pub mod slideshow;
 pub mod split;
@@ -24,6 +25,7 @@ use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
 use command::CommandSource;
 use file::{FileSource, Skip};
+use netrc::Netrc;
 use relay::RelaySource;
 use slideshow::{Playing, Slideshow};
 use stdin::StdinSource;
@@ -62,8 +64,16 @@ pub fn open(what: &What, opts: &SourceOptions) -> Result<Source> {
             }),
         }),
         What::Url(url) => {
-            let relay = RelaySource::new(url, opts.poll, opts.keepalive, opts.max_frame, opts.once)
-                .map_err(|e| UsageError(format!("cannot relay: {e}")))?;
+            let netrc = opts.netrc.as_deref().map(Netrc::read).transpose();
+            let relay = RelaySource::new(
+                url,
+                opts.poll,
+                opts.keepalive,
+                opts.max_frame,
+                opts.once,
+                netrc.map_err(|e| anyhow!(e))?.as_ref(),
+            )
+            .map_err(|e| UsageError(format!("cannot relay: {e}")))?;
             Ok(Source {
                 name: url_safe_name(&relay.host(), "relay"),
                 kind: "relay",
@@ -91,7 +101,7 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
     let cannot_read = |e: std::io::Error| {
         anyhow!(
             "cannot read '{}': {}",
-            path.display(),
+            without_password(&path.display().to_string()),
             describe_io_error(&e)
         )
     };
@@ -153,6 +163,19 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
     })
 }
 
+/// `text` with what looks like a URL's `user:password@` shown as `***@`: a URL mistyped
+/// (`http:/user:pass@cam/`, `user:pass@cam/`) is taken for a path, and named in the error.
+fn without_password(text: &str) -> String {
+    let segments: Vec<String> = text
+        .split('/')
+        .map(|segment| match segment.rsplit_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => format!("***@{host}"),
+            _ => segment.to_string(),
+        })
+        .collect();
+    segments.join("/")
+}
+
 /// The media type of a Content-Type, lower-case, without parameters: `image/jpeg` of
 /// `Image/JPEG; q=1`.
 pub fn media_type(content_type: &str) -> String {
@@ -205,4 +228,22 @@ pub fn content_type_for(path: &Path, forced: Option<&HeaderValue>) -> HeaderValu
             guessed.to_string()
         };
     HeaderValue::new(text).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_password_in_what_looks_like_a_url_is_never_shown() {
+        for (given, shown) in [
+            ("http:/user:secret@cam/x.jpg", "http:/***@cam/x.jpg"),
+            ("user:secret@cam.local/video", "***@cam.local/video"),
+            ("rtsp:user:a@b:secret@cam", "***@cam"),
+            ("photos/me@home.jpg", "photos/me@home.jpg"),
+            ("photos/a:b.jpg", "photos/a:b.jpg"),
+        ] {
+            assert_eq!(without_password(given), shown);
+        }
+    }
 }

@@ -8,8 +8,9 @@
 //! from upstream reaches our heads only as a checked [`HeaderValue`], and an image that is not
 //! whole is never published. An upstream that fails, ends or goes silent for three keep-alive
 //! periods keeps its last frame on show while the relay reconnects with back-off, saying so on
-//! stderr once per change, not once per retry. Credentials in the URL go upstream as Basic auth
-//! and nowhere else: every message and `/status` shows the URL without them.
+//! stderr once per change, not once per retry. Credentials, from the URL or a netrc file, go
+//! upstream as Basic auth and nowhere else: every message and `/status` shows the URL without
+//! them.
 //!
 //! Waits between attempts end within 100 ms of the channel closing; a read blocked on a silent
 //! upstream ends at the next byte or at the idle timeout (three keep-alive periods) at worst.
@@ -28,6 +29,7 @@ use crate::http::head::HeaderValue;
 use crate::multipart::{self, Parts, boundary_from_content_type};
 use crate::report::describe_io_error;
 use crate::source::complete::is_complete;
+use crate::source::netrc::Netrc;
 use crate::source::{Producer, media_type, sniff_image};
 
 const USER_AGENT: &str = concat!("pushserve/", env!("CARGO_PKG_VERSION"), " (relay)");
@@ -47,6 +49,8 @@ const OCTET_STREAM: &str = "application/octet-stream";
 
 pub struct RelaySource {
     target: Target,
+    /// `Basic …` from the URL's `user:password@`, else from the netrc file.
+    authorization: Option<String>,
     /// The frame name: the URL's last path segment, else its host.
     name: String,
     poll: Duration,
@@ -67,20 +71,31 @@ struct Target {
     host: String,
     /// Path and query, from `/` on; the fragment is dropped (it never goes to a server).
     path: String,
-    /// `Basic …` from the URL's `user:password@`, percent-decoded.
-    authorization: Option<String>,
+    /// From the URL's `user:password@`, percent-decoded.
+    user: Option<Vec<u8>>,
+    password: Option<Vec<u8>>,
 }
 
 impl RelaySource {
-    /// Checks the URL (http or https, a host); Err is a one-line reason for exit 2.
+    /// Checks the URL (http or https, a host); Err is a one-line reason for exit 2. A URL
+    /// without a password takes its credentials from `netrc`, if it has some for the host.
     pub fn new(
         url: &str,
         poll: Duration,
         keepalive: Duration,
         max_frame: u64,
         once: bool,
+        netrc: Option<&Netrc>,
     ) -> Result<RelaySource, String> {
         let target = Target::parse(url)?;
+        let authorization = match (&target.user, &target.password) {
+            (Some(user), Some(password)) => Some(basic(user, password)),
+            (user, None) => netrc
+                .and_then(|netrc| netrc.credentials(&target.host, user.as_deref()))
+                .map(|(login, password)| basic(login.as_bytes(), password.as_bytes()))
+                .or_else(|| user.as_deref().map(|user| basic(user, b""))),
+            (None, Some(_)) => None,
+        };
         let name = target
             .path
             .split('?')
@@ -91,6 +106,7 @@ impl RelaySource {
             .unwrap_or_else(|| target.host.clone());
         Ok(RelaySource {
             target,
+            authorization,
             name,
             poll,
             idle: keepalive
@@ -146,7 +162,7 @@ impl RelaySource {
 
 impl Target {
     fn parse(url: &str) -> Result<Target, String> {
-        let Some((scheme, rest)) = url.split_once("://") else {
+        let Some(scheme) = url_scheme(url) else {
             return Err("a relay URL starts with http:// or https://".into());
         };
         let https = match scheme.to_ascii_lowercase().as_str() {
@@ -158,6 +174,7 @@ impl Target {
                 ));
             }
         };
+        let rest = &url[scheme.len() + "://".len()..];
         let rest = rest.split('#').next().unwrap_or("");
         let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
         let (userinfo, authority) = match authority.rfind('@') {
@@ -173,19 +190,19 @@ impl Target {
             p if p.starts_with('?') => format!("/{p}"),
             p => p.to_string(),
         };
+        // The user name ends at the first colon (RFC 7617); the password may hold more.
+        let (user, password) = match userinfo.map(|u| u.split_once(':').ok_or(u)) {
+            None => (None, None),
+            Some(Ok((user, password))) => (Some(user), Some(password)),
+            Some(Err(user)) => (Some(user), None),
+        };
         let target = Target {
             https,
             authority: authority.to_string(),
             host: host.to_string(),
             path,
-            authorization: userinfo.map(|userinfo| {
-                // The user name ends at the first colon (RFC 7617); the password may hold more.
-                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                let mut credentials = percent_decode(user);
-                credentials.push(b':');
-                credentials.extend(percent_decode(password));
-                format!("Basic {}", base64(&credentials))
-            }),
+            user: user.map(percent_decode),
+            password: password.map(percent_decode),
         };
         if target.host.is_empty() {
             return Err(format!("'{}' names no host", target.url()));
@@ -209,6 +226,15 @@ impl Target {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}{}", self.authority, self.path)
     }
+}
+
+/// The scheme of `text` if it starts like a URL, `scheme://` (RFC 3986's letters for a scheme).
+pub fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    (chars.next()?.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    .then_some(scheme)
 }
 
 /// Whether a query parameter's name says its value is a secret.
@@ -334,7 +360,7 @@ impl Relay<'_> {
     /// One request, and the frames in its answer.
     fn fetch(&mut self) -> Outcome {
         let mut request = self.agent.get(&self.url);
-        if let Some(authorization) = &self.source.target.authorization {
+        if let Some(authorization) = &self.source.authorization {
             request = request.header("Authorization", authorization);
         }
         if let Some(etag) = &self.validators.etag {
@@ -361,7 +387,7 @@ impl Relay<'_> {
                     status.canonical_reason().unwrap_or("")
                 )
                 .trim_end()
-                .to_string(),
+                .into(),
             );
         }
         self.set_connected();
@@ -735,6 +761,11 @@ fn percent_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// The `Authorization` value of Basic credentials (RFC 7617).
+fn basic(user: &[u8], password: &[u8]) -> String {
+    format!("Basic {}", base64(&[user, b":", password].concat()))
+}
+
 /// Standard base64 with padding (RFC 4648), for Basic credentials.
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -799,6 +830,7 @@ mod tests {
             Duration::from_millis(keepalive_ms),
             max_frame,
             once,
+            None,
         )
         .unwrap();
         source.first_backoff = Duration::from_millis(20);
@@ -995,17 +1027,19 @@ mod tests {
         let target = Target::parse("HTTPS://us%40er:p%3Ass:w@[::1]:8443?x=1#frag").unwrap();
         assert_eq!(target.url(), "https://[::1]:8443/?x=1");
         assert_eq!(target.host, "::1");
-        assert_eq!(
-            target.authorization.as_deref(),
-            Some(format!("Basic {}", base64(b"us@er:p:ss:w")).as_str())
-        );
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(target.user.as_deref(), Some(&b"us@er"[..]));
+        assert_eq!(target.password.as_deref(), Some(&b"p:ss:w"[..]));
+        assert_eq!(basic(b"user", b"pass"), "Basic dXNlcjpwYXNz");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(Target::parse("http://cam").unwrap().authorization, None);
+        let cam = Target::parse("http://cam").unwrap();
+        assert_eq!((cam.user, cam.password), (None, None));
         for bad in [
             "cam.local/x.jpg",
             "ftp://cam/x.jpg",
+            "htp://user:secret@cam/x.jpg",
+            "user:secret@cam://x",
+            "http://user:secret@cam:+80/",
             "http://",
             "http://user:secret@/x",
             "http://user:secret@cam:port/",
@@ -1025,6 +1059,7 @@ mod tests {
             Duration::from_secs(10),
             1,
             false,
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -1037,6 +1072,7 @@ mod tests {
             Duration::from_secs(10),
             1,
             false,
+            None,
         )
         .unwrap();
         assert_eq!(
