@@ -518,6 +518,48 @@ fn answering(head: &str, body: Vec<u8>) -> FakeUpstream {
 }
 
 #[test]
+fn credentials_follow_a_redirect_to_their_own_origin_only() {
+    let red = fixture("red.jpg");
+    let elsewhere = answering(
+        &format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}",
+            red.len()
+        ),
+        red.clone(),
+    );
+    // Another port on the same host is another origin.
+    let moved = elsewhere.url("/x.jpg");
+    let upstream = FakeUpstream::start(move |n, conn| {
+        let location = if n == 0 { "/same.jpg" } else { moved.as_str() };
+        // Closing, it says so: else the relay may send the next request on this connection.
+        let answer = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nConnection: close\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        let _ = conn.write_all(answer.as_bytes());
+        false
+    });
+    let url = upstream
+        .url("/cam.jpg")
+        .replace("http://", "http://user:SECRET@");
+    let relay = TestServer::start(&[&url, "--poll", "100000"]);
+    wait_snapshot(&relay, &red);
+    let (first, second) = (&upstream.requests()[0], &upstream.requests()[1]);
+    assert!(first.starts_with("GET /cam.jpg "), "{first}");
+    assert!(second.starts_with("GET /same.jpg "), "{second}");
+    for request in [first, second] {
+        assert_eq!(
+            header(request, "authorization"),
+            Some("Basic dXNlcjpTRUNSRVQ="),
+            "{request}"
+        );
+    }
+    let last = &elsewhere.requests()[0];
+    assert!(last.starts_with("GET /x.jpg "), "{last}");
+    assert_eq!(header(last, "authorization"), None, "{last}");
+}
+
+#[test]
 fn a_netrc_file_gives_the_password_that_ps_then_does_not_show() {
     let upstream = answering(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3",

@@ -9,8 +9,9 @@
 //! whole is never published. An upstream that fails, ends or goes silent for three keep-alive
 //! periods keeps its last frame on show while the relay reconnects with back-off, saying so on
 //! stderr once per change, not once per retry. Credentials, from the URL or a netrc file, go
-//! upstream as Basic auth and nowhere else: every message and `/status` shows the URL without
-//! them.
+//! upstream as Basic auth to the URL's own origin (scheme, host and port) and nowhere else:
+//! redirects are followed here, not by ureq, so that one to another port or host gets none;
+//! every message and `/status` shows the URL without them.
 //!
 //! Waits between attempts end within 100 ms of the channel closing; a read blocked on a silent
 //! upstream ends at the next byte or at the idle timeout (three keep-alive periods) at worst.
@@ -19,8 +20,7 @@ use std::io::{self, BufReader, Read};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use ureq::config::RedirectAuthHeaders;
-use ureq::http::{HeaderMap, StatusCode};
+use ureq::http::{HeaderMap, Response, StatusCode};
 use ureq::{Agent, Body, Timeout};
 
 use crate::channel::Channel;
@@ -46,10 +46,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a wait looks whether the channel has closed.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 const OCTET_STREAM: &str = "application/octet-stream";
+/// Redirects followed in a row, as ureq's default.
+const MAX_REDIRECTS: usize = 10;
 
 pub struct RelaySource {
     target: Target,
-    /// `Basic …` from the URL's `user:password@`, else from the netrc file.
+    /// `Basic …` from the URL's `user:password@`, else from the netrc file; for the URL's own
+    /// origin only.
     authorization: Option<String>,
     /// The frame name: the URL's last path segment, else its host.
     name: String,
@@ -69,6 +72,8 @@ struct Target {
     authority: String,
     /// Without port or IPv6 brackets.
     host: String,
+    /// The one given, else the scheme's.
+    port: u16,
     /// Path and query, from `/` on; the fragment is dropped (it never goes to a server).
     path: String,
     /// From the URL's `user:password@`, percent-decoded.
@@ -152,7 +157,8 @@ impl RelaySource {
             // The idle timeout: restarts with every read, so an endless body is never cut short.
             .timeout_per_read(Some(self.idle))
             .max_response_header_size(MAX_HEAD)
-            .redirect_auth_headers(RedirectAuthHeaders::SameHost)
+            // Followed in `Relay::request`, which knows whose credentials are whose.
+            .max_redirects(0)
             // Connect directly: proxy variables meant for other tools do not reroute a camera.
             .proxy(None)
             .build()
@@ -196,10 +202,11 @@ impl Target {
             Some(Ok((user, password))) => (Some(user), Some(password)),
             Some(Err(user)) => (Some(user), None),
         };
-        let target = Target {
+        let mut target = Target {
             https,
             authority: authority.to_string(),
             host: host.to_string(),
+            port: if https { 443 } else { 80 },
             path,
             user: user.map(percent_decode),
             password: password.map(percent_decode),
@@ -208,10 +215,9 @@ impl Target {
             return Err(format!("'{}' names no host", target.url()));
         }
         if let Some(port) = port.strip_prefix(':') {
-            if !port.bytes().all(|b| b.is_ascii_digit())
-                || !(1..=65535).contains(&port.parse().unwrap_or(0))
-            {
-                return Err(format!("'{}' has no valid port", target.url()));
+            match port.parse() {
+                Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => target.port = n,
+                _ => return Err(format!("'{}' has no valid port", target.url())),
             }
         } else if !port.is_empty() {
             return Err(format!("'{}' is not a valid URL", target.url()));
@@ -225,6 +231,33 @@ impl Target {
     fn url(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}{}", self.authority, self.path)
+    }
+
+    /// Whether `other` is on the same origin (scheme, host and port): where credentials may go.
+    fn same_origin(&self, other: &Target) -> bool {
+        self.https == other.https
+            && self.host.eq_ignore_ascii_case(&other.host)
+            && self.port == other.port
+    }
+
+    /// Where a redirect's `Location` leads from here: an absolute URL, or one relative to this
+    /// one (dot segments are left to the server).
+    fn resolve(&self, location: &str) -> String {
+        let location = location.trim();
+        let scheme = if self.https { "https" } else { "http" };
+        let path = self.path.split('?').next().unwrap_or("/");
+        if url_scheme(location).is_some() {
+            location.to_string()
+        } else if let Some(rest) = location.strip_prefix("//") {
+            format!("{scheme}://{rest}")
+        } else if location.starts_with('/') {
+            format!("{scheme}://{}{location}", self.authority)
+        } else if location.starts_with('?') {
+            format!("{scheme}://{}{path}{location}", self.authority)
+        } else {
+            let folder = &path[..path.rfind('/').map_or(0, |at| at + 1)];
+            format!("{scheme}://{}{folder}{location}", self.authority)
+        }
     }
 }
 
@@ -298,8 +331,6 @@ impl Validators {
 struct Relay<'a> {
     source: RelaySource,
     agent: Agent,
-    /// The URL requested (and shown): without credentials.
-    url: String,
     channel: &'a Channel,
     /// What is wrong with the upstream, as last said on stderr; None once frames flow.
     trouble: Option<String>,
@@ -321,7 +352,6 @@ impl Relay<'_> {
     fn new(source: RelaySource, channel: &Channel) -> Relay<'_> {
         Relay {
             agent: source.agent(),
-            url: source.target.url(),
             backoff: source.first_backoff,
             source,
             channel,
@@ -359,19 +389,9 @@ impl Relay<'_> {
 
     /// One request, and the frames in its answer.
     fn fetch(&mut self) -> Outcome {
-        let mut request = self.agent.get(&self.url);
-        if let Some(authorization) = &self.source.authorization {
-            request = request.header("Authorization", authorization);
-        }
-        if let Some(etag) = &self.validators.etag {
-            request = request.header("If-None-Match", etag);
-        }
-        if let Some(modified) = &self.validators.last_modified {
-            request = request.header("If-Modified-Since", modified);
-        }
-        let response = match request.call() {
+        let response = match self.request() {
             Ok(response) => response,
-            Err(e) => return Outcome::Lost(describe_error(&e, self.source.idle)),
+            Err(trouble) => return Outcome::Lost(trouble),
         };
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED && self.validators.any() {
@@ -409,6 +429,44 @@ impl Relay<'_> {
         }
         let validators = Validators::of(response.headers());
         self.single(response.into_body(), content_type.as_deref(), validators)
+    }
+
+    /// GETs the URL with the validators, and follows redirects itself: the credentials go along
+    /// only to the URL's own origin, never to another port, host or scheme it redirects to.
+    fn request(&self) -> Result<Response<Body>, String> {
+        let origin = &self.source.target;
+        let mut target: Option<Target> = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let here = target.as_ref().unwrap_or(origin);
+            let mut request = self.agent.get(here.url());
+            if let Some(authorization) = &self.source.authorization
+                && here.same_origin(origin)
+            {
+                request = request.header("Authorization", authorization);
+            }
+            if let Some(etag) = &self.validators.etag {
+                request = request.header("If-None-Match", etag);
+            }
+            if let Some(modified) = &self.validators.last_modified {
+                request = request.header("If-Modified-Since", modified);
+            }
+            let response = request
+                .call()
+                .map_err(|e| describe_error(&e, self.source.idle))?;
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok());
+            let redirected = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let Some(location) = location.filter(|_| redirected) else {
+                return Ok(response);
+            };
+            // The Location is the upstream's: never shown, it may hold anything.
+            let next = Target::parse(&here.resolve(location))
+                .map_err(|_| "upstream redirected to a URL that cannot be relayed")?;
+            target = Some(next);
+        }
+        Err("upstream redirected too many times".into())
     }
 
     /// Publishes each part of a multipart body as it comes, until it ends or fails.
@@ -693,7 +751,6 @@ fn describe_error(e: &ureq::Error, idle: Duration) -> String {
         ureq::Error::LargeResponseHeader(..) => {
             format!("upstream sent a response head over {} KiB", MAX_HEAD / 1024)
         }
-        ureq::Error::TooManyRedirects => "upstream redirected too many times".into(),
         e => format!("upstream failed: {e}"),
     }
 }
@@ -1026,14 +1083,14 @@ mod tests {
     fn urls_are_checked_and_shown_without_credentials() {
         let target = Target::parse("HTTPS://us%40er:p%3Ass:w@[::1]:8443?x=1#frag").unwrap();
         assert_eq!(target.url(), "https://[::1]:8443/?x=1");
-        assert_eq!(target.host, "::1");
+        assert_eq!((target.host.as_str(), target.port), ("::1", 8443));
         assert_eq!(target.user.as_deref(), Some(&b"us@er"[..]));
         assert_eq!(target.password.as_deref(), Some(&b"p:ss:w"[..]));
         assert_eq!(basic(b"user", b"pass"), "Basic dXNlcjpwYXNz");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"a"), "YQ==");
         let cam = Target::parse("http://cam").unwrap();
-        assert_eq!((cam.user, cam.password), (None, None));
+        assert_eq!((cam.user, cam.password, cam.port), (None, None, 80));
         for bad in [
             "cam.local/x.jpg",
             "ftp://cam/x.jpg",
