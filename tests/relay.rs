@@ -611,3 +611,62 @@ fn a_mistyped_url_is_refused_without_its_password() {
         assert!(!stderr.contains("SECRET"), "{stderr}");
     }
 }
+
+#[test]
+fn a_response_over_max_frame_without_a_length_is_retried_with_back_off() {
+    let upstream = FakeUpstream::start(|_, conn| {
+        let page = [
+            &b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n"[..],
+            &[b'x'; 4096],
+        ]
+        .concat();
+        let _ = conn.write_all(&page);
+        false
+    });
+    let relay = TestServer::start(&[&upstream.url("/"), "--max-frame", "1K", "--poll", "50"]);
+    let why = "upstream sent text/html over --max-frame 1024 bytes";
+    // Attempts at 0 and 1 s, then a wait of 2 s: not one every --poll.
+    wait_state(&relay, "said the second wait", |s| {
+        s == format!("retrying in 2 s: {why}")
+    });
+    assert_eq!(upstream.requests().len(), 2);
+    assert_eq!(said(&relay, why), 1, "{}", relay.stderr());
+    assert_eq!(relay.get("/snapshot", "").status, 503);
+}
+
+#[test]
+fn an_expired_upstream_certificate_is_said_once_however_often_it_is_retried() {
+    let dir = common::TempDir::new("expired");
+    // Expired in 2001.
+    let year = std::time::Duration::from_secs(365 * 24 * 3600);
+    let (cert, key, _) = common::tls::certificate_valid(
+        &dir,
+        std::time::UNIX_EPOCH + 30 * year,
+        std::time::UNIX_EPOCH + 31 * year,
+    );
+    let origin = TestServer::serving(
+        "cam.jpg",
+        &fixture("red.jpg"),
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    let relay = TestServer::start(&[&format!("{}snapshot", origin.url)]);
+    // Three attempts, at 0, 1 and 3 s, each at another time that the error's words give.
+    wait_state(&relay, "said the third wait", |s| {
+        s.starts_with("retrying in 4 s: cannot reach upstream: TLS: ")
+    });
+    assert_eq!(said(&relay, "certificate expired"), 1, "{}", relay.stderr());
+}
+
+#[test]
+fn an_encoding_that_was_not_asked_for_is_refused_not_served() {
+    let upstream = answering(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: 4",
+        b"\x1f\x8b\x08\x00".to_vec(),
+    );
+    let relay = TestServer::start(&[&upstream.url("/log.txt")]);
+    relay.wait_stderr(
+        "upstream sent Content-Encoding: gzip, which pushserve does not decode; keeping the last \
+         frame, retrying in 1 s",
+    );
+    assert_eq!(relay.get("/snapshot", "").status, 503);
+}

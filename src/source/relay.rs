@@ -8,7 +8,7 @@
 //! from upstream reaches our heads only as a checked [`HeaderValue`], and an image that is not
 //! whole is never published. An upstream that fails, ends or goes silent for three keep-alive
 //! periods keeps its last frame on show while the relay reconnects with back-off, saying so on
-//! stderr once per change, not once per retry. Credentials, from the URL or a netrc file, go
+//! stderr once per cause, not once per retry. Credentials, from the URL or a netrc file, go
 //! upstream as Basic auth to the URL's own origin (scheme, host and port) and nowhere else:
 //! redirects are followed here, not by ureq, so that one to another port or host gets none;
 //! every message and `/status` shows the URL without them.
@@ -17,6 +17,7 @@
 //! upstream ends at the next byte or at the idle timeout (three keep-alive periods) at worst.
 
 use std::io::{self, BufReader, Read};
+use std::mem;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -297,8 +298,32 @@ enum Outcome {
     Done,
     /// A single image was looked at: look again after `--poll`.
     Poll,
-    /// The upstream failed or ended: why, for the message and `/status`.
-    Lost(String),
+    /// The upstream failed or ended, or sent what cannot be shown.
+    Lost(Trouble),
+}
+
+/// Why the upstream was lost: the words for stderr and `/status`, and the cause they are said
+/// once for. The cause is the words themselves, but for TLS errors, whose words may hold the
+/// time of the attempt (an expired certificate's do): there it is the kind of error.
+#[derive(Clone)]
+struct Trouble {
+    why: String,
+    cause: String,
+}
+
+impl From<String> for Trouble {
+    fn from(why: String) -> Trouble {
+        Trouble {
+            cause: why.clone(),
+            why,
+        }
+    }
+}
+
+impl From<&str> for Trouble {
+    fn from(why: &str) -> Trouble {
+        Trouble::from(why.to_string())
+    }
 }
 
 /// What the last single image said to ask with next time, so an unchanged one costs a 304.
@@ -306,6 +331,8 @@ enum Outcome {
 struct Validators {
     etag: Option<String>,
     last_modified: Option<String>,
+    /// Why the version they name was not shown (over `--max-frame`): a 304 says it still is.
+    refused: Option<Trouble>,
 }
 
 impl Validators {
@@ -319,6 +346,7 @@ impl Validators {
         Validators {
             etag: get("etag"),
             last_modified: get("last-modified"),
+            refused: None,
         }
     }
 
@@ -333,7 +361,7 @@ struct Relay<'a> {
     agent: Agent,
     channel: &'a Channel,
     /// What is wrong with the upstream, as last said on stderr; None once frames flow.
-    trouble: Option<String>,
+    trouble: Option<Trouble>,
     /// The wait before the next attempt after a failure.
     backoff: Duration,
     /// Whether `/status` says "connected".
@@ -375,9 +403,9 @@ impl Relay<'_> {
                         return;
                     }
                 }
-                Outcome::Lost(reason) => {
+                Outcome::Lost(trouble) => {
                     let wait = self.backoff;
-                    self.lost(&reason, wait);
+                    self.lost(trouble, wait);
                     if !self.wait(wait) {
                         return;
                     }
@@ -395,6 +423,9 @@ impl Relay<'_> {
         };
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED && self.validators.any() {
+            if let Some(refused) = &self.validators.refused {
+                return Outcome::Lost(refused.clone());
+            }
             self.set_connected();
             self.alive();
             return self.after_single();
@@ -407,6 +438,14 @@ impl Relay<'_> {
                     status.canonical_reason().unwrap_or("")
                 )
                 .trim_end()
+                .into(),
+            );
+        }
+        if let Some(encoding) = unasked_encoding(response.headers()) {
+            return Outcome::Lost(
+                format!(
+                    "upstream sent Content-Encoding: {encoding}, which pushserve does not decode"
+                )
                 .into(),
             );
         }
@@ -433,7 +472,7 @@ impl Relay<'_> {
 
     /// GETs the URL with the validators, and follows redirects itself: the credentials go along
     /// only to the URL's own origin, never to another port, host or scheme it redirects to.
-    fn request(&self) -> Result<Response<Body>, String> {
+    fn request(&self) -> Result<Response<Body>, Trouble> {
         let origin = &self.source.target;
         let mut target: Option<Target> = None;
         for _ in 0..=MAX_REDIRECTS {
@@ -484,6 +523,13 @@ impl Relay<'_> {
             match next {
                 Ok(Some(part)) => {
                     self.alive();
+                    if let Some(encoding) = part.header("content-encoding").and_then(unasked) {
+                        self.skip(format!(
+                            "upstream sent a part with Content-Encoding: {encoding}, which \
+                             pushserve does not decode; skipped it"
+                        ));
+                        continue;
+                    }
                     let declared = part.header("content-type").map(str::to_string);
                     self.offer(part.body, declared.as_deref());
                 }
@@ -495,7 +541,9 @@ impl Relay<'_> {
                     ));
                 }
                 Err(multipart::Error::Malformed(why)) => {
-                    return Outcome::Lost(format!("upstream sent a malformed stream: {why}"));
+                    return Outcome::Lost(
+                        format!("upstream sent a malformed stream: {why}").into(),
+                    );
                 }
                 Err(multipart::Error::Io(e)) => match describe_read_error(e, self.source.idle) {
                     None => return self.ended(),
@@ -505,15 +553,17 @@ impl Relay<'_> {
         }
     }
 
-    /// A single image: bounded, whole, and published if it differs from the last frame.
+    /// A single image: bounded, whole, and published if it differs from the last frame. One
+    /// over `--max-frame` is refused as an error is, with back-off, so that a page that never
+    /// says its length is not downloaded in full every `--poll`.
     fn single(&mut self, body: Body, declared: Option<&str>, validators: Validators) -> Outcome {
         let max = self.source.max_frame;
         if let Some(length) = body.content_length().filter(|&n| n > max) {
-            self.validators = validators;
-            self.skip(format!(
-                "upstream image is {length} bytes, over --max-frame {max}; keeping the last frame"
-            ));
-            return self.after_single();
+            let what = shown_type(declared, &[]);
+            return self.refuse(
+                format!("upstream sent {what} of {length} bytes, over --max-frame {max}"),
+                validators,
+            );
         }
         let mut bytes = Vec::new();
         let reader = Deadline {
@@ -527,18 +577,28 @@ impl Relay<'_> {
                     .unwrap_or_else(|| "upstream ended the image early".into()),
             );
         }
-        self.alive();
         if bytes.len() as u64 > max {
-            self.validators = validators;
-            self.skip(format!(
-                "upstream image is over --max-frame {max} bytes; keeping the last frame"
-            ));
-            return self.after_single();
+            let what = shown_type(declared, &bytes);
+            return self.refuse(
+                format!("upstream sent {what} over --max-frame {max} bytes"),
+                validators,
+            );
         }
+        self.alive();
         if self.offer(bytes, declared) {
             self.validators = validators;
         }
         self.after_single()
+    }
+
+    /// Lost for `why`, which the validators of the version refused keep saying while it stays.
+    fn refuse(&mut self, why: String, validators: Validators) -> Outcome {
+        let trouble = Trouble::from(why);
+        self.validators = Validators {
+            refused: Some(trouble.clone()),
+            ..validators
+        };
+        Outcome::Lost(trouble)
     }
 
     fn after_single(&self) -> Outcome {
@@ -650,21 +710,22 @@ impl Relay<'_> {
         }
     }
 
-    /// Says why the upstream was lost (once per reason, not once per retry) and sets the state.
-    fn lost(&mut self, why: &str, wait: Duration) {
+    /// Says why the upstream was lost (once per cause, not once per retry) and sets the state.
+    fn lost(&mut self, trouble: Trouble, wait: Duration) {
         let wait = seconds(wait);
-        if self.trouble.as_deref() != Some(why) {
+        let why = &trouble.why;
+        self.channel
+            .set_state(Some(format!("retrying in {wait}: {why}")));
+        self.connected = false;
+        if self.trouble.as_ref().map(|t| &t.cause) != Some(&trouble.cause) {
             let message = format!("{why}; keeping the last frame, retrying in {wait}");
             if why == "upstream ended" {
                 self.note(message);
             } else {
                 self.warn(message);
             }
-            self.trouble = Some(why.to_string());
+            self.trouble = Some(trouble);
         }
-        self.channel
-            .set_state(Some(format!("retrying in {wait}: {why}")));
-        self.connected = false;
     }
 
     fn warn(&mut self, message: String) {
@@ -730,9 +791,26 @@ impl std::fmt::Display for TooSlow {
 impl std::error::Error for TooSlow {}
 
 /// Why a request failed, in a few words for stderr and `/status`.
-fn describe_error(e: &ureq::Error, idle: Duration) -> String {
-    match e {
+fn describe_error(e: &ureq::Error, idle: Duration) -> Trouble {
+    let tls = match e {
         // What the TLS layer refused reaches us as invalid data.
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::InvalidData => e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        ureq::Error::Rustls(e) => Some(e),
+        _ => None,
+    };
+    if let Some(tls) = tls {
+        let kind = match tls {
+            rustls::Error::InvalidCertificate(why) => format!("{:?}", mem::discriminant(why)),
+            tls => format!("{:?}", mem::discriminant(tls)),
+        };
+        return Trouble {
+            why: format!("cannot reach upstream: TLS: {tls}"),
+            cause: format!("TLS {kind}"),
+        };
+    }
+    Trouble::from(match e {
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::InvalidData => {
             format!("cannot reach upstream: TLS: {e}")
         }
@@ -746,28 +824,68 @@ fn describe_error(e: &ureq::Error, idle: Duration) -> String {
         }
         ureq::Error::Timeout(_) => format!("upstream sent nothing for {}", seconds(idle)),
         ureq::Error::Tls(why) => format!("cannot reach upstream: TLS: {why}"),
-        ureq::Error::Rustls(why) => format!("cannot reach upstream: TLS: {why}"),
         ureq::Error::Protocol(why) => format!("upstream does not answer in HTTP/1.1: {why}"),
         ureq::Error::LargeResponseHeader(..) => {
             format!("upstream sent a response head over {} KiB", MAX_HEAD / 1024)
         }
         e => format!("upstream failed: {e}"),
-    }
+    })
 }
 
 /// Why reading a body failed; None: the upstream closed it (an end, not a failure).
-fn describe_read_error(e: io::Error, idle: Duration) -> Option<String> {
+fn describe_read_error(e: io::Error, idle: Duration) -> Option<Trouble> {
     if e.get_ref().is_some_and(|inner| inner.is::<TooSlow>()) {
-        return Some(TooSlow.to_string());
+        return Some(TooSlow.to_string().into());
     }
     match ureq::Error::from(e) {
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
-        ureq::Error::Io(e) => Some(format!(
-            "upstream connection failed: {}",
-            lower_first(&describe_io_error(&e))
-        )),
+        ureq::Error::Io(e) if e.kind() != io::ErrorKind::InvalidData => Some(
+            format!(
+                "upstream connection failed: {}",
+                lower_first(&describe_io_error(&e))
+            )
+            .into(),
+        ),
         e => Some(describe_error(&e, idle)),
     }
+}
+
+/// A `Content-Encoding` of `headers` that was not asked for (none is: ureq is built without
+/// decoders), as shown in a message.
+fn unasked_encoding(headers: &HeaderMap) -> Option<String> {
+    unasked(headers.get("content-encoding")?.to_str().unwrap_or("?"))
+}
+
+/// `encoding` as shown, unless it is none (`identity`).
+fn unasked(encoding: &str) -> Option<String> {
+    let encoding = encoding.trim();
+    if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") {
+        return None;
+    }
+    let token = encoding.len() <= 32
+        && encoding
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.,+ ".contains(&b));
+    Some(if token { encoding } else { "?" }.to_string())
+}
+
+/// What a response not shown was, for a message: its declared media type if it is one, else
+/// what its bytes are, else "a response".
+fn shown_type(declared: Option<&str>, bytes: &[u8]) -> String {
+    let declared = declared.map(media_type).filter(|t| {
+        t.len() <= 64
+            && t.split_once('/').is_some_and(|(kind, sub)| {
+                [kind, sub].iter().all(|part| {
+                    !part.is_empty()
+                        && part
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+                })
+            })
+    });
+    declared
+        .or_else(|| sniff_image(bytes).map(str::to_string))
+        .unwrap_or_else(|| "a response".into())
 }
 
 /// "Connection refused" → "connection refused", for the middle of a sentence.
@@ -1190,6 +1308,40 @@ mod tests {
     }
 
     #[test]
+    fn a_response_over_max_frame_is_refused_until_it_changes() {
+        let (port, upstream) = upstream(move |n, head, mut s| {
+            let answer = match n {
+                0 => "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                      ETag: \"big\"\r\nContent-Length: 4096\r\n\r\n"
+                    .to_string(),
+                // Still the page refused: said no more, and waited for longer.
+                1 => {
+                    assert!(head.contains("if-none-match: \"big\"\r\n"), "{head}");
+                    "HTTP/1.1 304 Not Modified\r\n\r\n".to_string()
+                }
+                _ => "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nsmol".to_string(),
+            };
+            s.write_all(answer.as_bytes()).unwrap();
+            n < 2
+        });
+        let channel = channel();
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut relay = Relay::new(source(&url, 10_000, 1000, true), &channel);
+        relay.run();
+        upstream.join().unwrap();
+        assert_eq!(
+            relay.said,
+            [
+                "upstream sent text/html of 4096 bytes, over --max-frame 1000; keeping the last \
+                 frame, retrying in 20 ms",
+                "upstream is back",
+            ]
+        );
+        assert_eq!(&channel.latest.current().unwrap().bytes[..], b"smol");
+        assert_eq!(relay.backoff, Duration::from_millis(20));
+    }
+
+    #[test]
     fn a_silent_upstream_is_reconnected_after_three_keepalives() {
         let channel = channel();
         let (stop, stopped) = mpsc::channel::<()>();
@@ -1272,11 +1424,15 @@ mod tests {
     }
 
     #[test]
-    fn truncated_incomplete_and_oversized_parts_are_not_published() {
+    fn truncated_incomplete_encoded_and_oversized_parts_are_not_published() {
         let (port, upstream) = upstream(move |_, _, mut s| {
             s.write_all(MULTIPART_HEAD).unwrap();
             s.write_all(&part("text/plain", &[b'x'; 2000])).unwrap();
             s.write_all(&part("text/plain", b"small")).unwrap();
+            s.write_all(
+                b"--B\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\x1f\x8b\x08\0\r\n",
+            )
+            .unwrap();
             // Whole as a part, but half an image.
             s.write_all(&part("image/jpeg", &BLUE[..BLUE.len() / 2]))
                 .unwrap();
@@ -1304,9 +1460,11 @@ mod tests {
             channel.latest.close();
             let said = relay.join().unwrap();
             assert_eq!(
-                said[..2],
+                said[..3],
                 [
                     "upstream sent a part over --max-frame 1000 bytes; skipped it",
+                    "upstream sent a part with Content-Encoding: gzip, which pushserve does not \
+                     decode; skipped it",
                     "upstream sent an incomplete image/jpeg; skipped it",
                 ]
             );
