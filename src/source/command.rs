@@ -503,7 +503,12 @@ mod tests {
     fn command_output_is_published_only_when_it_changes() {
         let dir = temp_dir("changes");
         let (value, runs) = (dir.join("value"), dir.join("runs"));
-        fs::write(&value, "1").unwrap();
+        // Renamed over, never rewritten in place: a run must not read the file emptied.
+        let replace = |bytes: &str| {
+            fs::write(dir.join("value.tmp"), bytes).unwrap();
+            fs::rename(dir.join("value.tmp"), &value).unwrap();
+        };
+        replace("1");
         let src = source(format!(
             "echo run >> '{}'; cat '{}'",
             runs.display(),
@@ -515,7 +520,7 @@ mod tests {
         let seen = run_count();
         wait_for("three more runs", || run_count() >= seen + 3);
         assert_eq!(seq(&channel), 1, "the same output is not published again");
-        fs::write(&value, "2").unwrap();
+        replace("2");
         wait_for("the changed output", || seq(&channel) == 2);
         assert_eq!(&channel.latest.current().unwrap().bytes[..], b"2");
         stop(&channel, &returned);
