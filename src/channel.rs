@@ -4,9 +4,11 @@
 
 use std::fmt::Display;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::frame::{Frame, Latest, NewFrame};
 use crate::stats::Stats;
+use crate::wake::Waiter;
 
 pub struct Channel {
     /// URL-safe: the channel's endpoints are under `/NAME/`.
@@ -58,6 +60,25 @@ impl Channel {
     /// The server is shutting down: sources stop publishing and return.
     pub fn is_closed(&self) -> bool {
         self.latest.is_closed()
+    }
+
+    /// A source's wait between polls: `time`, or less if the server closes first; false if it
+    /// has. Closing wakes it at once, so shutdown never waits out a poll or a slide.
+    pub fn pause(&self, time: Duration) -> bool {
+        let waiter = Waiter::for_current_thread();
+        // Subscribed before looking, so a close in between still wakes the sleep below.
+        let _woken_by_close = self.latest.subscribe(&waiter);
+        // None: beyond the clock's range, which is until the server closes.
+        let until = Instant::now().checked_add(time);
+        loop {
+            if self.is_closed() {
+                return false;
+            }
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return true;
+            }
+            waiter.sleep(until);
+        }
     }
 
     /// Says what the source is doing (a note on stderr, hidden by `--quiet`).

@@ -83,8 +83,8 @@ fn exit_status(roff: &mut Roff) {
     for (code, meaning) in [
         (
             "0",
-            "After Ctrl-C or SIGTERM (every stream is ended with the final boundary first), or \
-             once every source has played with --once.",
+            "After Ctrl-C or SIGTERM (every stream is ended with the final boundary and every \
+             --exec run stopped first, 2 s at most), or once every source has played with --once.",
         ),
         (
             "1",

@@ -6,7 +6,6 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use crate::keeper::Keeper;
 use crate::report::{self, Level, describe_io_error};
 use crate::routes;
 use crate::shutdown;
-use crate::site::{Serving, Site};
+use crate::site::{Running, Serving, Site};
 use crate::source::{self, Source};
 use crate::status;
 use crate::wake::Waiter;
@@ -92,6 +91,7 @@ pub fn run(config: Config) -> Result<()> {
             auth: config.auth,
         },
         started: Instant::now(),
+        running: Running::new(producers.len()),
     });
     for (listener, local) in &listeners {
         if site.serving.auth.is_some()
@@ -107,8 +107,7 @@ pub fn run(config: Config) -> Result<()> {
         }
     }
     shutdown::on_signal_close(Arc::clone(&site))?;
-    let sources = producers.len();
-    let finished = start_sources(producers)?;
+    start_sources(producers, &site)?;
 
     // Once the URLs are out, every thread is up and, unless a source is mid-write (or has
     // nothing yet), its first frame is there: a script may fetch /snapshot at once.
@@ -139,9 +138,7 @@ pub fn run(config: Config) -> Result<()> {
         // Not before the URLs are out, even if every source is done by then.
         let site = Arc::clone(&site);
         thread::Builder::new().name("once".into()).spawn(move || {
-            for _ in 0..sources {
-                let _ = finished.recv();
-            }
+            site.running.wait_all(None);
             shutdown::close_and_exit(&site);
         })?;
     }
@@ -163,22 +160,31 @@ pub fn run(config: Config) -> Result<()> {
     first.serve(config.write_timeout, handle)
 }
 
-/// Runs each producer on a thread of its own; the receiver hears of each one that returns
+/// Runs each producer on a thread of its own; [`Site::running`] counts each one that returns
 /// (with `--once`, once it has played).
 fn start_sources(
     producers: Vec<(Arc<Channel>, Box<dyn source::Producer>)>,
-) -> Result<mpsc::Receiver<()>> {
-    let (finished, done) = mpsc::channel();
+    site: &Arc<Site>,
+) -> Result<()> {
     for (channel, producer) in producers {
-        let finished = finished.clone();
+        let returned = Returned(Arc::clone(site));
         thread::Builder::new()
             .name(format!("source {}", channel.name))
             .spawn(move || {
+                let _returned = returned;
                 producer.run(&channel);
-                let _ = finished.send(());
             })?;
     }
-    Ok(done)
+    Ok(())
+}
+
+/// Counts its source as returned when dropped: when the producer returns, or panics.
+struct Returned(Arc<Site>);
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        self.0.running.returned();
+    }
 }
 
 /// The TLS configuration: the certificate and key given, checked now (a bad one is exit 1

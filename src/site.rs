@@ -1,11 +1,11 @@
-//! What every connection thread shares once the server runs: the channels, the keeper and the
-//! serving settings; and [`Ctx`], what each handler is given with the request and the
-//! connection.
+//! What every connection thread shares once the server runs: the channels, the keeper, the
+//! serving settings and the count of sources still running; and [`Ctx`], what each handler is
+//! given with the request and the connection.
 //!
 //! Nothing here knows which kind of source feeds a channel, nor which paths exist
 //! (`routes.rs` says that).
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
@@ -34,6 +34,53 @@ pub struct Site {
     pub keeper: Arc<Keeper>,
     pub serving: Serving,
     pub started: Instant,
+    /// The sources whose producer has not returned yet: shutdown waits for them (a command's
+    /// run must be stopped), `--once` too.
+    pub running: Running,
+}
+
+/// A count of the sources still running, and a wait for it to reach zero.
+pub struct Running {
+    left: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Running {
+    pub fn new(sources: usize) -> Running {
+        Running {
+            left: Mutex::new(sources),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// One source's producer has returned.
+    pub fn returned(&self) {
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        *left = left.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Waits until every source's producer has returned, or `deadline` (None: no deadline);
+    /// whether they all have.
+    pub fn wait_all(&self, deadline: Option<Instant>) -> bool {
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        while *left > 0 {
+            let Some(deadline) = deadline else {
+                left = self.changed.wait(left).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            left = self
+                .changed
+                .wait_timeout(left, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
 }
 
 impl Site {

@@ -1,9 +1,11 @@
-//! Ctrl-C and SIGTERM on the real binary: every stream ends with its final boundary, exit 0.
+//! Ctrl-C and SIGTERM on the real binary: every stream ends with its final boundary, every
+//! `--exec` run is stopped with its whole process group, exit 0.
 
 mod common;
 
 use std::io::Read;
 use std::process::Command;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{DEADLINE, TestServer};
@@ -75,4 +77,156 @@ fn sigint_with_200_clients_closes_every_stream_and_exits_0_within_a_second() {
     eprintln!("exit 0 after {took:?} with 200 clients");
     assert_eq!(clean, 200, "clients that saw the final boundary");
     assert!(took < Duration::from_secs(1), "exit took {took:?}");
+}
+
+#[test]
+fn sigterm_stops_the_exec_run_with_its_whole_process_group() {
+    let seconds = format!("1001.{}", std::process::id());
+    // `; true`: `sh` waits for `sleep` instead of becoming it, so the group holds both.
+    let took = signal_during_run("-TERM", &format!("sleep {seconds}; true"), &seconds);
+    eprintln!("exit 0 after {took:?}");
+}
+
+#[test]
+fn sigint_stops_an_exec_run_that_ignores_sigterm_with_sigkill() {
+    let seconds = format!("1002.{}", std::process::id());
+    let took = signal_during_run("-INT", &format!("trap '' TERM; sleep {seconds}"), &seconds);
+    eprintln!("exit 0 after {took:?}");
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
+}
+
+#[test]
+fn a_second_sigint_exits_at_once_and_kills_the_exec_run() {
+    let seconds = format!("1003.{}", std::process::id());
+    let command = format!("trap '' TERM; sleep {seconds}");
+    let mut server = TestServer::serving("a.txt", b"x", &["--exec", &command]);
+    let mut stream = server.stream("", "curl/8");
+    stream.next_part().unwrap();
+    let group = wait_running(&["sleep", &seconds]);
+    signal(&server, "-INT");
+    // The stream's end tells that the first signal was taken: the second is one more, not
+    // merged with it while pending.
+    while stream.next_part().is_some() {}
+    assert!(stream.closed_cleanly, "no final boundary");
+
+    let start = Instant::now();
+    signal(&server, "-INT");
+    let status = common::wait_exit(&mut server.child, "still running after two SIGINTs");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    // SIGKILL is sent without a wait, so the run may end just after pushserve.
+    let until = Instant::now() + DEADLINE;
+    while !left_of(group, &seconds).is_empty() && Instant::now() < until {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_nothing_left(group, &seconds);
+    eprintln!("exit 0 {took:?} after the second signal");
+    // Without it, the run's SIGTERM grace (half a second) would be waited out.
+    assert!(took < Duration::from_millis(400), "exit took {took:?}");
+}
+
+/// Starts `pushserve --exec COMMAND`, waits until its run is in `sleep SECONDS`, sends `signal`
+/// and checks that pushserve exits 0 leaving no live process of the run's group behind; how long
+/// the exit took.
+fn signal_during_run(signal_name: &str, command: &str, seconds: &str) -> Duration {
+    let mut server = TestServer::start(&["--exec", command]);
+    let group = wait_running(&["sleep", seconds]);
+    let start = Instant::now();
+    signal(&server, signal_name);
+    let status = common::wait_exit(&mut server.child, "still running after the signal");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert_nothing_left(group, seconds);
+    took
+}
+
+fn signal(server: &TestServer, signal: &str) {
+    let kill = Command::new("kill")
+        .args([signal, &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
+/// One live process, as `/proc` shows it.
+struct Process {
+    pid: u32,
+    group: i32,
+    cmdline: Vec<u8>,
+}
+
+/// Every live process. Zombies are left out: they have ended, and only wait to be reaped.
+fn live_processes() -> Vec<Process> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // The fields after the name follow its last `)`: state, parent, process group.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let group = fields.nth(1)?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (state != "Z" && state != "X").then_some(Process {
+                pid,
+                group,
+                cmdline,
+            })
+        })
+        .collect()
+}
+
+fn cmdline(args: &[&str]) -> Vec<u8> {
+    args.iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect()
+}
+
+/// Waits until a live process runs with exactly `args`: its process group.
+fn wait_running(args: &[&str]) -> i32 {
+    let wanted = cmdline(args);
+    let start = Instant::now();
+    loop {
+        if let Some(p) = live_processes().iter().find(|p| p.cmdline == wanted) {
+            return p.group;
+        }
+        assert!(start.elapsed() < DEADLINE, "{args:?} never ran");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The live processes of `group`, or running `sleep SECONDS`.
+fn left_of(group: i32, seconds: &str) -> Vec<Process> {
+    let sleep = cmdline(&["sleep", seconds]);
+    live_processes()
+        .into_iter()
+        .filter(|p| p.group == group || p.cmdline == sleep)
+        .collect()
+}
+
+/// Fails if a live process of `group` (or running `sleep SECONDS`) is left, after killing it.
+fn assert_nothing_left(group: i32, seconds: &str) {
+    let left = left_of(group, seconds);
+    let described: Vec<String> = left
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p.pid,
+                String::from_utf8_lossy(&p.cmdline).replace('\0', " ")
+            )
+        })
+        .collect();
+    if !left.is_empty() {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{group}")])
+            .status();
+        for p in &left {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.pid.to_string()])
+                .status();
+        }
+    }
+    assert!(left.is_empty(), "left running: {described:?}");
 }

@@ -3,20 +3,24 @@
 //!
 //! This is the only code that starts or stops the command. Each run is a process group of its
 //! own, so that a run that takes too long, prints too much, or is still going at shutdown is
-//! killed whole: `sh` and everything it started in that group. One thread does it all, reading
-//! both pipes as they fill: stdout up to `--max-frame` + 1 bytes, stderr only for its last few
-//! hundred bytes, so neither pipe can stall the command nor grow our memory, and a command that
-//! hangs, floods or fails never blocks another source or the server's shutdown.
+//! stopped whole: the group gets SIGTERM, then SIGKILL if any of it is still alive after
+//! [`TERM_GRACE`], and the source returns once none of it is (or after a bounded wait). A
+//! process that leaves the group (`setsid`, a daemon) is out of reach. A second Ctrl-C kills
+//! every group at once ([`kill_every_run`]). One thread does it all, reading both pipes as they
+//! fill: stdout up to `--max-frame` + 1 bytes, stderr only for its last few hundred bytes, so
+//! neither pipe can stall the command nor grow our memory, and a command that hangs, floods or
+//! fails never blocks another source or the server's shutdown.
 
+use std::fs;
 use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
 
 use crate::channel::Channel;
 use crate::frame::{Frame, FrameBytes, NewFrame};
@@ -33,8 +37,14 @@ const TICK: Duration = Duration::from_millis(100);
 const EXIT_CHECK: Duration = Duration::from_millis(5);
 /// How much of the command's stderr is kept, for the last line in a failure warning.
 const STDERR_TAIL: usize = 200;
-/// How long a killed run is waited for before a thread of its own is left to reap it.
+/// How long a run that is stopped has to end after SIGTERM before it gets SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+/// How long a run that got SIGKILL is waited for before a thread of its own is left to reap it.
 const REAP_WAIT: Duration = Duration::from_secs(1);
+
+/// The process groups of the runs going on now, for [`kill_every_run`]: each listed from before
+/// its run starts until it has ended.
+static RUNS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
 
 pub struct CommandSource {
     /// Run with `sh -c`.
@@ -147,7 +157,7 @@ impl CommandSource {
                     said = Some(trouble);
                 }
             }
-            if self.once || !pause(channel, self.poll) {
+            if self.once || !channel.pause(self.poll) {
                 return;
             }
         }
@@ -197,24 +207,11 @@ impl CommandSource {
     }
 }
 
-/// Waits `time`, looking every [`TICK`] whether the server is closing; false if it is.
-fn pause(channel: &Channel, time: Duration) -> bool {
-    let until = Instant::now() + time;
-    loop {
-        if channel.is_closed() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= until {
-            return true;
-        }
-        thread::sleep((until - now).min(TICK));
-    }
-}
-
 /// One run of `sh -c command`, in a process group of its own, with stdin from /dev/null.
 fn run(command: &str, max_frame: u64, time_limit: Duration, channel: &Channel) -> Run {
     let deadline = Instant::now() + time_limit;
+    // Listed as it starts, so that a second Ctrl-C never misses it.
+    let mut runs = runs();
     let spawned = Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -227,6 +224,8 @@ fn run(command: &str, max_frame: u64, time_limit: Duration, channel: &Channel) -
         Ok(child) => child,
         Err(e) => return Run::Unspawnable(e),
     };
+    let _listed = Listed::new(&mut runs, Pid::from_child(&child));
+    drop(runs);
     let mut pipes = Pipes {
         stdout: child.stdout.take(),
         stderr: child.stderr.take(),
@@ -243,7 +242,7 @@ fn run(command: &str, max_frame: u64, time_limit: Duration, channel: &Channel) -
         Err(stop) => {
             // The pipes are closed before the kill: nothing the group does can block us now.
             drop(pipes);
-            kill_group(child);
+            stop_group(child);
             stop
         }
     }
@@ -375,19 +374,99 @@ fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Kills the run's whole process group and reaps `sh`, waiting at most [`REAP_WAIT`] before
-/// leaving that to a thread of its own.
-fn kill_group(mut child: Child) {
-    // `sh` is not reaped yet, so its pid still names this group and no other.
-    let _ = kill_process_group(Pid::from_child(&child), Signal::KILL);
-    let until = Instant::now() + REAP_WAIT;
-    while Instant::now() < until {
-        match child.try_wait() {
-            Ok(None) => thread::sleep(EXIT_CHECK),
-            Ok(Some(_)) | Err(_) => return,
+/// Stops the run's whole process group: SIGTERM, so that it may clean up, then SIGKILL if any
+/// of it is still alive after [`TERM_GRACE`]. Returns once `sh` is reaped and nothing of the
+/// group is alive, or after [`REAP_WAIT`] more, leaving `sh` to a thread of its own.
+fn stop_group(mut child: Child) {
+    // `sh` is not reaped yet, so its pid still names this group and no other; once it is, the
+    // group's living processes keep the number from being given to another.
+    let group = Pid::from_child(&child);
+    let _ = kill_process_group(group, Signal::TERM);
+    if ended(&mut child, group, TERM_GRACE) {
+        return;
+    }
+    let _ = kill_process_group(group, Signal::KILL);
+    if !ended(&mut child, group, REAP_WAIT) {
+        thread::spawn(move || child.wait());
+    }
+}
+
+/// Waits up to `time` for `sh` to be reaped and nothing else of its group to be alive.
+fn ended(child: &mut Child, group: Pid, time: Duration) -> bool {
+    let until = Instant::now() + time;
+    loop {
+        // An error means `sh` cannot be waited for: nothing to reap.
+        let reaped = !matches!(child.try_wait(), Ok(None));
+        if reaped && !group_alive(group) {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        thread::sleep(EXIT_CHECK);
+    }
+}
+
+/// Whether a process of `group` is alive. A zombie is not: it waits only for its parent to reap
+/// it, which an init that does not reap (pushserve as PID 1 in a container) never does.
+fn group_alive(group: Pid) -> bool {
+    // No process at all, or none we may signal: nothing more to do for it.
+    if test_kill_process_group(group).is_err() {
+        return false;
+    }
+    let Ok(processes) = fs::read_dir("/proc") else {
+        // No /proc to tell zombies apart: the group counts as alive.
+        return true;
+    };
+    processes.flatten().any(|process| {
+        fs::read_to_string(process.path().join("stat"))
+            .is_ok_and(|stat| alive_in_group(&stat, group.as_raw_pid()))
+    })
+}
+
+/// Whether the process a `/proc/PID/stat` line describes is alive, in process group `group`.
+fn alive_in_group(stat: &str, group: i32) -> bool {
+    // The fields after the name are found from its closing parenthesis, the last one: the name
+    // may hold spaces and parentheses.
+    let Some((_, fields)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let mut fields = fields.split_whitespace();
+    let (state, _parent, process_group) = (fields.next(), fields.next(), fields.next());
+    !matches!(state, Some("Z" | "X" | "x"))
+        && process_group.and_then(|g| g.parse().ok()) == Some(group)
+}
+
+/// Sends SIGKILL to the process group of every run going on now, without waiting: for a second
+/// Ctrl-C, which exits at once.
+pub fn kill_every_run() {
+    for &group in runs().iter() {
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+}
+
+fn runs() -> MutexGuard<'static, Vec<Pid>> {
+    // A panicking holder leaves the list whole: each change is one push or one removal.
+    RUNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A run's place in [`RUNS`], from its start until it has been stopped or has exited.
+struct Listed(Pid);
+
+impl Listed {
+    fn new(runs: &mut Vec<Pid>, group: Pid) -> Listed {
+        runs.push(group);
+        Listed(group)
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let mut runs = runs();
+        if let Some(at) = runs.iter().position(|&group| group == self.0) {
+            runs.swap_remove(at);
         }
     }
-    thread::spawn(move || child.wait());
 }
 
 #[cfg(test)]
@@ -473,6 +552,18 @@ mod tests {
         assert_eq!(first_word("date +%s"), "date");
         assert_eq!(first_word(""), "");
         assert_eq!(first_word("/"), "/");
+    }
+
+    #[test]
+    fn group_membership_is_read_past_a_name_with_parentheses_and_zombies_are_not_alive() {
+        let stat = |state: &str, group: i32| {
+            format!("4242 (a) b (c)) {state} 1 {group} {group} 0 -1 4194560 0 0 0 0 0 0 0 0 20")
+        };
+        assert!(alive_in_group(&stat("S", 77), 77));
+        assert!(alive_in_group(&stat("R", 77), 77));
+        assert!(!alive_in_group(&stat("S", 78), 77));
+        assert!(!alive_in_group(&stat("Z", 77), 77));
+        assert!(!alive_in_group("garbage", 77));
     }
 
     #[test]

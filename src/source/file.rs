@@ -10,7 +10,6 @@
 use std::fs::{self, File, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::fs::OFlags;
@@ -156,7 +155,7 @@ impl FileSource {
                     }
                 }
             }
-            thread::sleep(self.poll);
+            channel.pause(self.poll);
         }
     }
 }

@@ -37,6 +37,12 @@ pub trait Producer: Send {
     fn run(self: Box<Self>, channel: &Channel);
 }
 
+/// Kills at once every process a source has started and not yet stopped (a command's runs):
+/// for a second Ctrl-C, which exits without waiting for the sources.
+pub fn kill_children() {
+    command::kill_every_run();
+}
+
 /// A source as the command line names it, checked and ready to run.
 pub struct Source {
     /// The name it is served under, `/NAME/`, unless the command line gives one.

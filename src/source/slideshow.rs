@@ -187,15 +187,14 @@ impl Slideshow {
                     ));
                     emptied = true;
                 }
-                thread::sleep(self.interval);
+                channel.pause(self.interval);
                 continue;
             }
             emptied = false;
             // Whether a slide was shown, or one was still being written (worth a new try at once).
             let (mut shown, mut settling) = (false, false);
             for (i, path) in slides {
-                sleep_until(shown_until);
-                if channel.is_closed() {
+                if !channel.pause(shown_until.saturating_duration_since(Instant::now())) {
                     return;
                 }
                 match self.read_slide(&path, Instant::now() + self.interval) {
@@ -226,7 +225,7 @@ impl Slideshow {
                 }
             }
             if self.once {
-                sleep_until(shown_until);
+                channel.pause(shown_until.saturating_duration_since(Instant::now()));
                 return;
             }
             if !shown && !settling {
@@ -271,10 +270,6 @@ impl Slideshow {
             skip => skip.describe(self.max_frame),
         }
     }
-}
-
-fn sleep_until(deadline: Instant) {
-    thread::sleep(deadline.saturating_duration_since(Instant::now()));
 }
 
 /// Compares paths as people do: runs of digits by value, so `img2` < `img10`; letters
