@@ -125,6 +125,22 @@ fn a_second_sigint_exits_at_once_and_kills_the_exec_run() {
     assert!(took < Duration::from_millis(400), "exit took {took:?}");
 }
 
+#[test]
+fn sigterm_does_not_wait_for_the_next_byte_of_a_silent_upstream() {
+    let origin = TestServer::serving("a.txt", b"x", &[]);
+    // The origin sends the frame, then nothing until the file changes.
+    let mut relay = TestServer::start(&[&format!("{}stream", origin.url)]);
+    relay.stream("", "curl/8").next_part().unwrap();
+    let start = Instant::now();
+    signal(&relay, "-TERM");
+    let status = common::wait_exit(&mut relay.child, "still running after SIGTERM");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    eprintln!("exit 0 after {took:?}");
+    // The wait for the sources ends at 2 s: well before, the relay has returned on its own.
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+}
+
 /// Starts `pushserve --exec COMMAND`, waits until its run is in `sleep SECONDS`, sends `signal`
 /// and checks that pushserve exits 0 leaving no live process of the run's group behind; how long
 /// the exit took.

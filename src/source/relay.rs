@@ -13,11 +13,14 @@
 //! redirects are followed here, not by ureq, so that one to another port or host gets none;
 //! every message and `/status` shows the URL without them.
 //!
-//! Waits between attempts end within 100 ms of the channel closing; a read blocked on a silent
-//! upstream ends at the next byte or at the idle timeout (three keep-alive periods) at worst.
+//! Waits between attempts end within 100 ms of the channel closing, and so do waits for a
+//! silent upstream: a body is read on a thread of its own ([`Detached`]), which hands each read
+//! over, so the relay returns at shutdown without waiting for the upstream's next byte. A
+//! connection or response head still being waited for holds it up to shutdown's bound.
 
 use std::io::{self, BufReader, Read};
 use std::mem;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -46,6 +49,10 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a wait looks whether the channel has closed.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
+/// The most one read of a body takes from the upstream.
+const READ_SIZE: usize = 64 * 1024;
+/// Reads queued between a body's reading thread and the relay: bounds what is held in between.
+const QUEUED_READS: usize = 2;
 const OCTET_STREAM: &str = "application/octet-stream";
 /// Redirects followed in a row, as ureq's default.
 const MAX_REDIRECTS: usize = 10;
@@ -510,7 +517,11 @@ impl Relay<'_> {
 
     /// Publishes each part of a multipart body as it comes, until it ends or fails.
     fn stream(&mut self, body: Body, boundary: &str) -> Outcome {
-        let reader = BufReader::with_capacity(64 * 1024, body.into_reader());
+        let body = match Detached::spawn(body.into_reader(), self.channel) {
+            Ok(body) => body,
+            Err(e) => return Outcome::Lost(format!("cannot read upstream: {e}").into()),
+        };
+        let reader = BufReader::with_capacity(64 * 1024, body);
         let mut parts = Parts::new(reader, boundary, self.source.max_frame);
         loop {
             if self.channel.is_closed() {
@@ -545,6 +556,7 @@ impl Relay<'_> {
                         format!("upstream sent a malformed stream: {why}").into(),
                     );
                 }
+                Err(multipart::Error::Io(_)) if self.channel.is_closed() => return Outcome::Done,
                 Err(multipart::Error::Io(e)) => match describe_read_error(e, self.source.idle) {
                     None => return self.ended(),
                     Some(why) => return Outcome::Lost(why),
@@ -567,11 +579,17 @@ impl Relay<'_> {
         }
         let mut bytes = Vec::new();
         let reader = Deadline {
-            inner: body.into_reader(),
+            inner: match Detached::spawn(body.into_reader(), self.channel) {
+                Ok(body) => body,
+                Err(e) => return Outcome::Lost(format!("cannot read upstream: {e}").into()),
+            },
             at: Instant::now() + SINGLE_FETCH_LIMIT,
         };
         // One byte more than allowed tells an image over --max-frame.
         if let Err(e) = reader.take(max.saturating_add(1)).read_to_end(&mut bytes) {
+            if self.channel.is_closed() {
+                return Outcome::Done;
+            }
             return Outcome::Lost(
                 describe_read_error(e, self.source.idle)
                     .unwrap_or_else(|| "upstream ended the image early".into()),
@@ -756,6 +774,73 @@ impl Relay<'_> {
             }
             thread::sleep(left.min(WAIT_SLICE));
         }
+    }
+}
+
+/// A body read on a thread of its own: a read blocked on a silent upstream cannot be woken, but
+/// a wait for what that thread hands over can, so a read here fails within [`WAIT_SLICE`] of
+/// the channel closing. The thread ends at its next read once this is dropped.
+struct Detached<'a> {
+    /// What each read of the body gave: bytes, an empty block at its end, or its error.
+    blocks: Receiver<io::Result<Vec<u8>>>,
+    block: Vec<u8>,
+    /// How much of `block` has been read.
+    at: usize,
+    channel: &'a Channel,
+}
+
+impl<'a> Detached<'a> {
+    fn spawn(
+        mut body: impl Read + Send + 'static,
+        channel: &'a Channel,
+    ) -> io::Result<Detached<'a>> {
+        let (hand, blocks) = mpsc::sync_channel(QUEUED_READS);
+        thread::Builder::new()
+            .name("relay body".into())
+            .spawn(move || {
+                loop {
+                    let mut block = vec![0; READ_SIZE];
+                    let read = match body.read(&mut block) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Ok(n) => {
+                            block.truncate(n);
+                            Ok(block)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let last = !matches!(&read, Ok(block) if !block.is_empty());
+                    if hand.send(read).is_err() || last {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Detached {
+            blocks,
+            block: Vec::new(),
+            at: 0,
+            channel,
+        })
+    }
+}
+
+impl Read for Detached<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.block.len() {
+            if self.channel.is_closed() {
+                return Err(io::Error::other("the server is closing"));
+            }
+            match self.blocks.recv_timeout(WAIT_SLICE) {
+                Ok(Ok(block)) if block.is_empty() => return Ok(0),
+                Ok(Ok(block)) => (self.block, self.at) = (block, 0),
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.at);
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
