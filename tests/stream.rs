@@ -3,6 +3,8 @@
 mod common;
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -103,34 +105,56 @@ fn a_jpeg_rewritten_in_place_200_times_never_reaches_a_client_torn() {
     let server = TestServer::serving("cam.jpg", &versions[0], &["--poll", "1"]);
     let mut stream = server.stream("", READER);
     let path = server.dir().path("cam.jpg");
-    let writer = thread::spawn(move || {
-        for i in 0..200 {
-            // Truncate, then write in small pieces, so the poller often finds it half-written.
-            let bytes = &versions[(i + 1) % 3];
-            let mut file = std::fs::File::create(&path).unwrap();
-            for chunk in bytes.chunks(4096) {
-                file.write_all(chunk).unwrap();
-                thread::sleep(Duration::from_micros(200));
+    // Every part the client reads, so that the writer can hold a version until it is sent.
+    let (sent, received) = mpsc::channel::<Vec<u8>>();
+    let last_coming = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (versions, last_coming) = (versions.clone(), Arc::clone(&last_coming));
+        thread::spawn(move || {
+            for i in 0..200 {
+                // Before the last version is written: the client stops at the next part that
+                // is the last version, so it cannot be left waiting for one more.
+                last_coming.store(i == 199, Ordering::SeqCst);
+                // Truncate, then write in small pieces, so the poller often finds it half-written.
+                let bytes = &versions[(i + 1) % 3];
+                let mut file = std::fs::File::create(&path).unwrap();
+                for chunk in bytes.chunks(4096) {
+                    file.write_all(chunk).unwrap();
+                    thread::sleep(Duration::from_micros(200));
+                }
+                // Every tenth version stays until the client has it: however loaded the machine,
+                // at least 20 whole versions are sent among the torn ones never published.
+                if i % 10 == 9 {
+                    let until = Instant::now() + DEADLINE;
+                    loop {
+                        let left = until.saturating_duration_since(Instant::now());
+                        match received.recv_timeout(left) {
+                            Ok(part) if part == *bytes => break,
+                            Ok(_) => {}
+                            Err(_) => panic!("version {i} never reached the client"),
+                        }
+                    }
+                }
             }
-        }
-    });
-    let versions = [
-        fixture("noise1.jpg"),
-        fixture("noise2.jpg"),
-        fixture("noise3.jpg"),
-    ];
-    let mut received = 0;
-    while !writer.is_finished() {
+        })
+    };
+    let mut parts = 0;
+    loop {
         let part = stream.next_part().unwrap();
         assert!(
             versions.contains(&part.body),
-            "part {received} of {} bytes is not a version written",
+            "part {parts} of {} bytes is not a version written",
             part.body.len()
         );
-        received += 1;
+        parts += 1;
+        let last = last_coming.load(Ordering::SeqCst) && part.body == versions[200 % 3];
+        let _ = sent.send(part.body);
+        if last {
+            break;
+        }
     }
     writer.join().unwrap();
-    assert!(received > 20, "only {received} parts received");
+    assert!(parts >= 20, "only {parts} parts received");
 }
 
 #[test]
