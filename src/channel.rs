@@ -3,7 +3,7 @@
 //! nothing of the kind of source behind it.
 
 use std::fmt::Display;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::frame::{Frame, Latest, NewFrame};
@@ -19,6 +19,10 @@ pub struct Channel {
     pub source: String,
     /// `--B` of every part sent on this channel's streams.
     pub boundary: String,
+    /// The response head of every stream of this channel, rendered for the first one
+    /// (`push.rs`). Rendered per stream, its pieces, freed by the connection's thread, stayed
+    /// in that thread's cache of the allocator (glibc's tcache) as long as the stream lasted.
+    pub stream_head: OnceLock<Vec<u8>>,
     pub latest: Latest,
     pub stats: Stats,
     /// Prefixed to what the source says on stderr, so that with several sources each line names
@@ -46,6 +50,7 @@ impl Channel {
             kind,
             source,
             boundary,
+            stream_head: OnceLock::new(),
             latest: Latest::new(),
             stats: Stats::default(),
             state: Mutex::new(None),

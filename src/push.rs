@@ -74,14 +74,19 @@ fn stream(
 ) -> u64 {
     let (boundary, latest, stats) = (&channel.boundary[..], &channel.latest, &channel.stats);
     let delimiter = format!("\r\n--{boundary}");
-    let empty_part =
-        format!("\r\nContent-Type: image/jpeg\r\nContent-Length: 0\r\n\r\n{delimiter}");
+    // Built in place: a temporary freed here would stay in this thread's allocator cache.
+    let mut after_part = delimiter.clone();
+    for _ in 0..opts.empty_parts {
+        after_part += "\r\nContent-Type: image/jpeg\r\nContent-Length: 0\r\n\r\n";
+        after_part += &delimiter;
+    }
     let mut parts = PartWriter {
         boundary,
+        stream_head: channel.stream_head.get_or_init(|| stream_head(boundary)),
         latest,
         types: &opts.types,
         seen: 0,
-        after_part: (delimiter.clone() + &empty_part.repeat(opts.empty_parts)).into_bytes(),
+        after_part: after_part.into_bytes(),
         vlc: opts.vlc.then(VlcPadding::default),
         first_at: None,
         delimiter: delimiter.into_bytes(),
@@ -121,6 +126,8 @@ fn stream_head(boundary: &str) -> Vec<u8> {
 /// Writes the parts of one client's stream; remembers what that client has been sent.
 struct PartWriter<'a> {
     boundary: &'a str,
+    /// The response head, the channel's.
+    stream_head: &'a [u8],
     latest: &'a Latest,
     types: &'a PartTypes,
     /// The newest frame this client has seen, sent or left out.
@@ -150,7 +157,7 @@ impl PartWriter<'_> {
         opts: &StreamOptions,
         head_only: bool,
     ) -> io::Result<()> {
-        self.sent += conn.send(&mut [IoSlice::new(&stream_head(self.boundary))])?;
+        self.sent += conn.send(&mut [IoSlice::new(self.stream_head)])?;
         if head_only {
             return Ok(());
         }
