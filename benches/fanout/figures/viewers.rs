@@ -1,8 +1,9 @@
 //! Figure 7, 10,000 idle viewers (pushserve alone): readers of a 100 KB frame connected as the
 //! other figures' readers are, but keeping no second descriptor per socket; then the server's
 //! VmRSS, VmHWM and threads, and 20 `GET /status` in turn, each on a fresh connection, timed
-//! from just before the connect to the last byte of the body. The readers hold 10,000 sockets,
-//! so `main` raises the soft limit on open files first (the servers inherit it).
+//! from just before the connect to the last byte of the body. The VmRSS before the readers
+//! connect too, so that what each costs is their growth over N. The readers hold 10,000
+//! sockets, so `main` raises the soft limit on open files first (the servers inherit it).
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ const STATUS_REQUESTS: usize = 20;
 
 struct Viewers {
     connect_secs: f64,
+    /// Before the readers connect.
+    base_rss_kb: u64,
     rss_kb: u64,
     hwm_kb: u64,
     threads: u64,
@@ -43,12 +46,14 @@ fn viewers(n: usize, requests: usize, args: &[&str]) -> Viewers {
     let mut fleet = Fleet::default();
     fleet.lean = true;
     let mut server = Server::start(Kind::Pushserve, &jpeg(FRAME_100K, 1), args);
+    let base_rss_kb = server.status("VmRSS");
     let start = Instant::now();
     fleet.connect(server.addr, n);
     let connect_secs = start.elapsed().as_secs_f64();
     thread::sleep(Duration::from_secs(1));
     let mut out = Viewers {
         connect_secs,
+        base_rss_kb,
         rss_kb: 0,
         hwm_kb: 0,
         threads: 0,
@@ -111,6 +116,7 @@ pub fn run(cfg: &Config) -> Value {
         "poll_ms": 50,
         "rows": [{
             "connect_secs": r.connect_secs,
+            "base_rss_kb": r.base_rss_kb,
             "rss_kb": r.rss_kb,
             "hwm_kb": r.hwm_kb,
             "threads": r.threads,
@@ -129,6 +135,17 @@ pub fn run(cfg: &Config) -> Value {
 
 fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
+}
+
+/// What each viewer added to the server's RSS, `, X KiB a viewer`; empty for a run from before
+/// the bench read the RSS before the viewers connected.
+fn per_viewer(r: &Value, n: u64) -> String {
+    let base = int(&r["base_rss_kb"]);
+    if base == 0 || n == 0 {
+        return String::new();
+    }
+    let added = int(&r["rss_kb"]).saturating_sub(base);
+    format!(", {:.2} KiB a viewer", added as f64 / n as f64)
 }
 
 fn viewers_verdict(r: &Value) -> String {
@@ -159,9 +176,10 @@ pub fn rows(fig: &Value, t: &mut Table) {
         ),
         format!("N = {n}, 100 KB frame, --poll 50"),
         format!(
-            "{:.1} MB RSS, peak {:.1} MB ({} threads); /status {:.1} / {:.1} ms ({} failed; \
+            "{:.1} MB RSS{}, peak {:.1} MB ({} threads); /status {:.1} / {:.1} ms ({} failed; \
              it counted {} streams); all connected in {:.1} s",
             mb(int(&r["rss_kb"])),
+            per_viewer(r, n),
             mb(int(&r["hwm_kb"])),
             int(&r["threads"]),
             num(&r["status_median_ms"]),
@@ -186,9 +204,10 @@ pub fn summary(fig: &Value) -> Vec<Summary> {
         figure: format!("7. {n} idle viewers"),
         case: format!("N = {n}, 100 KB frame"),
         cell: format!(
-            "{:.1} MB RSS ({} threads); `/status` {:.1} / {:.1} ms median / max of {}; all \
+            "{:.1} MB RSS{} ({} threads); `/status` {:.1} / {:.1} ms median / max of {}; all \
              connected in {:.1} s",
             mb(int(&r["rss_kb"])),
+            per_viewer(r, int(&fig["n"])),
             thousands(int(&r["threads"])),
             num(&r["status_median_ms"]),
             num(&r["status_max_ms"]),
