@@ -167,8 +167,11 @@ pub struct Parts<R: BufRead> {
     ended_cleanly: bool,
     /// Parts whose header block has been read.
     parts: u64,
-    /// Lenient, after a Content-Length did not match its body: every body ends at the delimiter.
+    /// Lenient, after a Content-Length shorter than its body: every body ends at the delimiter
+    /// (one that is too long is caught part by part, and lengths stay trusted).
     by_boundary: bool,
+    /// Lenient: a Content-Length that did not match its body has been said.
+    length_said: bool,
     /// The seek follows a body read by its Content-Length: only blank space may come before the
     /// boundary.
     after_length: bool,
@@ -203,6 +206,7 @@ impl<R: BufRead> Parts<R> {
             ended_cleanly: false,
             parts: 0,
             by_boundary: false,
+            length_said: false,
             after_length: false,
             looked: 0,
             notices: Vec::new(),
@@ -352,7 +356,9 @@ impl<R: BufRead> Parts<R> {
                 Scan::Found(at) => {
                     let blank = self.buf[..at].iter().all(|b| b" \t\r\n".contains(b));
                     if self.after_length && (self.skipped > 0 || !blank) {
+                        // The body went on past its length: lengths are no longer trusted.
                         self.mismatched_length();
+                        self.by_boundary = true;
                     }
                     self.after_length = false;
                     return Ok(true);
@@ -404,10 +410,10 @@ impl<R: BufRead> Parts<R> {
         }
     }
 
-    /// A Content-Length did not match its body: said once, and no longer trusted.
+    /// A Content-Length did not match its body: said once.
     fn mismatched_length(&mut self) {
-        if !self.by_boundary {
-            self.by_boundary = true;
+        if !self.length_said {
+            self.length_said = true;
             self.notices
                 .push(Notice::LengthMismatch { part: self.parts });
         }

@@ -887,6 +887,19 @@ fn a_content_length_longer_than_its_body_never_takes_the_delimiter_in() {
 }
 
 #[test]
+fn after_a_content_length_too_long_the_next_part_is_still_read_by_its_length() {
+    // The part after it comes as soon as its body is in, not when a boundary follows it: a
+    // live stream with one wrong length is not left a frame behind from then on.
+    let stream =
+        b"--B\r\nContent-Length: 105\r\n\r\nhello\r\n--B\r\nContent-Length: 5\r\n\r\nworld";
+    let mut parts = open(Script::new([stream.to_vec()], false), 1000, false);
+    let body = |parts: &mut Parts<Script>| parts.next_part().unwrap().map(|part| part.body);
+    assert_eq!(body(&mut parts).as_deref(), Some(&b"hello"[..]));
+    assert_eq!(body(&mut parts).as_deref(), Some(&b"world"[..]));
+    assert_eq!(parts.take_notices(), [Notice::LengthMismatch { part: 1 }]);
+}
+
+#[test]
 fn a_content_length_shorter_than_its_body_is_said_and_parts_found_by_boundary() {
     let stream =
         b"--B\r\nContent-Length: 3\r\n\r\nhello\r\n--B\r\nContent-Length: 9\r\n\r\nworld\r\n--B--";
