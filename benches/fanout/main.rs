@@ -5,8 +5,9 @@
 //! `--baseline-server`, a minimal process that writes the same bytes to the same N sockets with
 //! no HTTP parsing and no file watching (frames come in on its stdin). Every figure is measured
 //! the same way for both, so each can be read as a ratio to the physical limit of the machine.
-//! Figures 6-11 measure pushserve alone (9 against itself: a relay beside its origin; 11
-//! against itself: over TLS beside in the clear). Latency runs from just before the atomic
+//! Figures 6-12 measure pushserve alone (9 against itself: a relay beside its origin; 11
+//! against itself: over TLS beside in the clear; 12 against itself: one input piped into
+//! `pushserve -` beside others). Latency runs from just before the atomic
 //! rename (pushserve) or the write of the frame to the baseline's stdin, to the moment the
 //! whole body of that part was read by the last client. The CPU that the rest of the machine used during
 //! the run is printed, so a run disturbed by other work (a build, say) can be recognised.
@@ -26,7 +27,8 @@
 //!   more minutes and 10,000 threads, so they run only when named, e.g. `FANOUT_FIGURES=6,7,8`;
 //!   so do 9, the relay, and 10, ffmpeg piped into `pushserve -`, about 1 minute together,
 //!   figure 10 skipped with a line saying so when ffmpeg is absent), and 11, TLS against plain
-//!   with 300 readers, about 70 s;
+//!   with 300 readers, about 70 s, and 12, the CPU per byte of splitting 20 MB of each of five
+//!   inputs fed to `pushserve -`, about 30 s (a build without the linear splitter: 1 minute);
 //! * `FANOUT_IDLE_SECS` (default 10; also figure 6's windows);
 //! * `FANOUT_PUSHSERVE=/path/to/pushserve` measures another build (to compare before and after);
 //! * `FANOUT_JSON=path` is where the results go (default `target/fanout/results.json`);
@@ -61,7 +63,7 @@ use crate::measure::{Machine, base, clk_tck, ensure_fds, machine_ticks, own_tick
 use crate::report::{Doc, log};
 use crate::server::{BinCopy, children, pushserve_bin};
 
-/// The watchdog's limit for figures 1-5; figures 6-11 add their own (see [`run_deadline`]).
+/// The watchdog's limit for figures 1-5; figures 6-12 add their own (see [`run_deadline`]).
 const RUN_DEADLINE: Duration = Duration::from_secs(420);
 /// Open files the bench holds at most, with room to spare: figure 6 has 5000 readers with two
 /// descriptors each, figure 7 10,000 with one.
@@ -139,6 +141,11 @@ fn run_deadline(figures: &[u32], idle_secs: f64) -> Duration {
     }
     if figures.contains(&11) {
         // Four servers, each with 300 readers to connect, 203 changes and 82 more.
+        secs += 120.0;
+    }
+    if figures.contains(&12) {
+        // Up to 5 runs of 4 inputs; a build without the linear splitter takes about 20 s for
+        // one of them.
         secs += 120.0;
     }
     Duration::from_secs_f64(secs)

@@ -16,6 +16,7 @@
 //! | 9 | [`sources`] | relay latency: origin → relay → reader against origin → reader |
 //! | 10 | [`sources`] | `ffmpeg \| pushserve -`: frames each viewer gets, CPU |
 //! | 11 | [`https`] | TLS against plain: fan-out latency, server CPU per GB |
+//! | 12 | [`stdin`] | `pushserve -`: CPU per byte split, false image starts against other input |
 
 pub mod burst;
 pub mod churn;
@@ -23,6 +24,7 @@ pub mod fanout;
 pub mod https;
 pub mod idle;
 pub mod sources;
+pub mod stdin;
 pub mod throughput;
 pub mod viewers;
 
@@ -32,7 +34,7 @@ use crate::Config;
 use crate::report::{Summary, Table, int};
 
 /// Every figure, in the order they run.
-pub const ALL: [u32; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+pub const ALL: [u32; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// Measures figure `figure`.
 pub fn run(figure: u32, cfg: &Config) -> Value {
@@ -48,6 +50,7 @@ pub fn run(figure: u32, cfg: &Config) -> Value {
         9 => sources::relay(cfg),
         10 => sources::ffmpeg(cfg),
         11 => https::run(cfg),
+        12 => stdin::run(cfg),
         _ => unreachable!("no figure {figure}"),
     }
 }
@@ -66,6 +69,7 @@ pub fn rows(fig: &Value, t: &mut Table) {
         9 => sources::relay_rows(fig, t),
         10 => sources::ffmpeg_rows(fig, t),
         11 => https::rows(fig, t),
+        12 => stdin::rows(fig, t),
         n => t.note(&format!(
             "- figure {n}: not known to this version of the bench"
         )),
@@ -86,6 +90,7 @@ pub fn summary(fig: &Value) -> Vec<Summary> {
         9 => sources::relay_summary(fig),
         10 => sources::ffmpeg_summary(fig),
         11 => https::summary(fig),
+        12 => stdin::summary(fig),
         _ => Vec::new(),
     }
 }

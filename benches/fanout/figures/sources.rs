@@ -81,7 +81,7 @@ pub fn dist_cell(d: &Value) -> String {
 }
 
 /// A server's `/status`, or null.
-fn status(addr: SocketAddr) -> Value {
+pub fn status(addr: SocketAddr) -> Value {
     http_get(addr, "/status", Duration::from_secs(5))
         .ok()
         .and_then(|got| serde_json::from_slice(&got.body).ok())
