@@ -28,7 +28,7 @@
 //!   so do 9, the relay, and 10, ffmpeg piped into `pushserve -`, about 1 minute together,
 //!   figure 10 skipped with a line saying so when ffmpeg is absent), and 11, TLS against plain
 //!   with 300 readers, about 70 s, and 12, the CPU per byte of splitting 20 MB of each of five
-//!   inputs fed to `pushserve -`, about 30 s (a build without the linear splitter: 1 minute);
+//!   inputs fed to `pushserve -`, about 20 s (a build without the linear splitter: 50 s);
 //! * `FANOUT_IDLE_SECS` (default 10; also figure 6's windows);
 //! * `FANOUT_PUSHSERVE=/path/to/pushserve` measures another build (to compare before and after);
 //! * `FANOUT_JSON=path` is where the results go (default `target/fanout/results.json`);
@@ -144,8 +144,8 @@ fn run_deadline(figures: &[u32], idle_secs: f64) -> Duration {
         secs += 120.0;
     }
     if figures.contains(&12) {
-        // Up to 5 runs of 4 inputs; a build without the linear splitter takes about 20 s for
-        // one of them.
+        // Up to 5 runs of 5 inputs; a build without the linear splitter takes about 30 s for
+        // one run of one of them.
         secs += 120.0;
     }
     Duration::from_secs_f64(secs)
