@@ -141,6 +141,8 @@ impl Splitter {
             // Resynchronise: the next place a signature starts (or may start, at the very end).
             Signature::None => Err(Found::NotImage {
                 skip: (1..buf.len())
+                    // Only where a signature's first byte is may one start: a cheap test first.
+                    .filter(|&i| self.kinds.iter().any(|k| k.signature()[0] == buf[i]))
                     .find(|&i| signature_at(&buf[i..], self.kinds) != Signature::None)
                     .unwrap_or(buf.len()),
             }),

@@ -15,8 +15,9 @@
 //!
 //! A run of the cheaper inputs takes a few ticks of CPU (10 ms each), so each input is fed
 //! again, into a fresh server, until its runs add up to [`ENOUGH_CPU`] or [`MAX_RUNS`]; the
-//! CPU per byte is over all its runs. The target: (a) costs at most [`WITHIN_X`] times each of
-//! (b)-(d) per byte, as the splitter's time is linear in its input; (e) is shown beside (a).
+//! CPU per byte is over all its runs. The target: (a) costs at most [`WITHIN_X`] times each
+//! other input of the image path, (c) and (d), per byte, as the splitter's time is linear in its
+//! input; (b), which the text tail reads and the splitter never sees, and (e) are shown beside.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -40,7 +41,8 @@ const QUICK_INPUT_BYTES: usize = 2_000_000;
 /// Runs of an input add up to at least this much CPU, or stop at [`MAX_RUNS`].
 const ENOUGH_CPU: Duration = Duration::from_millis(500);
 const MAX_RUNS: usize = 5;
-/// The target: false starts cost at most this many times each other input, per byte.
+/// The target: false starts cost at most this many times each other input of the image path,
+/// per byte.
 const WITHIN_X: f64 = 10.0;
 /// How long one run may take to end: the build before the linear splitter took about 20 s
 /// for (a).
@@ -292,7 +294,8 @@ fn met(fig: &Value) -> bool {
     let ended = list(&fig["rows"])
         .iter()
         .all(|r| r["ended"].as_bool() == Some(true));
-    ended && !ratios.is_empty() && ratios.iter().all(|(_, x)| *x <= WITHIN_X)
+    let mut image_path = ratios.iter().filter(|(letter, _)| letter != "b").peekable();
+    ended && image_path.peek().is_some() && image_path.all(|(_, x)| *x <= WITHIN_X)
 }
 
 fn ratios_cell(fig: &Value) -> String {
@@ -313,7 +316,7 @@ fn per_byte_cell(fig: &Value, row: &Value) -> String {
 }
 
 fn target() -> String {
-    format!("(a) within {WITHIN_X}x of each of (b)-(d) per byte")
+    format!("(a) within {WITHIN_X}x of (c) and (d) per byte")
 }
 
 pub fn rows(fig: &Value, t: &mut Table) {
