@@ -670,3 +670,51 @@ fn an_encoding_that_was_not_asked_for_is_refused_not_served() {
     );
     assert_eq!(relay.get("/snapshot", "").status, 503);
 }
+
+#[test]
+fn a_netrc_file_that_is_a_fifo_a_device_or_huge_is_refused_at_once() {
+    let dir = common::TempDir::new("netrc-hostile");
+    let fifo = dir.path("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    dir.rewrite("huge", &vec![b'#'; (1 << 20) + 1]);
+    for (netrc, why) in [
+        (fifo.display().to_string(), "not a regular file but a FIFO"),
+        (
+            "/dev/zero".to_string(),
+            "not a regular file but a character device",
+        ),
+        (
+            dir.path("huge").display().to_string(),
+            "it is over 1048576 bytes",
+        ),
+    ] {
+        // Nothing would ever write to the FIFO, and /dev/zero never ends: read, they would hang.
+        let mut server = Killed(
+            Command::new(common::bin())
+                .args([
+                    "http://cam.invalid/x.jpg",
+                    "--netrc-file",
+                    &netrc,
+                    "--port",
+                    "0",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let (status, _, stderr) = server.finish("pushserve refuses the netrc file at once");
+        assert_eq!(status.code(), Some(1), "{netrc}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            format!("pushserve: cannot read netrc file '{netrc}': {why}")
+        );
+    }
+}

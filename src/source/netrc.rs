@@ -4,10 +4,14 @@
 //! a value in double quotes with `\` escapes when it holds spaces. Nothing here says a password,
 //! not even in an error about the file.
 
-use std::fs;
+use std::io::Read;
 use std::path::Path;
 
 use crate::report::describe_io_error;
+use crate::source::file::open_regular;
+
+/// The largest netrc file read: a few hundred hosts fit in far less.
+const MAX_SIZE: u64 = 1 << 20;
 
 pub struct Netrc {
     entries: Vec<Entry>,
@@ -21,15 +25,19 @@ struct Entry {
 }
 
 impl Netrc {
-    /// Reads and parses `path`; Err is one line naming the file.
+    /// Reads and parses `path`, a regular file of at most [`MAX_SIZE`] bytes (a FIFO or a
+    /// device is refused, not waited on); Err is one line naming the file.
     pub fn read(path: &Path) -> Result<Netrc, String> {
-        let text = fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read netrc file '{}': {}",
-                path.display(),
-                describe_io_error(&e)
-            )
-        })?;
+        let cannot = |why: String| format!("cannot read netrc file '{}': {why}", path.display());
+        let (file, _) = open_regular(path).map_err(|skip| cannot(skip.describe(MAX_SIZE)))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| cannot(describe_io_error(&e)))?;
+        if bytes.len() as u64 > MAX_SIZE {
+            return Err(cannot(format!("it is over {MAX_SIZE} bytes")));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text".into()))?;
         Netrc::parse(&text)
             .map_err(|why| format!("netrc file '{}' is not valid: {why}", path.display()))
     }
