@@ -968,9 +968,9 @@ fn other_boundary(buf: &[u8], from: usize, line_at_start: bool, own: &[u8]) -> L
     Look::NotBefore(buf.len())
 }
 
-/// Whether `rest` begins with a header line's name and colon, or a blank line; None while too
-/// short to tell.
-fn header_starts(rest: &[u8]) -> Option<bool> {
+/// Whether `rest` begins with a header line's name and colon (within 80 bytes), or a blank
+/// line; None while too short to tell.
+pub fn header_starts(rest: &[u8]) -> Option<bool> {
     match rest {
         [] | [b'\r'] => return None,
         [b'\n', ..] | [b'\r', b'\n', ..] => return Some(true),

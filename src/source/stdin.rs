@@ -43,8 +43,6 @@ const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(100);
 const LINE_MAX: u64 = 64 * 1024;
 /// A multipart stream's first line: `--`, a boundary of up to 70 characters, CRLF.
 const FIRST_LINE_MAX: usize = 2 + 70 + 2;
-/// A part's first header name is expected within this many bytes.
-const HEADER_NAME_MAX: usize = 80;
 
 const NAME: &str = "stdin";
 
@@ -209,7 +207,7 @@ fn sniff(head: &[u8]) -> Option<Format> {
         };
         // A line of dashes heading a log is not a boundary: a part's header must follow.
         return match multipart::boundary_from_first_line(head) {
-            Some(boundary) => match header_follows(&head[end + 1..])? {
+            Some(boundary) => match multipart::header_starts(&head[end + 1..])? {
                 true => Some(Format::Multipart { boundary }),
                 false => Some(Format::Text(text_plain())),
             },
@@ -223,23 +221,6 @@ fn sniff(head: &[u8]) -> Option<Format> {
         }),
         Signature::TooShort => None,
         Signature::None => Some(Format::Text(text_plain())),
-    }
-}
-
-/// Whether `rest` starts with a header line (`Content-Type:`) or the blank line ending a part's
-/// headers; None while too short to tell.
-fn header_follows(rest: &[u8]) -> Option<bool> {
-    match rest {
-        [] | [b'\r'] => return None,
-        [b'\n', ..] | [b'\r', b'\n', ..] => return Some(true),
-        _ => {}
-    }
-    let is_token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
-    let name = rest.iter().take_while(|b| is_token(b)).count();
-    match rest.get(name) {
-        None if name < HEADER_NAME_MAX => None,
-        Some(b':') => Some(name > 0),
-        _ => Some(false),
     }
 }
 
