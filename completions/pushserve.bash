@@ -23,7 +23,7 @@ _pushserve() {
 
     case "${cmd}" in
         pushserve)
-            opts="-p -b -t -q -v -r -h -V --exec --port --bind --allow-host --tls-cert --tls-key --tls-self-signed --poll --type --keepalive --repeat --write-timeout --lines --once --max-frame --auth --netrc-file --cors --quiet --verbose --interval --ext --recursive --follow-links --order --print-manpage --print-completions --help --version"
+            opts="-p -b -t -q -v -r -h -V --exec --port --bind --allow-host --tls-cert --tls-key --tls-self-signed --poll --poll-only --type --keepalive --repeat --write-timeout --lines --once --max-frame --auth --netrc-file --cors --quiet --verbose --interval --ext --recursive --follow-links --order --print-manpage --print-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -4,7 +4,7 @@ complete -c pushserve -s b -l bind -d 'Address to listen on; use 0.0.0.0 or :: t
 complete -c pushserve -l allow-host -d 'Also answer requests whose Host is NAME (.example.com: and its subdomains). Bound to loopback, other names than localhost are refused (DNS rebinding); bound elsewhere, giving names limits requests to them and IP addresses. Repeat, or separate with commas' -r
 complete -c pushserve -l tls-cert -d 'Serve HTTPS with this certificate chain (PEM); --tls-key gives its key' -r -F
 complete -c pushserve -l tls-key -d 'The private key of --tls-cert (PEM)' -r -F
-complete -c pushserve -l poll -d 'How often to check a file for a new version, run a command again, or fetch an image URL again, in milliseconds' -r
+complete -c pushserve -l poll -d 'How often to look at a file or the current slide even without a change event (a change is seen at once through the system\'s change events; the poll is the safety net), run a command again, or fetch an image URL again, in milliseconds' -r
 complete -c pushserve -s t -l type -d 'Content-Type of the parts [default: guessed from the file extension]' -r
 complete -c pushserve -l keepalive -d 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers a header line they ignore)' -r
 complete -c pushserve -l repeat -d 'Send a stream reader (not a browser) the current frame again after this many seconds without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never does, so that a recording gets no duplicate frames' -r
@@ -24,6 +24,7 @@ fish\t''
 powershell\t''
 zsh\t''"
 complete -c pushserve -l tls-self-signed -d 'Serve HTTPS with a certificate made at start for this machine\'s names and addresses, for a quick share on a LAN; its SHA-256 fingerprint goes to stderr, to check against what the browser shows'
+complete -c pushserve -l poll-only -d 'Look at files and folders only every --poll, without change events (for a filesystem whose events are wrong, or to compare)'
 complete -c pushserve -l once -d 'Play each source once (a folder\'s cycle, stdin or a relayed stream to its end, one run of each command, a file\'s current version), end every stream, and exit'
 complete -c pushserve -l cors -d 'Add Access-Control-Allow-Origin: * to /events, /poll, /snapshot and /status, so pages on other origins can use them'
 complete -c pushserve -s q -l quiet -d 'Print only errors (wins over --verbose)'

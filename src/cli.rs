@@ -102,10 +102,16 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"], env = "PUSHSERVE_TLS_SELF_SIGNED", value_parser = FalseyValueParser::new())]
     pub tls_self_signed: bool,
 
-    /// How often to check a file for a new version, run a command again, or fetch an image URL
-    /// again, in milliseconds
+    /// How often to look at a file or the current slide even without a change event (a change
+    /// is seen at once through the system's change events; the poll is the safety net), run a
+    /// command again, or fetch an image URL again, in milliseconds
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_POLL")]
     pub poll: u64,
+
+    /// Look at files and folders only every --poll, without change events (for a filesystem
+    /// whose events are wrong, or to compare)
+    #[arg(long, env = "PUSHSERVE_POLL_ONLY", value_parser = FalseyValueParser::new())]
+    pub poll_only: bool,
 
     /// Content-Type of the parts [default: guessed from the file extension]
     #[arg(

@@ -65,6 +65,8 @@ pub enum What {
 /// What every source is opened with; each kind takes what applies to it.
 pub struct SourceOptions {
     pub poll: Duration,
+    /// `--poll-only`: files and folders are looked at every `poll`, never woken by events.
+    pub poll_only: bool,
     pub content_type: Option<HeaderValue>,
     pub max_frame: u64,
     pub keepalive: Duration,
@@ -132,6 +134,7 @@ impl Config {
             sources,
             source_options: SourceOptions {
                 poll: Duration::from_millis(args.poll),
+                poll_only: args.poll_only,
                 content_type: args.content_type,
                 max_frame: args.max_frame,
                 keepalive: Duration::from_secs(args.keepalive),

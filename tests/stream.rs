@@ -219,8 +219,8 @@ fn a_client_that_stops_reading_neither_delays_others_nor_stays() {
     healthy.next_part().unwrap();
     // New versions until the stalled client is dropped (a few MB fill the loopback buffers).
     let start = Instant::now();
-    for i in 1u8.. {
-        let version = vec![b'a' + i % 26; size];
+    for i in 1u64.. {
+        let version = vec![b'a' + (i % 26) as u8; size];
         server.dir().replace("big.bin", &version);
         let t = Instant::now();
         assert_eq!(healthy.next_part().unwrap().body, version);

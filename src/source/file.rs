@@ -1,7 +1,8 @@
-//! The file source: one thread that stats the watched file every `--poll` and publishes each
-//! new, complete version to [`Latest`].
+//! The file source: one thread that looks at the watched file when a change event says it
+//! changed (`changes.rs`) and every `--poll` as well, and publishes each new, complete version
+//! to [`Latest`].
 //!
-//! This is the only code that touches the file: one `stat` per poll and one read per change,
+//! This is the only code that touches the file: one `stat` per look and one read per change,
 //! whatever the number of clients. It never publishes a version that moved while it was read,
 //! never blocks on what it opens (a FIFO or a device put in the file's place is opened
 //! non-blocking and refused after an `fstat` of the opened descriptor), and never reads more
@@ -19,6 +20,7 @@ use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
 use crate::source::Producer;
+use crate::source::changes::{Changes, Wake};
 use crate::source::complete::is_complete;
 
 /// How long a version may stay incomplete before we say so (a normal write takes far less).
@@ -50,6 +52,8 @@ pub struct FileSource {
     pub max_frame: u64,
     /// `--once`: publish one version and return.
     pub once: bool,
+    /// Wake on change events (false: `--poll-only`).
+    pub events: bool,
 }
 
 impl Producer for FileSource {
@@ -98,20 +102,32 @@ impl FileSource {
     /// (with `once`, after the first).
     fn poll(self, channel: &Channel) {
         let name = self.path.display().to_string();
+        let mut changes = self.changes(channel, &name);
         let mut published: Option<Version> = None;
         // A version over --max-frame: not read again until the file changes.
         let mut too_large: Option<Version> = None;
         let mut unsettled_since: Option<(Version, Instant)> = None;
         let mut said: Option<Said> = None;
-        while !channel.is_closed() {
-            let seen = |v: Version| Some(v) == published || Some(v) == too_large;
+        let mut wake = Wake::Due;
+        while wake != Wake::Closed {
+            // After an event the file is read even if its stat has not moved: two saves of the
+            // same size within one tick of the filesystem's clock share an mtime.
+            let event = wake == Wake::Changed;
+            let seen = |v: Version| !event && (Some(v) == published || Some(v) == too_large);
             match read_version(&self.path, &self.content_type, self.max_frame, seen) {
                 Ok(None) => {}
                 Ok(Some((version, frame))) => {
                     if matches!(said, Some(Said::Unreadable | Said::NotRegular(_))) {
                         channel.note(format_args!("'{name}' is back"));
                     }
-                    channel.publish(frame);
+                    let unchanged = Some(version) == published
+                        && channel
+                            .latest
+                            .current()
+                            .is_some_and(|last| *last.bytes == *frame.bytes);
+                    if !unchanged {
+                        channel.publish(frame);
+                    }
                     if self.once {
                         return;
                     }
@@ -155,8 +171,26 @@ impl FileSource {
                     }
                 }
             }
-            channel.pause(self.poll);
+            wake = changes.wait(channel, Instant::now() + self.poll);
+            if wake == Wake::Due {
+                changes.refresh();
+            }
         }
+    }
+
+    /// The file's change events, unless `--poll-only` or `--once` needs none; what keeps
+    /// them from being relied on is said once, and shown by `/status`.
+    fn changes(&self, channel: &Channel, name: &str) -> Changes {
+        if !self.events || self.once {
+            return Changes::polling();
+        }
+        let (changes, no_events) = Changes::of_file(&self.path);
+        if let Some(why) = no_events {
+            let message = why.message(name, self.poll);
+            channel.warn(&message);
+            channel.set_state(Some(message));
+        }
+        changes
     }
 }
 
@@ -281,6 +315,7 @@ mod tests {
             poll: Duration::from_millis(1),
             max_frame: 1 << 20,
             once: false,
+            events: true,
         }
     }
 

@@ -5,6 +5,7 @@
 //! upstream connection), each on a thread of its own; connections only ever see published
 //! frames. Nothing outside this folder and the command line knows the kinds of source.
 
+pub mod changes;
 pub mod command;
 pub mod complete;
 pub mod file;
@@ -137,6 +138,7 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
                 poll: opts.poll,
                 max_frame: opts.max_frame,
                 once: opts.once,
+                events: !opts.poll_only,
             }),
         });
     }
@@ -152,6 +154,8 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
         once: opts.once,
         forced_type: opts.content_type.clone(),
         max_frame: opts.max_frame,
+        poll: opts.poll,
+        events: !opts.poll_only,
     };
     let first = show.first_slide().map_err(|e| anyhow!(e))?;
     // `.` and `slides/` are named by the folder itself.

@@ -1,7 +1,10 @@
 //! The folder source: a slideshow that publishes each matching file in turn, `--interval` apart.
 //!
 //! The folder is listed again at the start of every cycle and each slide is read when its turn
-//! comes, so added, deleted and changed files are seen. Reads go through the same checks as the
+//! comes, so added, deleted and changed files are seen. Between turns the folder's change
+//! events (`changes.rs`) are followed as they come: a file added is shown next, one removed
+//! leaves the cycle, and the slide on screen is sent again when its file changes (it is also
+//! looked at every `--poll`). Reads go through the same checks as the
 //! file source (`file.rs`): a slide being written is never sent half-written, and anything but a
 //! regular file is skipped. The first slide is found before the server listens, walking only as
 //! far as it must, so that any folder starts serving at once; the whole listing follows.
@@ -9,7 +12,7 @@
 //! folder, unless `--follow-links` says otherwise.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::MetadataExt;
@@ -23,13 +26,18 @@ use crate::channel::Channel;
 use crate::cli::Order;
 use crate::frame::NewFrame;
 use crate::http::head::HeaderValue;
-use crate::source::file::{Skip, read_version};
+use crate::source::changes::{Changes, Wake};
+use crate::source::file::{Skip, Version, read_version};
 use crate::source::{Producer, content_type_for};
 
 /// How often a slide that is being written is looked at again during its turn.
 const SETTLE_RETRY: Duration = Duration::from_millis(20);
 /// How long the first slide may take to settle before the next file is tried.
 const FIRST_SLIDE_SETTLE: Duration = Duration::from_millis(500);
+/// The most folders of a tree (`--recursive`) whose changes are followed: each takes one of
+/// the system's watches, which other programs of the same user need too. Files in the others
+/// are found by the listing at the start of each cycle.
+pub const MAX_FOLLOWED_FOLDERS: usize = 1024;
 
 pub struct Slideshow {
     pub dir: PathBuf,
@@ -43,12 +51,45 @@ pub struct Slideshow {
     pub once: bool,
     pub forced_type: Option<HeaderValue>,
     pub max_frame: u64,
+    /// How often the slide on screen is looked at for a change without an event.
+    pub poll: Duration,
+    /// Wake on change events (false: `--poll-only`).
+    pub events: bool,
 }
 
 /// The slide shown first, found before the server listens.
 pub struct FirstSlide {
     path: PathBuf,
+    version: Version,
     frame: NewFrame,
+}
+
+/// One listing of the folder: the slides in show order, the same as a set (to tell a file
+/// added since an earlier listing), and the folders walked, whose changes are followed.
+struct Listing {
+    order: Vec<PathBuf>,
+    set: HashSet<PathBuf>,
+    folders: Vec<PathBuf>,
+}
+
+impl Listing {
+    fn of(order: Vec<PathBuf>, mut folders: Vec<PathBuf>) -> Listing {
+        let set = order.iter().cloned().collect();
+        folders.truncate(MAX_FOLLOWED_FOLDERS);
+        Listing {
+            order,
+            set,
+            folders,
+        }
+    }
+
+    fn contains(&self, path: &PathBuf) -> bool {
+        self.set.contains(path)
+    }
+
+    fn position(&self, path: &PathBuf) -> Option<usize> {
+        self.order.iter().position(|p| p == path)
+    }
 }
 
 /// A slideshow with its first slide found: what runs.
@@ -66,6 +107,12 @@ impl Producer for Playing {
 impl Slideshow {
     /// The matching, non-hidden regular files, in walk order (by name within each folder).
     fn walk(&self) -> impl Iterator<Item = DirEntry> + '_ {
+        self.walk_all()
+            .filter(|e| e.file_type().is_file() && self.matches(e.path()))
+    }
+
+    /// What [`Slideshow::walk`] visits: the folder, the subfolders it enters, every file.
+    fn walk_all(&self) -> impl Iterator<Item = DirEntry> + '_ {
         let root = fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
         let mut folders_seen = HashSet::new();
         WalkDir::new(&self.dir)
@@ -87,7 +134,6 @@ impl Slideshow {
                         .is_ok_and(|m| folders_seen.insert((m.dev(), m.ino())))
             })
             .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file() && self.matches(e.path()))
     }
 
     /// A symlinked folder that leads outside the folder (to `/`, to `/etc`) is walked only with
@@ -99,15 +145,18 @@ impl Slideshow {
             || fs::canonicalize(e.path()).is_ok_and(|target| target.starts_with(root))
     }
 
-    /// The slides of one cycle, in show order.
-    pub fn list(&self) -> Vec<PathBuf> {
-        let mut slides: Vec<(PathBuf, SystemTime)> = self
-            .walk()
-            .map(|e| {
+    /// The slides of one cycle, in show order, and the folders they were found in.
+    fn list(&self) -> Listing {
+        let mut slides: Vec<(PathBuf, SystemTime)> = Vec::new();
+        let mut folders = Vec::new();
+        for e in self.walk_all() {
+            if e.file_type().is_dir() {
+                folders.push(e.into_path());
+            } else if e.file_type().is_file() && self.matches(e.path()) {
                 let modified = e.metadata().ok().and_then(|m| m.modified().ok());
-                (e.into_path(), modified.unwrap_or(SystemTime::UNIX_EPOCH))
-            })
-            .collect();
+                slides.push((e.into_path(), modified.unwrap_or(SystemTime::UNIX_EPOCH)));
+            }
+        }
         match self.order {
             Order::Name => slides.sort_by(|a, b| natural_cmp(&a.0, &b.0)),
             Order::Mtime => {
@@ -115,7 +164,7 @@ impl Slideshow {
             }
             Order::Random => shuffle(&mut slides),
         }
-        slides.into_iter().map(|(path, _)| path).collect()
+        Listing::of(slides.into_iter().map(|(path, _)| path).collect(), folders)
     }
 
     fn matches(&self, path: &Path) -> bool {
@@ -129,7 +178,13 @@ impl Slideshow {
         for entry in self.walk() {
             let path = entry.into_path();
             match self.read_slide(&path, Instant::now() + FIRST_SLIDE_SETTLE) {
-                Ok(frame) => return Ok(FirstSlide { path, frame }),
+                Ok((version, frame)) => {
+                    return Ok(FirstSlide {
+                        path,
+                        version,
+                        frame,
+                    });
+                }
                 Err(skip) => skipped.push((path, skip)),
             }
         }
@@ -158,96 +213,162 @@ impl Slideshow {
 
     /// Shows `first`, then plays cycle after cycle (one with `--once`) until the server closes.
     fn play(self, channel: &Channel, first: FirstSlide) {
+        // On screen first: watching a large tree and listing it take a while.
         channel.publish(first.frame);
-        let mut shown_until = Instant::now() + self.interval;
+        let mut changes = self.changes(channel);
+        let mut listing = self.list();
+        changes.set_folders(listing.folders.clone());
         // The first cycle goes on after the first slide, and does not show it again.
-        let mut resume_after = Some(first.path);
-        let mut emptied = false;
-        let mut stuck = false;
-        let mut unreadable: Vec<PathBuf> = Vec::new();
-        while !channel.is_closed() {
-            let mut slides: Vec<(usize, PathBuf)> = self.list().into_iter().enumerate().collect();
-            let count = slides.len();
-            if let Some(after) = resume_after.take()
-                && let Some(at) = slides.iter().position(|(_, p)| *p == after)
-            {
+        let mut queue: VecDeque<PathBuf> = match listing.position(&first.path) {
+            Some(at) => {
                 channel.note(format_args!(
-                    "slide {}/{count}: {}",
+                    "slide {}/{}: {}",
                     at + 1,
-                    self.display_name(&after)
+                    listing.order.len(),
+                    self.display_name(&first.path)
                 ));
-                slides.rotate_left(at + 1);
-                slides.pop();
+                let (before, after) = listing.order.split_at(at);
+                after[1..].iter().chain(before).cloned().collect()
             }
-            if count == 0 {
-                if !emptied {
-                    channel.warn(format_args!(
-                        "'{}' has no slides left; keeping the last one",
-                        self.dir.display()
-                    ));
-                    emptied = true;
+            None => listing.order.iter().cloned().collect(),
+        };
+        let mut on_screen = Some((first.path, first.version));
+        let mut shown_until = Instant::now() + self.interval;
+        // Whether this cycle showed a slide, or found one still being written (worth a new
+        // cycle at once).
+        let (mut shown, mut settling) = (true, false);
+        let (mut emptied, mut stuck) = (false, false);
+        let mut unreadable: Vec<PathBuf> = Vec::new();
+        loop {
+            // The slide on screen has its turn. Meanwhile a change in the folder is looked at
+            // as it happens: the slide on screen sent again if it changed, a file added shown
+            // next, one removed taken out of the cycle.
+            loop {
+                match changes.wait(channel, shown_until.min(Instant::now() + self.poll)) {
+                    Wake::Closed => return,
+                    Wake::Due if Instant::now() >= shown_until => break,
+                    Wake::Due => {
+                        self.send_again_if_changed(channel, &mut on_screen);
+                        changes.refresh();
+                    }
+                    Wake::Changed => {
+                        self.send_again_if_changed(channel, &mut on_screen);
+                        let now = self.list();
+                        changes.set_folders(now.folders.clone());
+                        queue.retain(|p| now.contains(p));
+                        let added = now.order.iter().filter(|p| !listing.contains(p));
+                        for (i, path) in added.cloned().enumerate() {
+                            queue.insert(i, path);
+                        }
+                        listing = now;
+                    }
                 }
-                channel.pause(self.interval);
-                continue;
             }
-            emptied = false;
-            // Whether a slide was shown, or one was still being written (worth a new try at once).
-            let (mut shown, mut settling) = (false, false);
-            for (i, path) in slides {
-                if !channel.pause(shown_until.saturating_duration_since(Instant::now())) {
-                    return;
+            let path = match queue.pop_front() {
+                Some(path) => path,
+                None => {
+                    // A cycle has ended.
+                    if self.once {
+                        return;
+                    }
+                    let rest = !shown && !settling;
+                    if rest && !stuck {
+                        channel.warn(format_args!(
+                            "no file in '{}' can be shown now; keeping the last slide",
+                            self.dir.display()
+                        ));
+                        stuck = true;
+                    }
+                    listing = self.list();
+                    changes.set_folders(listing.folders.clone());
+                    queue = listing.order.iter().cloned().collect();
+                    (shown, settling) = (false, false);
+                    if listing.order.is_empty() && !emptied {
+                        channel.warn(format_args!(
+                            "'{}' has no slides left; keeping the last one",
+                            self.dir.display()
+                        ));
+                    }
+                    emptied = listing.order.is_empty();
+                    // Nothing can be shown: one try per --interval, not a busy loop.
+                    if rest || emptied {
+                        shown_until = Instant::now() + self.interval;
+                        continue;
+                    }
+                    match queue.pop_front() {
+                        Some(path) => path,
+                        None => continue,
+                    }
                 }
-                match self.read_slide(&path, Instant::now() + self.interval) {
-                    Ok(frame) => {
-                        unreadable.retain(|p| *p != path);
+            };
+            match self.read_slide(&path, Instant::now() + self.interval) {
+                Ok((version, frame)) => {
+                    unreadable.retain(|p| *p != path);
+                    if let Some(at) = listing.position(&path) {
                         channel.note(format_args!(
-                            "slide {}/{count}: {}",
-                            i + 1,
+                            "slide {}/{}: {}",
+                            at + 1,
+                            listing.order.len(),
                             self.display_name(&path)
                         ));
-                        channel.publish(frame);
-                        shown_until = Instant::now() + self.interval;
-                        (shown, stuck) = (true, false);
                     }
-                    // Deleted since the listing: no gap, no error.
-                    Err(Skip::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(skip) => {
-                        settling |= matches!(skip, Skip::Unsettled(_));
-                        if !unreadable.contains(&path) {
-                            channel.warn(format_args!(
-                                "skipping '{}': {}",
-                                path.display(),
-                                self.describe(&skip)
-                            ));
-                            unreadable.push(path);
-                        }
+                    channel.publish(frame);
+                    on_screen = Some((path, version));
+                    shown_until = Instant::now() + self.interval;
+                    (shown, stuck) = (true, false);
+                }
+                // Deleted since the listing: no gap, no error.
+                Err(Skip::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(skip) => {
+                    settling |= matches!(skip, Skip::Unsettled(_));
+                    if !unreadable.contains(&path) {
+                        channel.warn(format_args!(
+                            "skipping '{}': {}",
+                            path.display(),
+                            self.describe(&skip)
+                        ));
+                        unreadable.push(path);
                     }
                 }
-            }
-            if self.once {
-                channel.pause(shown_until.saturating_duration_since(Instant::now()));
-                return;
-            }
-            if !shown && !settling {
-                // Nothing can be shown: one try per --interval, not a busy loop.
-                if !stuck {
-                    channel.warn(format_args!(
-                        "no file in '{}' can be shown now; keeping the last slide",
-                        self.dir.display()
-                    ));
-                    stuck = true;
-                }
-                shown_until = Instant::now() + self.interval;
             }
         }
     }
 
+    /// The folder's change events, unless `--poll-only` or `--once` needs none; what keeps them
+    /// from being relied on is said once, and shown by `/status`.
+    fn changes(&self, channel: &Channel) -> Changes {
+        if !self.events || self.once {
+            return Changes::polling();
+        }
+        let (changes, no_events) = Changes::of_folders(vec![self.dir.clone()]);
+        if let Some(why) = no_events {
+            let message = why.message(&self.dir.display().to_string(), self.poll);
+            channel.warn(&message);
+            channel.set_state(Some(message));
+        }
+        changes
+    }
+
+    /// Sends the slide on screen again if its file has a new version since it was sent.
+    fn send_again_if_changed(&self, channel: &Channel, on_screen: &mut Option<(PathBuf, Version)>) {
+        let Some((path, sent)) = on_screen else {
+            return;
+        };
+        let content_type = content_type_for(path, self.forced_type.as_ref());
+        if let Ok(Some((version, frame))) =
+            read_version(path, &content_type, self.max_frame, |v| v == *sent)
+        {
+            channel.publish(frame);
+            *sent = version;
+        }
+    }
+
     /// Reads one slide, retrying while it is being written, at most until `deadline`.
-    fn read_slide(&self, path: &Path, deadline: Instant) -> Result<NewFrame, Skip> {
+    fn read_slide(&self, path: &Path, deadline: Instant) -> Result<(Version, NewFrame), Skip> {
         let content_type = content_type_for(path, self.forced_type.as_ref());
         loop {
             match read_version(path, &content_type, self.max_frame, |_| false) {
-                Ok(Some((_, frame))) => return Ok(frame),
+                Ok(Some(read)) => return Ok(read),
                 Ok(None) => unreachable!("nothing was seen before"),
                 Err(Skip::Unsettled(_)) if Instant::now() + SETTLE_RETRY < deadline => {
                     thread::sleep(SETTLE_RETRY)

@@ -1,0 +1,613 @@
+//! The change watcher: one operating-system file watcher for the whole process (inotify on
+//! Linux; FSEvents or kqueue on macOS and ReadDirectoryChangesW on Windows, through `notify`),
+//! shared by every file and folder source.
+//!
+//! A source asks for the [`Changes`] of a file or a folder and waits on them between looks.
+//! The watcher's thread turns each event into a nudge of the sources it concerns: a change
+//! that is whole (a file renamed into place, a writer closing it) makes them look at once; one
+//! under way (a write, a create, a delete) makes them look once no event has come for
+//! [`SETTLE`], so that a burst is one look and a file being written is not read half-way.
+//! Sources still look every `--poll`, so an event lost costs at most that. Where events cannot
+//! be had (no watcher, the watch limit reached, a filesystem that does not report every change)
+//! the source is told why, says so once, and relies on the poll.
+//!
+//! A file's folder is watched, not the file: an atomic save replaces the file's inode, and a
+//! watch on the inode would end with it. A path through a symlink is watched at both ends. The
+//! watcher's thread reads no file and never waits on a source: it sets flags and unparks.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
+
+use crate::channel::Channel;
+use crate::wake::Waiter;
+
+/// How long a change under way must be quiet before the source looks: long enough for the
+/// writes of one save to end, short beside a person's eye.
+pub const SETTLE: Duration = Duration::from_millis(20);
+
+/// What a source's wait ended on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wake {
+    /// The server is closing.
+    Closed,
+    /// The time given passed (the next poll is due).
+    Due,
+    /// An event says what is watched has changed: look now, even if a `stat` says nothing
+    /// moved (two writes of the same size inside one tick of the clock keep the mtime).
+    Changed,
+}
+
+/// Why a source cannot rely on change events, for it to say once.
+#[derive(Debug)]
+pub enum NoEvents {
+    /// None come: why. The source polls alone.
+    Unavailable(String),
+    /// They come, but not for changes made on other machines or by a FUSE daemon: the
+    /// filesystem. The poll sees those.
+    Unreported(&'static str),
+}
+
+impl NoEvents {
+    /// What the source says, once, about `what` (a file or a folder) polled every `poll`.
+    pub fn message(&self, what: &str, poll: Duration) -> String {
+        let every = format!("every {} ms (--poll)", poll.as_millis());
+        match self {
+            NoEvents::Unavailable(why) => format!("{why}; '{what}' is looked at {every}"),
+            NoEvents::Unreported(fs) => format!(
+                "'{what}' is on {fs}, which does not report changes made elsewhere; it is also looked at {every}"
+            ),
+        }
+    }
+}
+
+/// The changes of one file or folder, as one source waits on them.
+pub struct Changes {
+    /// The source's thread, woken by events and by the server closing.
+    waiter: Arc<Waiter>,
+    /// None: polling alone (`--poll-only`, or events cannot be had).
+    watch: Option<Watch>,
+}
+
+/// What one source watches, and what the watcher tells it.
+struct Watch {
+    interest: Arc<Interest>,
+    /// What was asked for, to resolve a symlink again when its target may have moved.
+    asked: Target,
+    /// The (folder, name) pairs registered for it: for a file, its folder as given and, when
+    /// it is reached through symlinks, the folder it really is in.
+    places: Vec<Place>,
+}
+
+#[derive(Clone)]
+enum Target {
+    File(PathBuf),
+    /// Folders, each for what is directly in it (a slideshow lists the subfolders it walks:
+    /// a watch of its own over a whole tree would follow links it does not, and could take
+    /// every watch the system allows).
+    Folders(Vec<PathBuf>),
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Place {
+    folder: PathBuf,
+    /// The file's name in `folder`; None: anything in the folder.
+    name: Option<OsString>,
+}
+
+impl Changes {
+    /// Polls alone: `--poll-only`, or what events cannot reach.
+    pub fn polling() -> Changes {
+        Changes {
+            waiter: Waiter::for_current_thread(),
+            watch: None,
+        }
+    }
+
+    /// The changes of the file at `path`, for the calling thread (the source's) to wait on; or,
+    /// when they cannot be watched, polling alone and why.
+    pub fn of_file(path: &Path) -> (Changes, Option<NoEvents>) {
+        Changes::watch(Target::File(path.to_path_buf()))
+    }
+
+    /// The changes of anything directly in one of `folders`.
+    pub fn of_folders(folders: Vec<PathBuf>) -> (Changes, Option<NoEvents>) {
+        Changes::watch(Target::Folders(folders))
+    }
+
+    /// Watches `folders` from now on, instead of those given before: a slideshow's listing
+    /// found subfolders added or removed. Says nothing (a watch that cannot be set leaves those
+    /// folders to the next cycle's listing).
+    pub fn set_folders(&mut self, folders: Vec<PathBuf>) {
+        if let Some(watch) = &mut self.watch
+            && !matches!(&watch.asked, Target::Folders(old) if *old == folders)
+        {
+            watch.asked = Target::Folders(folders);
+            self.refresh();
+        }
+    }
+
+    fn watch(asked: Target) -> (Changes, Option<NoEvents>) {
+        let mut changes = Changes::polling();
+        let interest = Arc::new(Interest {
+            waiter: Arc::clone(&changes.waiter),
+            pending: Mutex::new(Pending::default()),
+            lost: AtomicBool::new(false),
+        });
+        let watcher = match watcher() {
+            Ok(watcher) => watcher,
+            Err(why) => return (changes, Some(NoEvents::Unavailable(why.clone()))),
+        };
+        let places = places_of(&asked);
+        if let Err(why) = watcher.add(&places, &interest) {
+            watcher.remove(&interest);
+            return (changes, Some(why));
+        }
+        let unreported = places
+            .iter()
+            .find_map(|p| unreporting_filesystem(&p.folder));
+        changes.watch = Some(Watch {
+            interest,
+            asked,
+            places,
+        });
+        (changes, unreported.map(NoEvents::Unreported))
+    }
+
+    /// Waits until `until`, an event calls for a look, or the server closes.
+    pub fn wait(&self, channel: &Channel, until: Instant) -> Wake {
+        // Subscribed before looking, so a close in between still wakes the sleep below.
+        let _woken_by_close = channel.latest.subscribe(&self.waiter);
+        loop {
+            if channel.is_closed() {
+                return Wake::Closed;
+            }
+            let now = Instant::now();
+            let mut wake_at = until;
+            if let Some(watch) = &self.watch {
+                let mut pending = lock(&watch.interest.pending);
+                let settled = pending.last_under_way.map(|t| t + SETTLE);
+                if pending.whole || settled.is_some_and(|at| now >= at) {
+                    *pending = Pending::default();
+                    return Wake::Changed;
+                }
+                if let Some(at) = settled {
+                    wake_at = wake_at.min(at);
+                }
+            }
+            if now >= until {
+                return Wake::Due;
+            }
+            self.waiter.sleep(Some(wake_at));
+        }
+    }
+
+    /// At a poll: watches again a folder whose watch ended (it was deleted or moved, and may be
+    /// back) and follows a symlink that now leads elsewhere. Cheap when neither happened.
+    pub fn refresh(&mut self) {
+        let Some(watch) = &mut self.watch else { return };
+        let Ok(watcher) = watcher() else { return };
+        let places = places_of(&watch.asked);
+        let lost = watch.interest.lost.swap(false, Ordering::SeqCst);
+        if places == watch.places && !lost {
+            return;
+        }
+        watcher.remove(&watch.interest);
+        if lost {
+            watcher.forget(&watch.places);
+        }
+        if watcher.add(&places, &watch.interest).is_err() {
+            // Not there yet: try again at the next poll.
+            watch.interest.lost.store(true, Ordering::SeqCst);
+        }
+        watch.places = places;
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        if let Some(watch) = &self.watch
+            && let Ok(watcher) = watcher()
+        {
+            watcher.remove(&watch.interest);
+        }
+    }
+}
+
+/// The folders to watch for `target`: a file's folder (and the real one behind symlinks), or
+/// the folder itself. Paths are made absolute, as the watcher reports events under them.
+fn places_of(target: &Target) -> Vec<Place> {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    match target {
+        Target::File(path) => {
+            let mut places = Vec::new();
+            let given = absolute(path);
+            let real = std::fs::canonicalize(path).ok();
+            for path in std::iter::once(given).chain(real) {
+                let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+                    continue;
+                };
+                let place = Place {
+                    folder: folder.to_path_buf(),
+                    name: Some(name.to_os_string()),
+                };
+                if !places.contains(&place) {
+                    places.push(place);
+                }
+            }
+            places
+        }
+        Target::Folders(folders) => folders
+            .iter()
+            .map(|folder| Place {
+                folder: absolute(folder),
+                name: None,
+            })
+            .collect(),
+    }
+}
+
+/// A filesystem whose changes made on other machines (or by a FUSE daemon) raise no local
+/// event: named, for the note that the poll is what sees them.
+#[cfg(target_os = "linux")]
+fn unreporting_filesystem(folder: &Path) -> Option<&'static str> {
+    const UNREPORTING: [(u64, &str); 9] = [
+        (0x6969, "NFS"),
+        (0x517B, "SMB"),
+        (0xFF53_4D42, "CIFS"),
+        (0xFE53_4D42, "SMB2"),
+        (0x6573_5546, "a FUSE filesystem"),
+        (0x0102_1997, "9P"),
+        (0x00C3_6400, "Ceph"),
+        (0x786F_4256, "a VirtualBox shared folder"),
+        (0x6B41_4653, "AFS"),
+    ];
+    let fs_type = rustix::fs::statfs(folder).ok()?.f_type as u64;
+    UNREPORTING
+        .iter()
+        .find(|(magic, _)| *magic == fs_type)
+        .map(|(_, name)| *name)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unreporting_filesystem(_folder: &Path) -> Option<&'static str> {
+    None
+}
+
+/// One source's side of the watcher: what it has been told since it last looked.
+struct Interest {
+    waiter: Arc<Waiter>,
+    pending: Mutex<Pending>,
+    /// A folder it watches was deleted or moved away: its watch has ended.
+    lost: AtomicBool,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// A whole change: look now.
+    whole: bool,
+    /// The last event of a change under way: look [`SETTLE`] after it.
+    last_under_way: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Urgency {
+    Whole,
+    UnderWay,
+}
+
+impl Interest {
+    fn nudge(&self, urgency: Urgency) {
+        let mut pending = lock(&self.pending);
+        // Woken once per look: the first event of a burst wakes it, the rest only move the time.
+        let wake = match urgency {
+            Urgency::Whole => !std::mem::replace(&mut pending.whole, true),
+            Urgency::UnderWay => {
+                let first = pending.last_under_way.is_none() && !pending.whole;
+                pending.last_under_way = Some(Instant::now());
+                first
+            }
+        };
+        drop(pending);
+        if wake {
+            self.waiter.wake();
+        }
+    }
+}
+
+/// The process's one watcher.
+struct Watcher {
+    /// Adds and removes the operating system's watches. Never held with `table`: the
+    /// watcher's thread takes `table` to deliver an event, and `os` waits on that thread.
+    os: Mutex<Os>,
+    /// Who wants the events of which folder: the only lock the watcher's thread takes.
+    table: Mutex<HashMap<PathBuf, Vec<Entry>>>,
+}
+
+struct Os {
+    watcher: RecommendedWatcher,
+    /// The folders watched.
+    watched: HashSet<PathBuf>,
+}
+
+struct Entry {
+    name: Option<OsString>,
+    interest: Arc<Interest>,
+}
+
+static WATCHER: OnceLock<Result<Watcher, String>> = OnceLock::new();
+
+/// The watcher, made at first use; or why there is none (said by each source that asks).
+fn watcher() -> Result<&'static Watcher, &'static String> {
+    WATCHER
+        .get_or_init(|| {
+            let watcher = notify::recommended_watcher(|event: notify::Result<Event>| {
+                // Nothing is watched before the watcher is stored, so nothing is missed here.
+                if let Some(Ok(watcher)) = WATCHER.get() {
+                    watcher.deliver(event);
+                }
+            })
+            .map_err(|e| format!("change events are not available: {}", describe(&e)))?;
+            Ok(Watcher {
+                os: Mutex::new(Os {
+                    watcher,
+                    watched: HashSet::new(),
+                }),
+                table: Mutex::new(HashMap::new()),
+            })
+        })
+        .as_ref()
+}
+
+impl Watcher {
+    /// Registers `interest` at `places` and watches their folders; registered first, so that
+    /// no event falls between the watch and the registration.
+    fn add(&self, places: &[Place], interest: &Arc<Interest>) -> Result<(), NoEvents> {
+        let mut table = lock(&self.table);
+        for place in places {
+            table.entry(place.folder.clone()).or_default().push(Entry {
+                name: place.name.clone(),
+                interest: Arc::clone(interest),
+            });
+        }
+        drop(table);
+        let mut os = lock(&self.os);
+        for place in places {
+            if os.watched.contains(&place.folder) {
+                continue;
+            }
+            os.watcher
+                .watch(&place.folder, RecursiveMode::NonRecursive)
+                .map_err(|e| {
+                    NoEvents::Unavailable(format!(
+                        "cannot watch '{}' for changes: {}",
+                        place.folder.display(),
+                        describe(&e)
+                    ))
+                })?;
+            os.watched.insert(place.folder.clone());
+        }
+        Ok(())
+    }
+
+    /// Unregisters `interest` everywhere (its watches stay for the other sources).
+    fn remove(&self, interest: &Arc<Interest>) {
+        let mut table = lock(&self.table);
+        table.retain(|_, entries| {
+            entries.retain(|e| !Arc::ptr_eq(&e.interest, interest));
+            !entries.is_empty()
+        });
+    }
+
+    /// Forgets the watches of `places`, which have ended, so that they are set again.
+    fn forget(&self, places: &[Place]) {
+        let mut os = lock(&self.os);
+        for place in places {
+            if os.watched.remove(&place.folder) {
+                let _ = os.watcher.unwatch(&place.folder);
+            }
+        }
+    }
+
+    fn nudge_all(&self) {
+        for entry in lock(&self.table).values().flatten() {
+            entry.interest.nudge(Urgency::Whole);
+        }
+    }
+
+    /// On the watcher's thread: nudges each source that `event` concerns.
+    fn deliver(&self, event: notify::Result<Event>) {
+        let event = match event {
+            // A queue overflow or a watch that failed: anything may have changed.
+            Err(_) => return self.nudge_all(),
+            Ok(event) if event.need_rescan() => return self.nudge_all(),
+            Ok(event) => event,
+        };
+        let urgency = match event.kind {
+            // Reads (ours among them) change nothing.
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Urgency::Whole,
+            EventKind::Access(_) => return,
+            EventKind::Modify(ModifyKind::Name(RenameMode::To))
+            | EventKind::Modify(ModifyKind::Metadata(_)) => Urgency::Whole,
+            _ => Urgency::UnderWay,
+        };
+        let renamed = event.kind == EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        let gone = matches!(
+            event.kind,
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+        );
+        let table = lock(&self.table);
+        for (i, path) in event.paths.iter().enumerate() {
+            // A rename's new name is whole; its old one is gone, likely to come back.
+            let urgency = if renamed && i == 1 {
+                Urgency::Whole
+            } else {
+                urgency
+            };
+            if gone && let Some(entries) = table.get(path) {
+                // A watched folder itself went away: its watch has ended.
+                for entry in entries {
+                    entry.interest.lost.store(true, Ordering::SeqCst);
+                    entry.interest.nudge(Urgency::UnderWay);
+                }
+            }
+            let Some(folder) = path.parent() else {
+                continue;
+            };
+            for entry in table.get(folder).into_iter().flatten() {
+                let concerned = match &entry.name {
+                    Some(name) => path.file_name() == Some(name.as_os_str()),
+                    None => true,
+                };
+                if concerned {
+                    entry.interest.nudge(urgency);
+                }
+            }
+        }
+    }
+}
+
+/// A watcher error in a few words, naming the limit to raise where there is one.
+fn describe(e: &notify::Error) -> String {
+    match &e.kind {
+        notify::ErrorKind::MaxFilesWatch => {
+            "the limit of watches is reached (on Linux, raise fs.inotify.max_user_watches)".into()
+        }
+        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(24) => {
+            // EMFILE from inotify_init: the per-user limit of inotify instances.
+            "too many watchers (on Linux, raise fs.inotify.max_user_instances)".into()
+        }
+        notify::ErrorKind::Io(io) => crate::report::describe_io_error(io),
+        notify::ErrorKind::PathNotFound => "it is not there".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, DataChange};
+
+    use super::*;
+
+    fn watcher_with(entries: Vec<(&str, Option<&str>)>) -> (Watcher, Vec<Arc<Interest>>) {
+        let mut table: HashMap<PathBuf, Vec<Entry>> = HashMap::new();
+        let mut interests = Vec::new();
+        for (folder, name) in entries {
+            let interest = Arc::new(Interest {
+                waiter: Waiter::for_current_thread(),
+                pending: Mutex::new(Pending::default()),
+                lost: AtomicBool::new(false),
+            });
+            table.entry(folder.into()).or_default().push(Entry {
+                name: name.map(OsString::from),
+                interest: Arc::clone(&interest),
+            });
+            interests.push(interest);
+        }
+        let os = Os {
+            watcher: notify::recommended_watcher(|_: notify::Result<Event>| {}).unwrap(),
+            watched: HashSet::new(),
+        };
+        let watcher = Watcher {
+            os: Mutex::new(os),
+            table: Mutex::new(table),
+        };
+        (watcher, interests)
+    }
+
+    fn event(kind: EventKind, paths: &[&str]) -> notify::Result<Event> {
+        let mut event = Event::new(kind);
+        for path in paths {
+            event = event.add_path(path.into());
+        }
+        Ok(event)
+    }
+
+    /// (whole, under way) and resets it, as a source's look does.
+    fn take(interest: &Interest) -> (bool, bool) {
+        let pending = std::mem::take(&mut *lock(&interest.pending));
+        (pending.whole, pending.last_under_way.is_some())
+    }
+
+    #[test]
+    fn reads_concern_nobody_and_writes_concern_only_their_file() {
+        let (watcher, interests) = watcher_with(vec![("/d", Some("cur.jpg"))]);
+        let cur = &interests[0];
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+        ] {
+            watcher.deliver(event(kind, &["/d/cur.jpg"]));
+        }
+        assert_eq!(
+            take(cur),
+            (false, false),
+            "our own reads would wake us forever"
+        );
+        watcher.deliver(event(
+            EventKind::Create(CreateKind::File),
+            &["/d/other.jpg"],
+        ));
+        watcher.deliver(event(
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            &["/e/cur.jpg"],
+        ));
+        assert_eq!(take(cur), (false, false));
+    }
+
+    #[test]
+    fn a_write_is_a_change_under_way_and_a_close_or_rename_into_place_a_whole_one() {
+        let (watcher, interests) = watcher_with(vec![("/d", Some("cur.jpg"))]);
+        let cur = &interests[0];
+        for _ in 0..3 {
+            watcher.deliver(event(
+                EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+                &["/d/cur.jpg"],
+            ));
+        }
+        assert_eq!(take(cur), (false, true));
+        watcher.deliver(event(
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            &["/d/cur.jpg"],
+        ));
+        assert_eq!(take(cur), (true, false));
+        // vim: the file renamed away (gone, likely back soon), then a new one renamed in.
+        watcher.deliver(event(
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            &["/d/cur.jpg", "/d/cur.jpg~"],
+        ));
+        assert_eq!(take(cur), (false, true));
+        watcher.deliver(event(
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            &["/d/.cur.jpg.tmp", "/d/cur.jpg"],
+        ));
+        assert_eq!(take(cur), (true, false));
+    }
+
+    #[test]
+    fn a_folder_sees_what_is_directly_in_it() {
+        let (watcher, interests) = watcher_with(vec![("/show", None), ("/show/sub", None)]);
+        let create = EventKind::Create(CreateKind::File);
+        watcher.deliver(event(create, &["/show/a.jpg"]));
+        assert_eq!(take(&interests[0]), (false, true));
+        assert_eq!(take(&interests[1]), (false, false));
+        watcher.deliver(event(create, &["/show/sub/x/a.jpg"]));
+        assert_eq!(take(&interests[1]), (false, false));
+        // The watched folder itself deleted: its watch has ended, and is set again later.
+        watcher.deliver(event(
+            EventKind::Remove(notify::event::RemoveKind::Folder),
+            &["/show"],
+        ));
+        assert!(interests[0].lost.load(Ordering::SeqCst));
+    }
+}
