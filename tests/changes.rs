@@ -295,3 +295,29 @@ fn with_recursive_a_file_added_in_a_subfolder_even_a_new_one_is_the_next_slide()
     save("sub/deeper.txt", b"and another");
     assert_eq!(stream.next_part().unwrap().body, b"and another");
 }
+
+#[test]
+fn a_folder_deleted_and_made_again_is_watched_again() {
+    let top = TempDir::new("folder-again");
+    let folder = top.path("cam");
+    fs::create_dir(&folder).unwrap();
+    fs::write(folder.join("cam.txt"), b"1").unwrap();
+    let path = folder.join("cam.txt");
+    let server = TestServer::start(&[path.to_str().unwrap(), "--poll", "2000"]);
+    let mut stream = server.stream("", READER);
+    stream.wait_for(b"1");
+    fs::remove_dir_all(&folder).unwrap();
+    fs::create_dir(&folder).unwrap();
+    fs::write(folder.join("cam.txt"), b"2").unwrap();
+    // Seen by a poll, which also watches the new folder...
+    stream.wait_for(b"2");
+    // ...so that the next change is seen by its event, well before the next poll.
+    let start = Instant::now();
+    fs::write(folder.join("cam.txt"), b"3").unwrap();
+    stream.wait_for(b"3");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}: the new folder is not watched",
+        start.elapsed()
+    );
+}

@@ -188,8 +188,8 @@ impl Changes {
         }
     }
 
-    /// At a poll: watches again a folder whose watch ended (it was deleted or moved, and may be
-    /// back) and follows a symlink that now leads elsewhere. Cheap when neither happened.
+    /// After each wait: watches again a folder whose watch ended (it was deleted or moved, and
+    /// may be back) and follows a symlink that now leads elsewhere. Cheap when neither happened.
     pub fn refresh(&mut self) {
         let Some(watch) = &mut self.watch else { return };
         let Ok(watcher) = watcher() else { return };
@@ -202,8 +202,11 @@ impl Changes {
         if lost {
             watcher.forget(&watch.places);
         }
-        if watcher.add(&places, &watch.interest).is_err() {
-            // Not there yet: try again at the next poll.
+        if watcher.add(&places, &watch.interest).is_err()
+            && places.iter().any(|p| !p.folder.is_dir())
+        {
+            // Not there yet: try again at the next poll. (Another failure, such as the
+            // watch limit, is not tried again until the places change.)
             watch.interest.lost.store(true, Ordering::SeqCst);
         }
         watch.places = places;

@@ -172,9 +172,7 @@ impl FileSource {
                 }
             }
             wake = changes.wait(channel, Instant::now() + self.poll);
-            if wake == Wake::Due {
-                changes.refresh();
-            }
+            changes.refresh();
         }
     }
 

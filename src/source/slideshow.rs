@@ -248,10 +248,11 @@ impl Slideshow {
                     Wake::Closed => return,
                     Wake::Due if Instant::now() >= shown_until => break,
                     Wake::Due => {
-                        self.send_again_if_changed(channel, &mut on_screen);
                         changes.refresh();
+                        self.send_again_if_changed(channel, &mut on_screen);
                     }
                     Wake::Changed => {
+                        changes.refresh();
                         self.send_again_if_changed(channel, &mut on_screen);
                         let now = self.list();
                         changes.set_folders(now.folders.clone());
