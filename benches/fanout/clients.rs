@@ -1,7 +1,8 @@
 //! The clients: reader threads that parse a multipart stream part by part and record when the
-//! whole body of each new change arrived ([`Fleet`]), in the clear or each in a TLS session of
-//! its own (figure 11), clients that read the response head and then stall, and single timed
-//! HTTP requests ([`http_get`]).
+//! whole body of each new change arrived ([`Fleet`]; the newest, or for figure 13 every one),
+//! in the clear or each in a TLS session of its own (figure 11), of pushserve or of
+//! mjpg-streamer (figure 13, [`Wire`]), clients that read the response head and then stall,
+//! and single timed HTTP requests ([`http_get`]).
 //!
 //! One blocking thread per reader (64 KiB stack, 64 KiB read buffer), parsing `--B`, headers,
 //! Content-Length, body, and keeping only the first bytes of each body (where the change id
@@ -35,6 +36,13 @@ const TLS_CLIENT_STACK: usize = 128 * 1024;
 const CLIENT_BUF: usize = 64 * 1024;
 pub const REQUEST: &[u8] =
     b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: fanout-bench/1.0\r\n\r\n";
+
+/// [`REQUEST`] for another path.
+fn request(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: fanout-bench/1.0\r\n\r\n")
+        .into_bytes()
+}
+
 /// Longest wait for one change to reach every client.
 pub const CHANGE_DEADLINE: Duration = Duration::from_secs(15);
 const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
@@ -52,6 +60,23 @@ pub struct ClientStat {
     pub error: Mutex<Option<String>>,
     /// Over TLS: the protocol version and cipher suite negotiated, once the handshake is done.
     pub session: OnceLock<String>,
+    /// Set at the connect: whose stream this is.
+    pub wire: Wire,
+    /// Set at the connect: keep every new change's (id, completion) in `history`, not only
+    /// the newest.
+    pub record: bool,
+    pub history: Mutex<Vec<(u32, u64)>>,
+}
+
+/// Whose multipart stream a reader parses. Only the status line differs: mjpg-streamer answers
+/// `HTTP/1.0 200`, where pushserve and the baseline must answer `HTTP/1.1 200`. Its parts need
+/// nothing else: each carries a Content-Length, and the delimiter it writes after a body, not
+/// before the next head, reads as the next head starting with a CRLF, which the parser allows.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub enum Wire {
+    #[default]
+    Pushserve,
+    MjpgStreamer,
 }
 
 struct PartReader<'a, S> {
@@ -144,7 +169,8 @@ fn read_stream(s: impl Read, stat: &ClientStat) -> Result<(), String> {
         stat,
     };
     let head = r.head()?;
-    if !head.starts_with("HTTP/1.1 200") {
+    let http10 = stat.wire == Wire::MjpgStreamer && head.starts_with("HTTP/1.0 200");
+    if !head.starts_with("HTTP/1.1 200") && !http10 {
         return Err(format!("bad response head {head:?}"));
     }
     let boundary = head
@@ -173,6 +199,9 @@ fn read_stream(s: impl Read, stat: &ClientStat) -> Result<(), String> {
         let id = frame_id(&start);
         stat.parts.fetch_add(1, Ordering::Relaxed);
         if id != stat.last_id.load(Ordering::Relaxed) {
+            if stat.record {
+                stat.history.lock().unwrap().push((id, done));
+            }
             stat.done_ns.store(done, Ordering::Relaxed);
             stat.last_id.store(id, Ordering::Release);
         }
@@ -197,6 +226,7 @@ pub fn spawn_reader(s: TcpStream, stat: &Arc<ClientStat>) -> io::Result<JoinHand
 fn spawn_tls_reader(
     s: TcpStream,
     config: &Arc<ClientConfig>,
+    request: Vec<u8>,
     stat: &Arc<ClientStat>,
 ) -> io::Result<JoinHandle<()>> {
     let name = ServerName::from(s.peer_addr()?.ip());
@@ -207,7 +237,7 @@ fn spawn_tls_reader(
         .stack_size(TLS_CLIENT_STACK)
         .spawn(move || {
             let mut tls = StreamOwned::new(session, s);
-            let e = match tls.write_all(REQUEST).and_then(|()| tls.flush()) {
+            let e = match tls.write_all(&request).and_then(|()| tls.flush()) {
                 Ok(()) => {
                     let version = tls.conn.protocol_version();
                     let suite = tls.conn.negotiated_cipher_suite().map(|s| s.suite());
@@ -237,6 +267,12 @@ pub struct Fleet {
     /// Readers speak TLS with this configuration, each in a session of its own (the slow
     /// clients stay in the clear).
     pub tls: Option<Arc<ClientConfig>>,
+    /// What readers connected from now on ask for (`/stream` when None).
+    pub path: Option<String>,
+    /// Readers connected from now on keep every change they see (see [`ClientStat::history`]).
+    pub record: bool,
+    /// Whose stream readers connected from now on parse.
+    pub wire: Wire,
 }
 
 impl Fleet {
@@ -267,21 +303,56 @@ impl Fleet {
     /// Connects `n` reading clients at once and returns without waiting for a part: for a
     /// server that has no frame yet (`pushserve -` before anything is piped in).
     pub fn open(&mut self, addr: SocketAddr, n: usize) {
+        let request = self
+            .path
+            .as_deref()
+            .map_or_else(|| REQUEST.to_vec(), request);
         for _ in 0..n {
             let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-            let stat = Arc::new(ClientStat::default());
+            let stat = Arc::new(ClientStat {
+                wire: self.wire,
+                record: self.record,
+                ..ClientStat::default()
+            });
             if !self.lean {
                 self.socks.push(s.try_clone().expect("clone socket"));
             }
             let thread = match &self.tls {
-                Some(config) => spawn_tls_reader(s, config, &stat),
+                Some(config) => spawn_tls_reader(s, config, request.clone(), &stat),
                 None => {
-                    s.write_all(REQUEST).expect("send request");
+                    s.write_all(&request).expect("send request");
                     spawn_reader(s, &stat)
                 }
             };
             self.threads.push(thread.expect("spawn client"));
             self.stats.push(stat);
+        }
+    }
+
+    /// Connects `n` reading clients to a server that sends nothing before its next change
+    /// (mjpg-streamer), `batch` at a time, each batch once `held()` (how many clients the
+    /// server holds) counts every reader before it, so that a short listen backlog never
+    /// overflows.
+    pub fn connect_unserved(
+        &mut self,
+        addr: SocketAddr,
+        n: usize,
+        batch: usize,
+        held: impl Fn() -> usize,
+    ) {
+        let deadline = Instant::now() + CONNECT_DEADLINE;
+        let (start, mut left) = (self.stats.len(), n);
+        while left > 0 {
+            let batch = left.min(batch);
+            self.open(addr, batch);
+            left -= batch;
+            while held() < self.stats.len() - start {
+                assert!(
+                    Instant::now() < deadline,
+                    "clients not accepted within {CONNECT_DEADLINE:?}"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 

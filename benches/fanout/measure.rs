@@ -165,6 +165,17 @@ pub fn tcp_mem_kb() -> u64 {
     pages * 4
 }
 
+/// Whether a socket listens on 127.0.0.1:`port` (`/proc/net/tcp`): known without connecting,
+/// which would start a thread in a server that has one per connection.
+pub fn listening(port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    let tcp = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    tcp.lines().skip(1).any(|l| {
+        let words: Vec<&str> = l.split_whitespace().collect();
+        words.get(1) == Some(&local.as_str()) && words.get(3) == Some(&"0A")
+    })
+}
+
 /// A `TcpExt:` counter of the whole machine from `/proc/net/netstat`.
 pub fn tcp_ext(key: &str) -> u64 {
     let netstat = fs::read_to_string("/proc/net/netstat").unwrap_or_default();

@@ -1,8 +1,9 @@
 //! The servers under test: pushserve (a private copy of the release binary, watching a file in
-//! a temp folder that each change is renamed over, or for figures 9 and 10 with other
-//! arguments: a relay, `-`; over HTTPS for figure 11) and the baseline (this binary
-//! re-executed as `--baseline-server`, fed frames on its stdin), both started on 127.0.0.1
-//! with a free port and killed on drop; and the baseline server itself.
+//! a temp folder that each change is renamed over, or rewritten in place for figure 13, or for
+//! figures 9, 10 and 13 with other arguments: a relay, `-`, many files; over HTTPS for figure
+//! 11), the baseline (this binary re-executed as `--baseline-server`, fed frames on its stdin)
+//! and for figure 13 mjpg-streamer watching such a file, all started on 127.0.0.1 with a free
+//! port and killed on drop; and the baseline server itself.
 //!
 //! Baseline shape: one thread per connection (128 KiB stack, like `src/http/listener.rs`), each
 //! waiting on a Mutex and Condvar for a newer frame and writing the pre-rendered part (head,
@@ -10,17 +11,17 @@
 //! no keep-alives, no write timeout.
 
 use std::env;
-use std::fs;
+use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{self, Child, ChildStdin, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{self, Child, ChildStderr, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::TempDir;
-use crate::measure::{Proc, now_ns};
+use crate::measure::{Proc, listening, now_ns};
 
 /// The stack pushserve gives a connection thread (src/http/listener.rs).
 const CONN_STACK: usize = 128 * 1024;
@@ -30,6 +31,9 @@ const BASELINE_BOUNDARY: &str = "BaselineBoundary0123456789abcdefghijklmn";
 pub enum Kind {
     Pushserve,
     Baseline,
+    /// mjpg-streamer's input_file watching the folder of the file, output_http serving it
+    /// (figure 13, when `FANOUT_MJPG_STREAMER` names its binary).
+    MjpgStreamer,
 }
 
 impl Kind {
@@ -72,11 +76,59 @@ impl Server {
                 cmd.arg("--baseline-server").stdin(Stdio::piped());
                 (cmd, None)
             }
+            Kind::MjpgStreamer => unreachable!("mjpg-streamer starts with Server::mjpg_streamer"),
         };
         let mut server = Server::spawn(kind, cmd, dir);
         if kind == Kind::Baseline {
             server.stdin = server.child.stdin.take();
             server.publish(first);
+        }
+        server
+    }
+
+    /// mjpg-streamer (`bin`, its plugins beside it) serving a file that `first` is written
+    /// to, on 127.0.0.1 and a port that was free a moment before; returns once it listens
+    /// there (its threads then are all but those of its clients). It prints no URL, and sends
+    /// a reader nothing before the file's next change.
+    pub fn mjpg_streamer(bin: &Path, first: &[u8]) -> Server {
+        let dir = TempDir::new("mjpg");
+        fs::write(dir.path("frame.jpg"), first).expect("write frame");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut cmd = Command::new(bin);
+        cmd.env("LD_LIBRARY_PATH", bin.parent().unwrap_or(Path::new(".")))
+            .arg("-i")
+            .arg(format!(
+                "input_file.so -f {} -n frame.jpg -d 0",
+                dir.0.display()
+            ))
+            .arg("-o")
+            .arg(format!("output_http.so -p {port} -l 127.0.0.1"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start mjpg-streamer");
+        children().lock().unwrap().push(child.id());
+        let stderr = collect(child.stderr.take().unwrap());
+        let mut server = Server {
+            kind: Kind::MjpgStreamer,
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            stdin: None,
+            dir: Some(dir),
+            stderr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !listening(port) {
+            assert!(
+                server.alive() && Instant::now() < deadline,
+                "mjpg-streamer did not listen on {}: {}",
+                server.addr,
+                server.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
         }
         server
     }
@@ -102,16 +154,7 @@ impl Server {
             .spawn()
             .expect("start server");
         children().lock().unwrap().push(child.id());
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err_pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        let stderr = collect(child.stderr.take().unwrap());
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
@@ -148,7 +191,7 @@ impl Server {
     /// Publishes a new version; returns the time it was published.
     pub fn publish(&mut self, frame: &[u8]) -> u64 {
         match self.kind {
-            Kind::Pushserve => {
+            Kind::Pushserve | Kind::MjpgStreamer => {
                 // As `TempDir::replace`, but timed between the write and the rename.
                 let dir = self.dir.as_ref().unwrap();
                 let tmp = dir.path(".frame.jpg.tmp");
@@ -169,6 +212,22 @@ impl Server {
         }
     }
 
+    /// Publishes a new version by rewriting the watched file in place (open it truncated, write
+    /// the whole frame, close it), as a program that does not save atomically does; returns the
+    /// time just before the close.
+    pub fn rewrite(&mut self, frame: &[u8]) -> u64 {
+        let dir = self.dir.as_ref().expect("a watched file");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(dir.path("frame.jpg"))
+            .expect("open frame");
+        file.write_all(frame).expect("write frame");
+        let t0 = now_ns();
+        drop(file);
+        t0
+    }
+
     /// The server process's `/proc` entries.
     pub fn proc(&self) -> Proc {
         Proc(self.child.id())
@@ -186,6 +245,20 @@ impl Server {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// What a child writes on stderr, gathered by a thread of its own.
+fn collect(pipe: ChildStderr) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    text
 }
 
 impl Drop for Server {

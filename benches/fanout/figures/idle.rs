@@ -2,7 +2,8 @@
 //! server's CPU over `FANOUT_IDLE_SECS` from the nanosecond run time of its threads
 //! (`/proc/PID/task/*/schedstat`; 1 % of a core is only 10 ticks in 10 s), with the ticks as a
 //! cross-check. Cases: N = 10 and 1000, 1000 with no keep-alive in the window, 1000 with the
-//! frame repeated in the window, and 1000 over four windows at the defaults.
+//! frame repeated in the window, and 1000 over four windows at the defaults. Figure 13 measures
+//! its idle sources with the same window ([`measure_idle`]).
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,17 +45,17 @@ impl Judge {
     }
 }
 
-struct Idle {
+pub struct Idle {
     /// From schedstat (ns), and from /proc/PID/stat ticks as a cross-check.
-    cpu_pct: f64,
-    ticks_pct: f64,
-    parts: u64,
+    pub cpu_pct: f64,
+    pub ticks_pct: f64,
+    pub parts: u64,
     /// Bytes the clients received meanwhile: parts, and keep-alive padding.
-    bytes: u64,
+    pub bytes: u64,
 }
 
 impl Idle {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         json!({
             "cpu_pct": self.cpu_pct,
             "ticks_pct": self.ticks_pct,
@@ -69,6 +70,12 @@ fn idle(kind: Kind, n: usize, secs: f64, args: &[&str]) -> Idle {
     let server = Server::start(kind, &jpeg(FRAME_100K, 1), args);
     let mut fleet = Fleet::default();
     fleet.connect(server.addr, n);
+    measure_idle(&server, &fleet, secs)
+}
+
+/// The CPU of `server` over `secs` with the readers of `fleet` connected, after a second for
+/// them to settle; panics if the server's threads came or went meanwhile.
+pub fn measure_idle(server: &Server, fleet: &Fleet, secs: f64) -> Idle {
     thread::sleep(Duration::from_secs(1));
     let proc = server.proc();
     let threads0 = server.status("Threads");

@@ -17,8 +17,10 @@
 //! | 10 | [`sources`] | `ffmpeg \| pushserve -`: frames each viewer gets, CPU |
 //! | 11 | [`https`] | TLS against plain: fan-out latency, server CPU per GB |
 //! | 12 | [`stdin`] | `pushserve -`: CPU per byte split, false image starts against other input |
+//! | 13 | [`changes`] | a save reaching readers at the defaults: events, `--poll-only`, mjpg-streamer |
 
 pub mod burst;
+pub mod changes;
 pub mod churn;
 pub mod fanout;
 pub mod https;
@@ -34,10 +36,11 @@ use crate::Config;
 use crate::report::{Summary, Table, int};
 
 /// Every figure, in the order they run.
-pub const ALL: [u32; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+pub const ALL: [u32; 13] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
 
-/// Measures figure `figure`.
-pub fn run(figure: u32, cfg: &Config) -> Value {
+/// Measures figure `figure`; `earlier` are the figures of this run measured before it (figure
+/// 13 compares itself with figure 1's).
+pub fn run(figure: u32, cfg: &Config, earlier: &[Value]) -> Value {
     match figure {
         1 => fanout::latency(cfg),
         2 => throughput::run(cfg),
@@ -51,6 +54,7 @@ pub fn run(figure: u32, cfg: &Config) -> Value {
         10 => sources::ffmpeg(cfg),
         11 => https::run(cfg),
         12 => stdin::run(cfg),
+        13 => changes::run(cfg, earlier),
         _ => unreachable!("no figure {figure}"),
     }
 }
@@ -70,6 +74,7 @@ pub fn rows(fig: &Value, t: &mut Table) {
         10 => sources::ffmpeg_rows(fig, t),
         11 => https::rows(fig, t),
         12 => stdin::rows(fig, t),
+        13 => changes::rows(fig, t),
         n => t.note(&format!(
             "- figure {n}: not known to this version of the bench"
         )),
@@ -91,6 +96,7 @@ pub fn summary(fig: &Value) -> Vec<Summary> {
         10 => sources::ffmpeg_summary(fig),
         11 => https::summary(fig),
         12 => stdin::summary(fig),
+        13 => changes::summary(fig),
         _ => Vec::new(),
     }
 }
