@@ -85,6 +85,14 @@ struct Watch {
     places: Vec<Place>,
 }
 
+impl Watch {
+    /// Whether a symlink leads to a folder of its own: its target may move, so the places are
+    /// resolved again after each wait (for a plain path, only once a watch is lost).
+    fn through_link(&self) -> bool {
+        matches!(self.asked, Target::File(_)) && self.places.len() > 1
+    }
+}
+
 #[derive(Clone)]
 enum Target {
     File(PathBuf),
@@ -129,7 +137,7 @@ impl Changes {
             && !matches!(&watch.asked, Target::Folders(old) if *old == folders)
         {
             watch.asked = Target::Folders(folders);
-            self.refresh();
+            watch.rewatch(false);
         }
     }
 
@@ -192,24 +200,34 @@ impl Changes {
     /// may be back) and follows a symlink that now leads elsewhere. Cheap when neither happened.
     pub fn refresh(&mut self) {
         let Some(watch) = &mut self.watch else { return };
-        let Ok(watcher) = watcher() else { return };
-        let places = places_of(&watch.asked);
         let lost = watch.interest.lost.swap(false, Ordering::SeqCst);
-        if places == watch.places && !lost {
+        if lost || watch.through_link() {
+            watch.rewatch(lost);
+        }
+    }
+}
+
+impl Watch {
+    /// Registers the places of what was asked again, if they moved or `lost` says the old
+    /// watches have ended.
+    fn rewatch(&mut self, lost: bool) {
+        let Ok(watcher) = watcher() else { return };
+        let places = places_of(&self.asked);
+        if places == self.places && !lost {
             return;
         }
-        watcher.remove(&watch.interest);
+        watcher.remove(&self.interest);
         if lost {
-            watcher.forget(&watch.places);
+            watcher.forget(&self.places);
         }
-        if watcher.add(&places, &watch.interest).is_err()
+        if watcher.add(&places, &self.interest).is_err()
             && places.iter().any(|p| !p.folder.is_dir())
         {
             // Not there yet: try again at the next poll. (Another failure, such as the
             // watch limit, is not tried again until the places change.)
-            watch.interest.lost.store(true, Ordering::SeqCst);
+            self.interest.lost.store(true, Ordering::SeqCst);
         }
-        watch.places = places;
+        self.places = places;
     }
 }
 
