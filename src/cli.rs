@@ -221,8 +221,8 @@ fn print_flags() -> [Arg; 2] {
 /// page's EXAMPLES.
 pub const EXAMPLES: [(&str, &str); 10] = [
     (
-        "pushserve webcam.jpg --poll 200",
-        "Serve webcam.jpg, checking it for a new version every 200 ms; open the printed URL.",
+        "pushserve webcam.jpg",
+        "Serve webcam.jpg: each new version is on screen as soon as it is saved; open the printed URL.",
     ),
     (
         "pushserve status.html --port 0 --bind 0.0.0.0",
