@@ -606,102 +606,43 @@ const JPEG_ONLY: &[Shown] = &[Green, Blue];
 const IMAGES: &[Shown] = &[Green, Red, Blue];
 const EVERYTHING: &[Shown] = &[Green, Red, Text, Blue];
 
-#[test]
-fn curl_shows_every_change() {
-    shows_every_change("curl", curl);
+/// The matrix, one row per client: its two tests' names (kept as names, which `cargo test NAME`
+/// and the CI log use), its name in the latencies printed, how to start it, and what it shows
+/// of the slideshow.
+macro_rules! clients {
+    ($($shows_every_change:ident, $follows_a_mixed_slideshow:ident:
+        $name:literal, $start:expr, $shows:expr;)*) => {$(
+        #[test]
+        fn $shows_every_change() {
+            shows_every_change($name, $start);
+        }
+
+        #[test]
+        fn $follows_a_mixed_slideshow() {
+            follows_a_mixed_slideshow($start, $shows);
+        }
+    )*};
 }
 
-#[test]
-fn curl_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(curl, EVERYTHING);
-}
-
-#[test]
-fn ffmpeg_mpjpeg_shows_every_change() {
-    shows_every_change("ffmpeg -f mpjpeg", |url| ffmpeg(url, &["-f", "mpjpeg"]));
-}
-
-#[test]
-fn ffmpeg_mpjpeg_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(|url| ffmpeg(url, &["-f", "mpjpeg"]), JPEG_ONLY);
-}
-
-#[test]
-fn ffmpeg_probing_shows_every_change() {
-    shows_every_change("ffmpeg (probing)", |url| ffmpeg(url, &[]));
-}
-
-#[test]
-fn ffmpeg_probing_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(|url| ffmpeg(url, &[]), JPEG_ONLY);
-}
-
-#[test]
-fn opencv_shows_every_change() {
-    shows_every_change("OpenCV", opencv);
-}
-
-#[test]
-fn opencv_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(opencv, JPEG_ONLY);
-}
-
-#[test]
-fn gstreamer_shows_every_change() {
-    shows_every_change("GStreamer", gstreamer);
-}
-
-#[test]
-fn gstreamer_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(gstreamer, JPEG_ONLY);
-}
-
-#[test]
-fn mpv_shows_every_change() {
-    shows_every_change("mpv", mpv);
-}
-
-#[test]
-fn mpv_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(mpv, JPEG_ONLY);
-}
-
-#[test]
-fn vlc_shows_every_change() {
-    shows_every_change("VLC --network-caching=100", vlc);
-}
-
-#[test]
-fn vlc_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(vlc, JPEG_ONLY);
-}
-
-#[test]
-fn chromium_img_same_origin_shows_every_change() {
-    shows_every_change("Chromium <img>, same origin", img_same_origin);
-}
-
-#[test]
-fn chromium_img_same_origin_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(img_same_origin, IMAGES);
-}
-
-#[test]
-fn chromium_img_other_origin_shows_every_change() {
-    shows_every_change("Chromium <img>, other origin", img_other_origin);
-}
-
-#[test]
-fn chromium_img_other_origin_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(img_other_origin, IMAGES);
-}
-
-#[test]
-fn chromium_viewer_page_shows_every_change() {
-    shows_every_change("Chromium, viewer page", viewer_page);
-}
-
-#[test]
-fn chromium_viewer_page_follows_a_mixed_slideshow() {
-    follows_a_mixed_slideshow(viewer_page, EVERYTHING);
+clients! {
+    curl_shows_every_change, curl_follows_a_mixed_slideshow:
+        "curl", curl, EVERYTHING;
+    ffmpeg_mpjpeg_shows_every_change, ffmpeg_mpjpeg_follows_a_mixed_slideshow:
+        "ffmpeg -f mpjpeg", |url| ffmpeg(url, &["-f", "mpjpeg"]), JPEG_ONLY;
+    ffmpeg_probing_shows_every_change, ffmpeg_probing_follows_a_mixed_slideshow:
+        "ffmpeg (probing)", |url| ffmpeg(url, &[]), JPEG_ONLY;
+    opencv_shows_every_change, opencv_follows_a_mixed_slideshow:
+        "OpenCV", opencv, JPEG_ONLY;
+    gstreamer_shows_every_change, gstreamer_follows_a_mixed_slideshow:
+        "GStreamer", gstreamer, JPEG_ONLY;
+    mpv_shows_every_change, mpv_follows_a_mixed_slideshow:
+        "mpv", mpv, JPEG_ONLY;
+    vlc_shows_every_change, vlc_follows_a_mixed_slideshow:
+        "VLC --network-caching=100", vlc, JPEG_ONLY;
+    chromium_img_same_origin_shows_every_change, chromium_img_same_origin_follows_a_mixed_slideshow:
+        "Chromium <img>, same origin", img_same_origin, IMAGES;
+    chromium_img_other_origin_shows_every_change, chromium_img_other_origin_follows_a_mixed_slideshow:
+        "Chromium <img>, other origin", img_other_origin, IMAGES;
+    chromium_viewer_page_shows_every_change, chromium_viewer_page_follows_a_mixed_slideshow:
+        "Chromium, viewer page", viewer_page, EVERYTHING;
 }
