@@ -1,11 +1,14 @@
-//! Real third-party stream readers against the real binary: ffmpeg, OpenCV (through Python)
-//! and curl. `.ci/run` installs them when absent.
+//! Real third-party stream readers against the real binary: ffmpeg, OpenCV (through Python),
+//! curl, and Python's `email` parser as an outside judge of the stream's bytes. `.ci/run`
+//! installs them when absent.
 
 mod common;
 
-use std::io;
+use std::io::{self, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -220,4 +223,206 @@ fn curl_readers_that_exit_are_no_longer_counted_within_a_second() {
         );
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Parses a captured stream (the response head without its status line, then the body) from
+/// stdin with Python's standard `email` parser, which finds parts by their boundary lines
+/// (RFC 2046) and knows nothing of Content-Length; prints what it found as JSON, bodies in hex.
+const EMAIL_PARSES: &str = r#"
+import sys, json, email
+msg = email.message_from_bytes(sys.stdin.buffer.read())
+parts = msg.get_payload() if msg.is_multipart() else []
+print(json.dumps({
+    "type": msg.get_content_type(),
+    "defects": [repr(d) for d in msg.defects],
+    "preamble": msg.preamble or "",
+    "epilogue": msg.epilogue or "",
+    "parts": [{
+        "type": p.get("Content-Type"),
+        "length": p.get("Content-Length"),
+        "defects": [repr(d) for d in p.defects],
+        "body": (p.get_payload(decode=True) or b"").hex(),
+    } for p in parts],
+}))
+"#;
+
+/// A stream's bytes as they arrive, gathered by a thread until the server closes it.
+struct Capture(Arc<Mutex<Vec<u8>>>, thread::JoinHandle<()>);
+
+impl Capture {
+    fn start(mut conn: TcpStream) -> Capture {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&bytes);
+        let reader = thread::spawn(move || {
+            let mut chunk = [0u8; 65536];
+            while let Ok(n @ 1..) = common::read_some(&mut conn, &mut chunk) {
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        Capture(bytes, reader)
+    }
+
+    /// Waits until `want` has arrived at or after `from`; returns where it ends.
+    fn wait_for(&self, want: &[u8], from: usize) -> usize {
+        let start = Instant::now();
+        loop {
+            if let Some(at) = common::find(&self.0.lock().unwrap()[from..], want) {
+                return from + at + want.len();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "never received {:?}",
+                String::from_utf8_lossy(want)
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Everything, once the server has closed the stream.
+    fn finish(self) -> Vec<u8> {
+        self.1.join().unwrap();
+        Arc::try_unwrap(self.0).unwrap().into_inner().unwrap()
+    }
+}
+
+/// Streams versions of a text file to a stream reader (`curl/8`, with keep-alive lines between
+/// the versions) or a browser (`Mozilla/5.0`), lets SIGTERM end the stream with its final
+/// boundary, and has Python's `email` parser read what was sent: each part must be a version,
+/// byte for byte, with its Content-Type. Among the versions are lines like the stream's
+/// delimiters (the boundary with its last letter changed, the boundary in mid-line), a header
+/// block, binary bytes, and a body that ends in a lone CR, so that a delimiter's CRLF that went
+/// missing or lost its CR shows.
+fn python_email_reads(reader: bool) -> Option<EmailParts> {
+    let mut python = tool("python3")?;
+    let (user_agent, args): (&str, &[&str]) = if reader {
+        (
+            "curl/8",
+            &["--poll", "20", "--keepalive", "1", "--repeat", "0"],
+        )
+    } else {
+        // No keep-alive (for a browser, the current frame again) within the test.
+        ("Mozilla/5.0", &["--poll", "20", "--keepalive", "60"])
+    };
+    let mut server = TestServer::serving("now.txt", b"first\n", args);
+    let mut conn = server.connect();
+    write!(
+        conn,
+        "GET /stream HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {user_agent}\r\n\r\n"
+    )
+    .unwrap();
+    let capture = Capture::start(conn);
+    let head_end = capture.wait_for(b"\r\n\r\n", 0);
+    let head = String::from_utf8_lossy(&capture.0.lock().unwrap()[..head_end]).into_owned();
+    let boundary = head
+        .split("boundary=")
+        .nth(1)
+        .and_then(|b| b.split("\r\n").next())
+        .unwrap_or_else(|| panic!("no boundary in {head}"))
+        .to_string();
+    let mut near = boundary.clone();
+    let last = near.pop().unwrap();
+    near.push(if last == 'x' { 'y' } else { 'x' });
+    let versions: Vec<Vec<u8>> = vec![
+        b"first\n".to_vec(),
+        format!(
+            "--{near}\r\n\r\n--{near}--\r\nContent-Type: image/jpeg\r\n\r\nx--{boundary}--\r\n--\r\n\r\n"
+        )
+        .into_bytes(),
+        fixture("red.jpg"),
+        b"last line\r\n\r".to_vec(),
+    ];
+    let mut at = capture.wait_for(&versions[0], head_end);
+    for version in &versions[1..] {
+        if reader {
+            // A keep-alive line in the head of the part to come, which the parser must take.
+            at = capture.wait_for(b"X-Keepalive", at);
+        }
+        server.dir().replace("now.txt", version);
+        at = capture.wait_for(version, at);
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stream = capture.finish();
+    let status = common::wait_exit(&mut server.child, "still running after SIGTERM");
+    assert_eq!(status.code(), Some(0));
+
+    let after_status_line = &stream[common::find(&stream, b"\r\n").unwrap() + 2..];
+    let mut python = Killed(
+        python
+            .args(["-c", EMAIL_PARSES])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Closed once written: Python reads to the end before it parses.
+    let mut stdin = python.0.stdin.take().unwrap();
+    stdin.write_all(after_status_line).unwrap();
+    drop(stdin);
+    let (status, out, err) = python.finish("Python did not parse the stream");
+    assert!(status.success(), "{err}");
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let shown = stream.escape_ascii().to_string();
+    assert_eq!(parsed["type"], "multipart/x-mixed-replace", "{shown}");
+    assert_eq!(parsed["defects"], serde_json::json!([]), "{shown}");
+    assert_eq!(parsed["preamble"], "", "{shown}");
+    assert_eq!(parsed["epilogue"], "", "{shown}");
+    let parts = parsed["parts"].as_array().unwrap();
+    let mut bodies = Vec::new();
+    for part in parts {
+        assert_eq!(part["defects"], serde_json::json!([]), "{part}");
+        assert_eq!(part["type"], "text/plain; charset=utf-8", "{part}");
+        let body = unhex(part["body"].as_str().unwrap());
+        if let Some(length) = part["length"].as_str() {
+            assert_eq!(length.parse::<usize>().unwrap(), body.len(), "{part}");
+        }
+        bodies.push(body);
+    }
+    Some(EmailParts { versions, bodies })
+}
+
+/// The versions written, and the bodies of the parts Python's parser found.
+struct EmailParts {
+    versions: Vec<Vec<u8>>,
+    bodies: Vec<Vec<u8>>,
+}
+
+/// Bodies as text a failure can show, every byte visible.
+fn escaped(bodies: &[Vec<u8>]) -> Vec<String> {
+    bodies
+        .iter()
+        .map(|b| b.escape_ascii().to_string())
+        .collect()
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Whole parts with Content-Length, keep-alive lines in the open part's head, and the open
+/// delimiter line turned into the final boundary.
+#[test]
+fn python_email_reads_a_reader_stream_byte_for_byte() {
+    let Some(read) = python_email_reads(true) else {
+        return;
+    };
+    assert_eq!(escaped(&read.bodies), escaped(&read.versions));
+}
+
+/// Each part's body followed at once by the next part's head; at the end, the open part filled
+/// with the current version, then the final boundary.
+#[test]
+fn python_email_reads_a_browser_stream_byte_for_byte() {
+    let Some(mut read) = python_email_reads(false) else {
+        return;
+    };
+    read.versions.push(read.versions.last().unwrap().clone());
+    assert_eq!(escaped(&read.bodies), escaped(&read.versions));
 }
