@@ -243,6 +243,23 @@ mod tests {
         assert!(all.shows_type(TEXT));
         let svg = types("GET /stream?type=image/svg+xml HTTP/1.1\r\nHost: a\r\n\r\n");
         assert!(svg.shows_type("image/svg+xml") && !svg.shows_type(PNG));
+        // Any case of hex digits; `+` is kept; a `%` without two hex digits is not decoded.
+        let query = |q: &str| {
+            PartTypes::for_request(&parse(&format!(
+                "GET /stream?type={q} HTTP/1.1\r\nHost: a\r\n\r\n"
+            )))
+        };
+        let t = query("%69mage%2fpng,image%2Fsvg%2bxml").unwrap();
+        assert!(t.shows_type(PNG) && t.shows_type("image/svg+xml") && !t.shows_type(JPEG));
+        for bad in [
+            "image%2",
+            "image%zzpng",
+            "image%2F",
+            "image/png%",
+            "image%2Fpng%2C",
+        ] {
+            assert!(query(bad).is_err(), "{bad:?}");
+        }
         for bad in ["", "jpeg", "image/", "*/jpeg", "image/jp eg", "image/jpeg,"] {
             assert!(PartTypes::parse(bad).is_err(), "{bad:?}");
         }

@@ -223,6 +223,54 @@ mod tests {
         }
     }
 
+    /// Each of these would pass with a lenient decoder (padding left out or added, bits left
+    /// over, the URL-safe alphabet, a space, padding in the middle): strictly, none is base64.
+    #[test]
+    fn auth_refuses_tokens_a_lenient_decoder_would_take() {
+        let accounts = accounts(&["a:b", "a:ba", "\u{ff}:b"]);
+        // a:b, a:ba, ÿ:b
+        for token in ["YTpi", "YTpiYQ==", "w786Yg=="] {
+            assert_eq!(accounts.check(Some(&format!("Basic {token}"))), Ok(()));
+        }
+        for token in [
+            "YTpi=",
+            "YTpi==",
+            "YTpi====",
+            "YTpiYQ",
+            "YTpiYQ=",
+            "YTpiYQ===",
+            "YTpiYR==",
+            "YTpiYd==",
+            "YQ==OmI=",
+            "YTp iYQ==",
+            "YTpi\u{0}",
+            "YTpiYQ==\u{e9}",
+            "w786Yg",
+            "_zpi",
+            "YTpi.",
+            "=YTpi",
+        ] {
+            assert_eq!(
+                accounts.check(Some(&format!("Basic {token}"))),
+                Err(Refusal::Malformed),
+                "{token:?}"
+            );
+        }
+    }
+
+    /// What a token decodes to is compared as bytes with the account's UTF-8: credentials in
+    /// another encoding, or not text at all, are wrong, whatever they would say as Latin-1.
+    #[test]
+    fn auth_refuses_credentials_that_are_not_the_accounts_utf8() {
+        let accounts = accounts(&["a:\u{e9}", "\u{ff}:b"]);
+        // a:é in UTF-8, then in Latin-1; ÿ:b in Latin-1; a:\x80 (not UTF-8 at all)
+        assert_eq!(accounts.check(Some("Basic YTrDqQ==")), Ok(()));
+        let wrong = |user: &str| Err(Refusal::Wrong { user: user.into() });
+        assert_eq!(accounts.check(Some("Basic YTrp")), wrong("a"));
+        assert_eq!(accounts.check(Some("Basic /zpi")), wrong("\u{fffd}"));
+        assert_eq!(accounts.check(Some("Basic YTqA")), wrong("a"));
+    }
+
     #[test]
     fn auth_accepts_any_account_and_refuses_the_rest() {
         let accounts = accounts(&["alice:secret", "bob:a:b:c"]);

@@ -1341,6 +1341,30 @@ mod tests {
         );
     }
 
+    /// `%XX` decodes to its byte, whatever it makes; a `%` without two hex digits after it
+    /// stays, and so does `+` (not a space outside a form).
+    #[test]
+    fn credentials_and_names_are_percent_decoded() {
+        let target = Target::parse("http://a%zz%4:%C3%a9+%25%00%:x%ff@cam/").unwrap();
+        assert_eq!(target.user.as_deref(), Some(&b"a%zz%4"[..]));
+        assert_eq!(
+            target.password.as_deref(),
+            Some(&b"\xc3\xa9+%\0%:x\xff"[..])
+        );
+        assert_eq!(basic(b"a%zz%4", b"\xff"), "Basic YSV6eiU0Ov8=");
+        let name = |url: &str| {
+            let relay =
+                RelaySource::new(url, Duration::from_secs(1), Duration::ZERO, 1, false, None);
+            relay.unwrap().name
+        };
+        assert_eq!(
+            name("http://cam/snap%20shot%2Bone.jpg?x=%41"),
+            "snap shot+one.jpg"
+        );
+        assert_eq!(name("http://cam/a%ff%2.jpg"), "a\u{fffd}%2.jpg");
+        assert_eq!(name("http://cam/dir%2Fcam.jpg"), "dir/cam.jpg");
+    }
+
     #[test]
     fn error_statuses_are_said_once_and_retried_until_frames_flow() {
         let channel = channel();
