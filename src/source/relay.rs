@@ -24,6 +24,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use ureq::http::{HeaderMap, Response, StatusCode};
 use ureq::{Agent, Body, Timeout};
 
@@ -998,52 +1000,12 @@ fn seconds(d: Duration) -> String {
 
 /// `%XX` decoded; a `%` not followed by two hex digits stays as it is.
 fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).and_then(|&b| hex(b)),
-            bytes.get(i + 2).and_then(|&b| hex(b)),
-        ) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    percent_encoding::percent_decode_str(text).collect()
 }
 
 /// The `Authorization` value of Basic credentials (RFC 7617).
 fn basic(user: &[u8], password: &[u8]) -> String {
-    format!("Basic {}", base64(&[user, b":", password].concat()))
-}
-
-/// Standard base64 with padding (RFC 4648), for Basic credentials.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    format!("Basic {}", STANDARD.encode([user, b":", password].concat()))
 }
 
 #[cfg(test)]
@@ -1290,8 +1252,9 @@ mod tests {
         assert_eq!(target.user.as_deref(), Some(&b"us@er"[..]));
         assert_eq!(target.password.as_deref(), Some(&b"p:ss:w"[..]));
         assert_eq!(basic(b"user", b"pass"), "Basic dXNlcjpwYXNz");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(basic(b"a", b"b"), "Basic YTpi");
+        assert_eq!(basic(b"a", b""), "Basic YTo=");
+        assert_eq!(basic(b"", b""), "Basic Og==");
         let cam = Target::parse("http://cam").unwrap();
         assert_eq!((cam.user, cam.password, cam.port), (None, None, 80));
         for bad in [
