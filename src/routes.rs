@@ -1,5 +1,5 @@
 //! Which request gets what: the route table (path, handler, CORS or not, one-line summary),
-//! which the router, the man page's ENDPOINTS and README's endpoint table are all made from;
+//! which the router, the man page's ENDPOINTS and docs/GUIDE.md's endpoint table are all made from;
 //! and the router. The only place URL paths are named; no path ever names a file, so nothing
 //! but the given sources can be served.
 //!
@@ -285,7 +285,7 @@ fn log_access(
 mod tests {
     use super::ROUTES;
 
-    /// README's endpoint table, made from [`ROUTES`] (a test keeps README in step).
+    /// docs/GUIDE.md's endpoint table, made from [`ROUTES`] (a test keeps the guide in step).
     pub fn markdown_table() -> String {
         let mut table = String::from("| path | what |\n|---|---|\n");
         for route in &ROUTES {
@@ -300,12 +300,12 @@ mod tests {
     }
 
     #[test]
-    fn readme_lists_the_endpoints_of_the_route_table() {
-        let readme = include_str!("../README.md");
+    fn guide_lists_the_endpoints_of_the_route_table() {
+        let guide = include_str!("../docs/GUIDE.md");
         let table = markdown_table();
         assert!(
-            readme.contains(&table),
-            "README.md's endpoint table is not the route table's; put this in its place:\n\n{table}"
+            guide.contains(&table),
+            "docs/GUIDE.md's endpoint table is not the route table's; put this in its place:\n\n{table}"
         );
     }
 }

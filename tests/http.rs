@@ -228,9 +228,9 @@ fn the_printed_url_with_a_path_appended_is_served_despite_the_double_slash() {
     assert_eq!(server.get("/snap//shot", "").status, 404);
 }
 
-/// The paths of README's endpoint table, which a unit test keeps equal to the route table.
+/// The paths of docs/GUIDE.md's endpoint table, which a unit test keeps equal to the route table.
 fn endpoint_paths() -> Vec<&'static str> {
-    include_str!("../README.md")
+    include_str!("../docs/GUIDE.md")
         .lines()
         .filter_map(|line| line.strip_prefix("| `/")?.split_once('`'))
         .map(|(path, _)| path)

@@ -146,7 +146,7 @@ fn curl(url: &str) -> Option<Box<dyn Player>> {
     Some(Piped::start(curl, written_bytes))
 }
 
-/// ffmpeg copying the stream to its output, as README's recording recipe does; `input` is
+/// ffmpeg copying the stream to its output, as the guide's recording recipe does; `input` is
 /// `-f mpjpeg`, or nothing to let it probe.
 fn ffmpeg(url: &str, input: &[&str]) -> Option<Box<dyn Player>> {
     let mut ffmpeg = tool("ffmpeg", "apt-get install ffmpeg")?;
@@ -268,7 +268,7 @@ impl Player for Mpv {
 
 /// VLC, writing each frame it shows to a YUV4MPEG2 file; as `nobody` when the tests run as
 /// root, which VLC refuses. `--network-caching=100`: with its default of a second, VLC shows
-/// each change about 1.1 s after it (see README).
+/// each change about 1.1 s after it (see docs/GUIDE.md).
 struct Vlc {
     _child: Killed,
     out: common::TempDir,
@@ -434,7 +434,7 @@ impl Player for Chromium {
     }
 }
 
-/// The README's embed recipe: `<img src=".../stream">` in a page.
+/// README's embed recipe: `<img src=".../stream">` in a page.
 const EMBED: &str = r#"<body style="margin:0"><img id="live" src="URL" alt="live"
     style="display:block;width:64px;height:64px">"#;
 

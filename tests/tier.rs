@@ -1,5 +1,5 @@
 //! More viewers than one machine, run on one: an origin pushserve, two relays of its stream and
-//! a real nginx spreading viewers over the relays, configured with the block README.md shows
+//! a real nginx spreading viewers over the relays, configured with the block docs/GUIDE.md shows
 //! (read from it, with this test's addresses in place of the example's). Each change at the
 //! origin must reach every viewer through origin → relay → nginx; what each hop takes is
 //! printed.
@@ -18,7 +18,7 @@ use common::nginx::Nginx;
 use common::{DEADLINE, PartReader, TestServer, fixture, sbin_tool};
 use serde_json::Value;
 
-/// The site's name in README.md's example: viewers ask nginx for it, nginx passes it on
+/// The site's name in docs/GUIDE.md's example: viewers ask nginx for it, nginx passes it on
 /// (`Host $host`), and the relays answer to it because of `--allow-host`.
 const SITE: &str = "cam.example.com";
 
@@ -41,7 +41,7 @@ fn an_origin_two_relays_and_nginx_bring_every_change_to_every_viewer() {
     let upstream = format!("{}stream", origin.url);
     let relays = [(); 2].map(|_| TestServer::start(&[&upstream, "--allow-host", SITE]));
     let nginx = Nginx::start(nginx.get_program(), |port| {
-        readme_site(port, [&relays[0].addr, &relays[1].addr])
+        guide_site(port, [&relays[0].addr, &relays[1].addr])
     });
     // Only the relays read the origin, however many viewers there are.
     origin.wait_until_connected("stream", 2);
@@ -256,19 +256,19 @@ fn open_events(nginx: &Nginx) -> Events {
     Events(lines)
 }
 
-/// The nginx block of README.md's "More viewers than one machine", listening on `port` and
+/// The nginx block of docs/GUIDE.md's "More viewers than one machine", listening on `port` and
 /// spreading over `relays` (`host:port`) instead of the example's names.
-fn readme_site(port: u16, relays: [&str; 2]) -> String {
-    let section = include_str!("../README.md")
+fn guide_site(port: u16, relays: [&str; 2]) -> String {
+    let section = include_str!("../docs/GUIDE.md")
         .split("\n## More viewers than one machine\n")
         .nth(1)
         .and_then(|rest| rest.split("\n## ").next())
-        .expect("README.md's section \"More viewers than one machine\"");
+        .expect("docs/GUIDE.md's section \"More viewers than one machine\"");
     let block = section
         .split("```nginx\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("an nginx block in README.md's section \"More viewers than one machine\"");
+        .expect("an nginx block in docs/GUIDE.md's section \"More viewers than one machine\"");
     let mut site = block.to_string();
     for (example, here) in [
         ("listen 80;", format!("listen 127.0.0.1:{port};")),
@@ -277,7 +277,7 @@ fn readme_site(port: u16, relays: [&str; 2]) -> String {
     ] {
         assert!(
             site.contains(example),
-            "README.md's nginx block no longer says {example:?}:\n{block}"
+            "docs/GUIDE.md's nginx block no longer says {example:?}:\n{block}"
         );
         site = site.replace(example, &here);
     }

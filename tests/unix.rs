@@ -385,23 +385,23 @@ fn on_a_socket_any_host_is_answered_unless_allow_host_names_some() {
     }
 }
 
-/// README.md's nginx block for a Unix socket (section "Share it", "Behind nginx on a Unix
+/// docs/GUIDE.md's nginx block for a Unix socket (section "Share it", "Behind nginx on a Unix
 /// socket"), passing to `socket` instead of the example's path, in a server on `port`.
-fn readme_unix_site(port: u16, socket: &Path) -> String {
-    let section = include_str!("../README.md")
+fn guide_unix_site(port: u16, socket: &Path) -> String {
+    let section = include_str!("../docs/GUIDE.md")
         .split("\n### Behind nginx on a Unix socket\n")
         .nth(1)
         .and_then(|rest| rest.split("\n#").next())
-        .expect("README.md's section \"Behind nginx on a Unix socket\"");
+        .expect("docs/GUIDE.md's section \"Behind nginx on a Unix socket\"");
     let block = section
         .split("```nginx\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("an nginx block in README.md's section \"Behind nginx on a Unix socket\"");
+        .expect("an nginx block in docs/GUIDE.md's section \"Behind nginx on a Unix socket\"");
     let example = "proxy_pass http://unix:/run/pushserve/cam.sock:/;";
     assert!(
         block.contains(example),
-        "README.md's nginx block no longer says {example:?}:\n{block}"
+        "docs/GUIDE.md's nginx block no longer says {example:?}:\n{block}"
     );
     let block = block.replace(
         example,
@@ -411,7 +411,7 @@ fn readme_unix_site(port: u16, socket: &Path) -> String {
 }
 
 #[test]
-fn nginx_passes_viewers_to_the_socket_with_the_readme_block() {
+fn nginx_passes_viewers_to_the_socket_with_the_guide_block() {
     let Some(nginx) = sbin_tool("nginx", "-v", "apt-get install nginx") else {
         return;
     };
@@ -423,7 +423,7 @@ fn nginx_passes_viewers_to_the_socket_with_the_readme_block() {
         &red,
         &["--bind", &bind_to(&path), "--poll", "20"],
     );
-    let nginx = Nginx::start(nginx.get_program(), |port| readme_unix_site(port, &path));
+    let nginx = Nginx::start(nginx.get_program(), |port| guide_unix_site(port, &path));
 
     let page = nginx.get("/cam/", "cam.example.com");
     assert_eq!(page.status, 200, "{}; nginx: {}", page.head, nginx.log());
