@@ -356,6 +356,110 @@ mod tests {
         Args::command().debug_assert();
     }
 
+    /// docs/GUIDE.md's section "Options": a row for every flag with its short form, value name
+    /// and default as clap has them, no row for a flag clap lacks, and the environment variables
+    /// clap reads, no more, no fewer; a flag without one is named where the guide says so.
+    #[test]
+    fn guide_lists_the_options_of_the_clap_definition() {
+        let section = include_str!("../docs/GUIDE.md")
+            .split("\n## Options\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/GUIDE.md's section \"Options\"");
+        // The first two cells of each row: the flags, the default.
+        let rows: Vec<(&str, &str)> = section
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.strip_prefix("| ")?.splitn(3, " | ");
+                let flags = cells.next().filter(|cell| cell.starts_with("`-"))?;
+                Some((flags, cells.next()?))
+            })
+            .collect();
+        let command = Args::command();
+        let flags: Vec<&Arg> = command
+            .get_arguments()
+            .filter(|arg| !arg.is_positional() && !arg.is_hide_set())
+            .collect();
+        let mut wrong = Vec::new();
+
+        for arg in &flags {
+            let long = arg.get_long().expect("every visible flag has a long form");
+            let short = arg.get_short().map_or(String::new(), |s| format!("-{s}, "));
+            let value = if arg.get_action().takes_values() {
+                let names = arg.get_value_names().expect("a flag with a value names it");
+                format!(" <{}>", names[0])
+            } else {
+                String::new()
+            };
+            let spelled = format!("{short}--{long}{value}");
+            let Some((_, default)) = rows
+                .iter()
+                .find(|(cell, _)| cell.split('`').any(|flag| flag == spelled))
+            else {
+                wrong.push(format!("no row for `{spelled}`"));
+                continue;
+            };
+            let expected = if matches!(arg.get_action(), ArgAction::SetTrue) {
+                "off".to_string()
+            } else {
+                let defaults: Vec<_> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy())
+                    .collect();
+                if defaults.is_empty() {
+                    continue;
+                }
+                defaults.join(",")
+            };
+            if *default != expected {
+                wrong.push(format!("--{long}'s default is {expected}, not {default}"));
+            }
+        }
+
+        for (cell, _) in &rows {
+            for flag in cell.split('`').filter(|flag| flag.contains("--")) {
+                let long = flag.split("--").nth(1).unwrap().split(' ').next().unwrap();
+                if !flags.iter().any(|arg| arg.get_long() == Some(long)) {
+                    wrong.push(format!("a row for --{long}, which clap does not have"));
+                }
+            }
+        }
+
+        let named: Vec<&str> = section
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .filter(|word| word.starts_with("PUSHSERVE_"))
+            .collect();
+        let read: Vec<String> = flags
+            .iter()
+            .filter_map(|arg| Some(arg.get_env()?.to_string_lossy().into_owned()))
+            .collect();
+        for variable in read.iter().filter(|v| !named.contains(&v.as_str())) {
+            wrong.push(format!("{variable} is not named"));
+        }
+        for variable in named.iter().filter(|v| !read.iter().any(|r| r == *v)) {
+            wrong.push(format!("{variable} is named, but clap does not read it"));
+        }
+        let environment = section
+            .split("\n\n")
+            .find(|paragraph| paragraph.contains("from the environment"))
+            .expect("a paragraph on the environment");
+        for arg in flags.iter().filter(|arg| arg.get_env().is_none()) {
+            let long = format!("`--{}`", arg.get_long().unwrap());
+            if !environment.contains(&long) {
+                wrong.push(format!(
+                    "{long} has no variable, which the guide does not say"
+                ));
+            }
+        }
+
+        assert!(
+            wrong.is_empty(),
+            "docs/GUIDE.md's options are not clap's:\n{}",
+            wrong.join("\n")
+        );
+    }
+
     #[test]
     fn sizes_take_binary_suffixes() {
         assert_eq!(parse_bytes("4096"), Ok(4096));
