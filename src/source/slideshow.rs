@@ -1,10 +1,11 @@
 //! The folder source: a slideshow that publishes each matching file in turn, `--interval` apart.
 //!
 //! The folder is listed again at the start of every cycle and each slide is read when its turn
-//! comes, so added, deleted and changed files are seen. Between turns the folder's change
-//! events (`changes.rs`) are followed as they come: a file added is shown next, one removed
-//! leaves the cycle, and the slide on screen is sent again when its file changes (it is also
-//! looked at every `--poll`). Reads go through the same checks as the
+//! comes, so added, deleted and changed files are seen. The folder's change events
+//! (`changes.rs`) are followed too: the slide on screen is sent again as soon as its file
+//! changes (it is also looked at every `--poll`), and a folder that changed during a turn is
+//! listed again when the turn ends, so that a file added is shown next and one removed leaves
+//! the cycle (once a turn: a busy folder is not walked at every event). Reads go through the same checks as the
 //! file source (`file.rs`): a slide being written is never sent half-written, and anything but a
 //! regular file is skipped. The first slide is found before the server listens, walking only as
 //! far as it must, so that any folder starts serving at once; the whole listing follows.
@@ -239,31 +240,31 @@ impl Slideshow {
         let (mut shown, mut settling) = (true, false);
         let (mut emptied, mut stuck) = (false, false);
         let mut unreadable: Vec<PathBuf> = Vec::new();
+        // An event came from the folder during this turn.
+        let mut folder_changed = false;
         loop {
-            // The slide on screen has its turn. Meanwhile a change in the folder is looked at
-            // as it happens: the slide on screen sent again if it changed, a file added shown
-            // next, one removed taken out of the cycle.
+            // The slide on screen has its turn; if its file changes meanwhile, it is sent again.
             loop {
                 match changes.wait(channel, shown_until.min(Instant::now() + self.poll)) {
                     Wake::Closed => return,
                     Wake::Due if Instant::now() >= shown_until => break,
-                    Wake::Due => {
-                        changes.refresh();
-                        self.send_again_if_changed(channel, &mut on_screen);
-                    }
-                    Wake::Changed => {
-                        changes.refresh();
-                        self.send_again_if_changed(channel, &mut on_screen);
-                        let now = self.list();
-                        changes.set_folders(now.folders.clone());
-                        queue.retain(|p| now.contains(p));
-                        let added = now.order.iter().filter(|p| !listing.contains(p));
-                        for (i, path) in added.cloned().enumerate() {
-                            queue.insert(i, path);
-                        }
-                        listing = now;
-                    }
+                    Wake::Due => {}
+                    Wake::Changed => folder_changed = true,
                 }
+                changes.refresh();
+                self.send_again_if_changed(channel, &mut on_screen);
+            }
+            // The folder changed: listed again (once a turn, however busy it is: a walk of a
+            // large tree is not cheap), a file added is shown next, one removed leaves the cycle.
+            if std::mem::take(&mut folder_changed) {
+                let now = self.list();
+                changes.set_folders(now.folders.clone());
+                queue.retain(|p| now.contains(p));
+                let added = now.order.iter().filter(|p| !listing.contains(p));
+                for (i, path) in added.cloned().enumerate() {
+                    queue.insert(i, path);
+                }
+                listing = now;
             }
             let path = match queue.pop_front() {
                 Some(path) => path,
