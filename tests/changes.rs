@@ -61,6 +61,24 @@ fn saves_renames_rewrites_copies_and_appends_are_each_seen_at_once() {
 }
 
 #[test]
+fn a_rewrite_that_stalls_half_way_is_sent_only_once_closed() {
+    let server = TestServer::serving("page.html", b"<p>old</p>", &NO_POLL);
+    let mut stream = server.stream("", READER);
+    stream.wait_for(b"<p>old</p>");
+    // Truncated, half written, then nothing for far longer than a burst of writes takes.
+    let mut file = File::create(server.dir().path("page.html")).unwrap();
+    file.write_all(b"<p>new, ").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    file.write_all(b"written in two goes</p>").unwrap();
+    drop(file);
+    assert_eq!(
+        next_within_2s(&mut stream),
+        b"<p>new, written in two goes</p>",
+        "an empty or half-written version was sent"
+    );
+}
+
+#[test]
 fn two_rewrites_of_the_same_size_in_quick_succession_are_both_seen() {
     let server = TestServer::serving("n.txt", b"0", &NO_POLL);
     let mut stream = server.stream("", READER);
@@ -320,4 +338,19 @@ fn a_folder_deleted_and_made_again_is_watched_again() {
         "took {:?}: the new folder is not watched",
         start.elapsed()
     );
+}
+
+#[test]
+fn a_slide_saved_again_keeps_its_place_in_the_cycle() {
+    let server = TestServer::showing(
+        &[("a.txt", b"a"), ("b.txt", b"b"), ("c.txt", b"c")],
+        &["--interval", "1000", "--poll", "60000"],
+    );
+    let mut stream = server.stream("", READER);
+    stream.wait_for(b"b");
+    // A save by rename makes a.txt appear anew in the folder's events; it is a change of a
+    // slide that was there, not a file added, so it waits for its turn.
+    server.dir().replace("a.txt", b"a, saved again");
+    assert_eq!(stream.next_part().unwrap().body, b"c");
+    assert_eq!(stream.next_part().unwrap().body, b"a, saved again");
 }

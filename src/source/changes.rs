@@ -4,9 +4,10 @@
 //!
 //! A source asks for the [`Changes`] of a file or a folder and waits on them between looks.
 //! The watcher's thread turns each event into a nudge of the sources it concerns: a change
-//! that is whole (a file renamed into place, a writer closing it) makes them look at once; one
-//! under way (a write, a create, a delete) makes them look once no event has come for
-//! [`SETTLE`], so that a burst is one look and a file being written is not read half-way.
+//! that is whole (a file renamed into place, a writer closing it) makes them look at once
+//! ([`Wake::Written`]); one under way (a write, a create, a delete) once no event has come for
+//! [`SETTLE`] ([`Wake::Writing`]), so that a burst is one look, and what such a look finds is
+//! known to be possibly half-written.
 //! Sources still look every `--poll`, so an event lost costs at most that. Where events cannot
 //! be had (no watcher, the watch limit reached, a filesystem that does not report every change)
 //! the source is told why, says so once, and relies on the poll.
@@ -32,6 +33,10 @@ use crate::wake::Waiter;
 /// writes of one save to end, short beside a person's eye.
 pub const SETTLE: Duration = Duration::from_millis(20);
 
+/// The most paths a folder's [`Changes::take_appeared`] keeps between two asks; a source that
+/// lists the folder again finds those beyond as files it did not list before.
+const APPEARED_KEPT: usize = 1024;
+
 /// What a source's wait ended on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Wake {
@@ -39,9 +44,14 @@ pub enum Wake {
     Closed,
     /// The time given passed (the next poll is due).
     Due,
-    /// An event says what is watched has changed: look now, even if a `stat` says nothing
-    /// moved (two writes of the same size inside one tick of the clock keep the mtime).
-    Changed,
+    /// A whole change: a file renamed into place, a writer that closed it, its metadata; or
+    /// events were lost. Look now, even if a `stat` says nothing moved (two writes of the same
+    /// size inside one tick of the clock keep the mtime).
+    Written,
+    /// Writes, a create or a delete, then [`SETTLE`] of quiet, and no close: a writer that
+    /// keeps the file open (a log), or one that stalled half-way through a rewrite, which a
+    /// look must not take for a version. Only what grew the last version (an append) is one.
+    Writing,
 }
 
 /// Why a source cannot rely on change events, for it to say once.
@@ -146,6 +156,7 @@ impl Changes {
         let interest = Arc::new(Interest {
             waiter: Arc::clone(&changes.waiter),
             pending: Mutex::new(Pending::default()),
+            appeared: Mutex::new(Vec::new()),
             lost: AtomicBool::new(false),
         });
         let watcher = match watcher() {
@@ -168,6 +179,16 @@ impl Changes {
         (changes, unreported.map(NoEvents::Unreported))
     }
 
+    /// For folders: the paths that appeared in them (created, or renamed into them) since the
+    /// last call, as the events said; empty when polling. A file added while a folder is being
+    /// listed is in the listing, but still new.
+    pub fn take_appeared(&mut self) -> Vec<PathBuf> {
+        match &self.watch {
+            Some(watch) => std::mem::take(&mut *lock(&watch.interest.appeared)),
+            None => Vec::new(),
+        }
+    }
+
     /// Waits until `until`, an event calls for a look, or the server closes.
     pub fn wait(&self, channel: &Channel, until: Instant) -> Wake {
         // Subscribed before looking, so a close in between still wakes the sleep below.
@@ -182,8 +203,9 @@ impl Changes {
                 let mut pending = lock(&watch.interest.pending);
                 let settled = pending.last_under_way.map(|t| t + SETTLE);
                 if pending.whole || settled.is_some_and(|at| now >= at) {
+                    let whole = pending.whole;
                     *pending = Pending::default();
-                    return Wake::Changed;
+                    return if whole { Wake::Written } else { Wake::Writing };
                 }
                 if let Some(at) = settled {
                     wake_at = wake_at.min(at);
@@ -305,6 +327,9 @@ fn unreporting_filesystem(_folder: &Path) -> Option<&'static str> {
 struct Interest {
     waiter: Arc<Waiter>,
     pending: Mutex<Pending>,
+    /// For a folder: the paths that appeared in it (created, or renamed into it) since the
+    /// source last asked, at most [`APPEARED_KEPT`].
+    appeared: Mutex<Vec<PathBuf>>,
     /// A folder it watches was deleted or moved away: its watch has ended.
     lost: AtomicBool,
 }
@@ -324,6 +349,13 @@ enum Urgency {
 }
 
 impl Interest {
+    fn appear(&self, path: &Path) {
+        let mut appeared = lock(&self.appeared);
+        if appeared.len() < APPEARED_KEPT && !appeared.iter().any(|p| p == path) {
+            appeared.push(path.to_path_buf());
+        }
+    }
+
     fn nudge(&self, urgency: Urgency) {
         let mut pending = lock(&self.pending);
         // Woken once per look: the first event of a burst wakes it, the rest only move the time.
@@ -463,6 +495,10 @@ impl Watcher {
             event.kind,
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
         );
+        let appeared = matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To))
+        );
         let table = lock(&self.table);
         for (i, path) in event.paths.iter().enumerate() {
             // A rename's new name is whole; its old one is gone, likely to come back.
@@ -487,6 +523,9 @@ impl Watcher {
                     None => true,
                 };
                 if concerned {
+                    if entry.name.is_none() && (appeared || renamed && i == 1) {
+                        entry.interest.appear(path);
+                    }
                     entry.interest.nudge(urgency);
                 }
             }
@@ -527,6 +566,7 @@ mod tests {
             let interest = Arc::new(Interest {
                 waiter: Waiter::for_current_thread(),
                 pending: Mutex::new(Pending::default()),
+                appeared: Mutex::new(Vec::new()),
                 lost: AtomicBool::new(false),
             });
             table.entry(folder.into()).or_default().push(Entry {

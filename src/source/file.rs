@@ -112,10 +112,15 @@ impl FileSource {
         while wake != Wake::Closed {
             // After an event the file is read even if its stat has not moved: two saves of the
             // same size within one tick of the filesystem's clock share an mtime.
-            let event = wake == Wake::Changed;
+            let event = matches!(wake, Wake::Written | Wake::Writing);
             let seen = |v: Version| !event && (Some(v) == published || Some(v) == too_large);
             match read_version(&self.path, &self.content_type, self.max_frame, seen) {
                 Ok(None) => {}
+                // A change under way: only an append is a version yet; the rest (a file
+                // truncated, half rewritten, or moved away while it is saved) waits for the
+                // writer's close, the rename into place, or the poll.
+                Ok(Some((_, frame))) if wake == Wake::Writing && !appends(channel, &frame) => {}
+                Err(_) if wake == Wake::Writing => {}
                 Ok(Some((version, frame))) => {
                     if matches!(said, Some(Said::Unreadable | Said::NotRegular(_))) {
                         channel.note(format_args!("'{name}' is back"));
@@ -190,6 +195,14 @@ impl FileSource {
         }
         changes
     }
+}
+
+/// Whether `frame` is the channel's current frame with more bytes after it: what a writer that
+/// keeps appending (a log) makes, which no rewrite caught half-way does.
+fn appends(channel: &Channel, frame: &NewFrame) -> bool {
+    channel.latest.current().is_some_and(|last| {
+        frame.bytes.len() > last.bytes.len() && frame.bytes.starts_with(&last.bytes)
+    })
 }
 
 /// Opens `path` for reading without blocking on it, and checks what the opened descriptor is:

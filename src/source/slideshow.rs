@@ -214,11 +214,14 @@ impl Slideshow {
 
     /// Shows `first`, then plays cycle after cycle (one with `--once`) until the server closes.
     fn play(self, channel: &Channel, first: FirstSlide) {
-        // On screen first: watching a large tree and listing it take a while.
-        channel.publish(first.frame);
+        // Watched before the first slide is out, so that nothing added after the URL is printed
+        // is missed; the subfolders (a large tree takes a while) once listed.
         let mut changes = self.changes(channel);
+        channel.publish(first.frame);
         let mut listing = self.list();
         changes.set_folders(listing.folders.clone());
+        // Files added since the watch began are new, even if this first listing found them.
+        let added_early: HashSet<PathBuf> = changes.take_appeared().into_iter().collect();
         // The first cycle goes on after the first slide, and does not show it again.
         let mut queue: VecDeque<PathBuf> = match listing.position(&first.path) {
             Some(at) => {
@@ -233,6 +236,9 @@ impl Slideshow {
             }
             None => listing.order.iter().cloned().collect(),
         };
+        queue
+            .make_contiguous()
+            .sort_by_key(|p| !added_early.contains(p));
         let mut on_screen = Some((first.path, first.version));
         let mut shown_until = Instant::now() + self.interval;
         // Whether this cycle showed a slide, or found one still being written (worth a new
@@ -242,27 +248,43 @@ impl Slideshow {
         let mut unreadable: Vec<PathBuf> = Vec::new();
         // An event came from the folder during this turn.
         let mut folder_changed = false;
+        let mut turns = 0u64;
         loop {
             // The slide on screen has its turn; if its file changes meanwhile, it is sent again.
             loop {
-                match changes.wait(channel, shown_until.min(Instant::now() + self.poll)) {
+                let wake = changes.wait(channel, shown_until.min(Instant::now() + self.poll));
+                match wake {
                     Wake::Closed => return,
                     Wake::Due if Instant::now() >= shown_until => break,
                     Wake::Due => {}
-                    Wake::Changed => folder_changed = true,
+                    Wake::Written | Wake::Writing => folder_changed = true,
                 }
                 changes.refresh();
-                self.send_again_if_changed(channel, &mut on_screen);
+                // Not while a file is being written: a rewrite may have stalled half-way.
+                if wake != Wake::Writing {
+                    self.send_again_if_changed(channel, &mut on_screen);
+                }
             }
             // The folder changed: listed again (once a turn, however busy it is: a walk of a
             // large tree is not cheap), a file added is shown next, one removed leaves the cycle.
+            turns += 1;
             if std::mem::take(&mut folder_changed) {
                 let now = self.list();
                 changes.set_folders(now.folders.clone());
-                queue.retain(|p| now.contains(p));
-                let added = now.order.iter().filter(|p| !listing.contains(p));
-                for (i, path) in added.cloned().enumerate() {
-                    queue.insert(i, path);
+                // A file saved over one that was there is a change, not a file added; but until
+                // the first turn ends, the first listing may have found files added as it ran.
+                let appeared: HashSet<PathBuf> = changes.take_appeared().into_iter().collect();
+                let first_turn = turns == 1;
+                let added: Vec<PathBuf> = now
+                    .order
+                    .iter()
+                    .filter(|p| !listing.contains(p) || first_turn && appeared.contains(*p))
+                    .cloned()
+                    .collect();
+                let added_set: HashSet<&PathBuf> = added.iter().collect();
+                queue.retain(|p| now.contains(p) && !added_set.contains(p));
+                for (i, path) in added.iter().enumerate() {
+                    queue.insert(i, path.clone());
                 }
                 listing = now;
             }
