@@ -30,9 +30,31 @@ use crate::wake::Waiter;
 /// How long startup waits for the first complete frames before printing the URLs anyway.
 const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
 
-pub fn run(config: Config) -> Result<()> {
+/// Each source's producer beside the channel it fills, not started yet.
+type Producers = Vec<(Arc<Channel>, Box<dyn source::Producer>)>;
+
+/// Starts the server, step by step, then serves on this thread.
+pub fn run(mut config: Config) -> Result<()> {
     report::set_level(config.level);
-    let opened: Vec<(Option<String>, Source)> = config
+    let sources = open_sources(&config)?;
+    let listeners = open_listeners(&config)?;
+    let (site, producers) = make_site(sources, &mut config)?;
+    warn_of_passwords_in_clear(&site, &listeners);
+    shutdown::on_signal_close(Arc::clone(&site))?;
+    start_sources(producers, &site)?;
+    wait_for_first_frames(&site);
+    print_urls(&site, &listeners);
+    if config.source_options.once {
+        exit_when_sources_end(&site)?;
+    }
+    status::start_line(Arc::clone(&site));
+    serve(listeners, &site, &config)
+}
+
+/// Opens every source in command-line order, with the name given to it if any: a source that
+/// cannot be opened is a startup error, before anything listens.
+fn open_sources(config: &Config) -> Result<Vec<(Option<String>, Source)>> {
+    config
         .sources
         .iter()
         .map(|arg| {
@@ -41,7 +63,12 @@ pub fn run(config: Config) -> Result<()> {
                 source::open(&arg.what, &config.source_options)?,
             ))
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+/// The sockets to serve, each with TLS if asked and with its local address (for the URLs and
+/// the Host check).
+fn open_listeners(config: &Config) -> Result<Vec<(Listener, Local)>> {
     let tls = config
         .tls
         .as_ref()
@@ -58,17 +85,26 @@ pub fn run(config: Config) -> Result<()> {
             Ok((listener, local))
         })
         .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(listeners)
+}
 
+/// The site every connection shares, with a channel per source under a unique name, and the
+/// sources' producers. The site takes `--auth` from the
+/// config: nothing after this needs it.
+fn make_site(
+    sources: Vec<(Option<String>, Source)>,
+    config: &mut Config,
+) -> Result<(Arc<Site>, Producers)> {
     let names = unique_names(
-        opened
+        sources
             .iter()
             .map(|(given, source)| (given.clone(), source.name.clone()))
             .collect(),
     );
-    let several = opened.len() > 1;
+    let several = sources.len() > 1;
     let mut producers = Vec::new();
     let mut channels = Vec::new();
-    for ((_, source), name) in opened.into_iter().zip(names) {
+    for ((_, source), name) in sources.into_iter().zip(names) {
         let channel = Channel::new(
             name,
             source.kind,
@@ -88,12 +124,17 @@ pub fn run(config: Config) -> Result<()> {
             keepalive,
             repeat: config.repeat,
             cors: config.cors,
-            auth: config.auth,
+            auth: config.auth.take(),
         },
         started: Instant::now(),
         running: Running::new(producers.len()),
     });
-    for (listener, local) in &listeners {
+    Ok((site, producers))
+}
+
+/// Warns, socket by socket, when `--auth` would send passwords over the network unencrypted.
+fn warn_of_passwords_in_clear(site: &Site, listeners: &[(Listener, Local)]) {
+    for (listener, local) in listeners {
         if site.serving.auth.is_some()
             && let Local::Tcp(addr) = local
             && auth::crosses_network_in_clear(addr.ip(), listener.is_tls())
@@ -106,11 +147,12 @@ pub fn run(config: Config) -> Result<()> {
             );
         }
     }
-    shutdown::on_signal_close(Arc::clone(&site))?;
-    start_sources(producers, &site)?;
+}
 
-    // Once the URLs are out, every thread is up and, unless a source is mid-write (or has
-    // nothing yet), its first frame is there: a script may fetch /snapshot at once.
+/// Waits, up to [`FIRST_FRAME_WAIT`] in all, for each channel's first complete frame: once the
+/// URLs are out, every thread is up and, unless a source is mid-write (or has nothing yet), its
+/// first frame is there, so a script may fetch /snapshot at once.
+fn wait_for_first_frames(site: &Site) {
     let deadline = Instant::now() + FIRST_FRAME_WAIT;
     for channel in &site.channels {
         let _ = channel
@@ -118,9 +160,13 @@ pub fn run(config: Config) -> Result<()> {
             .subscribe(&Waiter::for_current_thread())
             .wait_until(0, Some(deadline));
     }
-    // Socket by socket, in systemd's order: `| head -1` takes the first socket's root.
+}
+
+/// Prints the URLs on stdout, socket by socket in systemd's order (`| head -1` takes the first
+/// socket's root), each followed by its sources' URLs when there are several.
+fn print_urls(site: &Site, listeners: &[(Listener, Local)]) {
     let mut urls = Vec::new();
-    for (listener, local) in &listeners {
+    for (listener, local) in listeners {
         let url = viewer_url(local, listener.is_tls());
         if site.is_multi() {
             let sources = site
@@ -134,38 +180,42 @@ pub fn run(config: Config) -> Result<()> {
     }
     // Nobody may be reading stdout (`| head -1` has exited, or it was closed): serve anyway.
     let _ = writeln!(std::io::stdout(), "{}", urls.join("\n"));
-    if config.source_options.once {
-        // Not before the URLs are out, even if every source is done by then.
-        let site = Arc::clone(&site);
-        thread::Builder::new().name("once".into()).spawn(move || {
-            site.running.wait_all(None);
-            shutdown::close_and_exit(&site);
-        })?;
-    }
-    status::start_line(Arc::clone(&site));
+}
+
+/// `--once`: closes the streams and exits once every source has played. Started only after the
+/// URLs are out, even if every source is done by then.
+fn exit_when_sources_end(site: &Arc<Site>) -> Result<()> {
+    let site = Arc::clone(site);
+    thread::Builder::new().name("once".into()).spawn(move || {
+        site.running.wait_all(None);
+        shutdown::close_and_exit(&site);
+    })?;
+    Ok(())
+}
+
+/// Accepts connections on every socket, the first on this thread, each other on one of its own.
+fn serve(listeners: Vec<(Listener, Local)>, site: &Arc<Site>, config: &Config) -> Result<()> {
     let mut serving = listeners.into_iter().map(|(listener, local)| {
         // Per socket: on a loopback port, Host names are checked against DNS rebinding.
         let loopback = matches!(local, Local::Tcp(addr) if addr.ip().is_loopback());
         let hosts = HostCheck::new(loopback, &config.allow_host);
-        let site = Arc::clone(&site);
+        let site = Arc::clone(site);
         let handle = Arc::new(move |conn| routes::handle(&site, &hosts, conn));
         (listener, handle)
     });
     let (first, handle) = serving.next().expect("at least one listener");
     for (listener, handle) in serving {
+        let write_timeout = config.write_timeout;
         thread::Builder::new()
             .name("accept".into())
-            .spawn(move || listener.serve(config.write_timeout, handle))?;
+            .spawn(move || listener.serve(write_timeout, handle))?;
     }
     first.serve(config.write_timeout, handle)
 }
 
 /// Runs each producer on a thread of its own; [`Site::running`] counts each one that returns
 /// (with `--once`, once it has played).
-fn start_sources(
-    producers: Vec<(Arc<Channel>, Box<dyn source::Producer>)>,
-    site: &Arc<Site>,
-) -> Result<()> {
+fn start_sources(producers: Producers, site: &Arc<Site>) -> Result<()> {
     for (channel, producer) in producers {
         let returned = Returned(Arc::clone(site));
         thread::Builder::new()
