@@ -29,7 +29,7 @@ set edit:completion:arg-completer[pushserve] = {|@words|
             cand --poll 'How often to look at a file or the current slide even without a change event (a change is seen at once through the system''s change events; the poll is the safety net), run a command again, or fetch an image URL again, in milliseconds'
             cand -t 'Content-Type of the parts [default: guessed from the file extension]'
             cand --type 'Content-Type of the parts [default: guessed from the file extension]'
-            cand --keepalive 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients are noticed (browsers get the current frame again, stream readers a header line they ignore)'
+            cand --keepalive 'Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients are noticed: a browser gets the current frame again, a stream reader a header line it ignores, /events a comment line; a relay connects again to an upstream that has sent nothing for three times this long'
             cand --repeat 'Send a stream reader (not a browser) the current frame again after this many seconds without a new one, as OpenCV gives up on a stream after 30 s without a frame; 0 never does, so that a recording gets no duplicate frames'
             cand --write-timeout 'Drop a client that takes less than 64 KiB (or all that is left to send) in this many seconds: slow but steady clients are never cut'
             cand --lines 'Lines of text from stdin shown at once: the live tail of `tail -f log | pushserve -`'

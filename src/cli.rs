@@ -125,8 +125,9 @@ pub struct Args {
 
     /// Send a keep-alive on a stream that has sent nothing for this many seconds, so proxies
     /// and GStreamer (which gives up after 15 s) keep idle streams open and vanished clients
-    /// are noticed (browsers get the current frame again, stream readers a header line they
-    /// ignore)
+    /// are noticed: a browser gets the current frame again, a stream reader a header line it
+    /// ignores, /events a comment line; a relay connects again to an upstream that has sent
+    /// nothing for three times this long
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "PUSHSERVE_KEEPALIVE")]
     pub keepalive: u64,
 

@@ -22,6 +22,7 @@ pub struct Config {
     pub listen: Bind,
     pub tls: Option<Tls>,
     pub allow_host: Vec<String>,
+    /// `--keepalive`; its uses are listed at `Args::keepalive`.
     pub keepalive: Duration,
     /// `--repeat`; None for 0.
     pub repeat: Option<Duration>,
@@ -69,6 +70,7 @@ pub struct SourceOptions {
     pub poll_only: bool,
     pub content_type: Option<HeaderValue>,
     pub max_frame: u64,
+    /// `--keepalive`, for a relay's idle limit (see `Args::keepalive`).
     pub keepalive: Duration,
     pub lines: usize,
     pub once: bool,

@@ -65,6 +65,7 @@ fn send_events(conn: &Conn, req: &Request, ctx: &Ctx, sent: &mut u64) -> io::Res
                 ctx.channel.stats.sent_frame(frame.event.len());
                 seen = frame.seq;
             }
+            // `--keepalive` (see `Args::keepalive`).
             Wait::TimedOut => *sent += conn.send(&mut [IoSlice::new(b": keep-alive\n\n")])?,
             Wait::Closed | Wait::Gone | Wait::Kicked => return Ok(()),
         }

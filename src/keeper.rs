@@ -1,17 +1,16 @@
 //! Keep-alive for idle reader streams, done by one thread for all of them.
 //!
 //! A reader stream always ends what it writes with the next part's delimiter line, `--B`, left
-//! open (see `push.rs`). When a stream has sent nothing for `--keepalive`, this thread ends
-//! that line and adds a header line of the next part, [`KEEPALIVE`] (`X-Keepalive: 1`), itself
-//! left open for the next part's own headers or the next keep-alive. Every reader ignores a
-//! header it does not know; nothing else is accepted by all of them: GStreamer refuses the
-//! transport padding RFC 2046 allows after a boundary (`--B  `), aiohttp a blank line before
-//! one, ffmpeg an empty part. So proxies see traffic, GStreamer (which gives up after 15 s
-//! without a byte) stays, and clients that stopped reading are noticed (clients that leave are
-//! noticed by the connection layer's watcher), while the idle streams' own threads sleep until
-//! the next frame (or `--repeat`, for OpenCV, which only a frame satisfies): the idle cost is
-//! one small send per client, not a thread wake-up and a frame copy, and none for a stream
-//! that a repeat kept busy. The keeper sleeps until the next stream falls due, and streams
+//! open (see `push.rs`). When a stream has sent nothing for `--keepalive` (why, and what the
+//! other streams get: `Args::keepalive`), this thread ends that line and adds a header line of
+//! the next part, [`KEEPALIVE`] (`X-Keepalive: 1`), itself left open for the next part's own
+//! headers or the next keep-alive. Every reader ignores a header it does not know; nothing else
+//! is accepted by all of them: GStreamer refuses the transport padding RFC 2046 allows after a
+//! boundary (`--B  `), aiohttp a blank line before one, ffmpeg an empty part. Clients that
+//! leave are noticed by the connection layer's watcher, those that stopped reading here; the
+//! idle streams' own threads sleep until the next frame (or `--repeat`, for OpenCV, which only
+//! a frame satisfies): the idle cost is one small send per client, not a thread wake-up and a
+//! frame copy, and none for a stream that a repeat kept busy. The keeper sleeps until the next stream falls due, and streams
 //! that went quiet together are kept alive in one pass. It never blocks on a client and never
 //! writes inside a part's body.
 

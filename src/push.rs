@@ -32,8 +32,7 @@ pub struct StreamOptions {
     pub empty_parts: usize,
     /// Pad each part of a reader stream for VLC (see [`VlcPadding`]).
     pub vlc: bool,
-    /// With nothing new for this long, a browser gets the current frame again (readers are
-    /// kept alive by `keeper.rs`).
+    /// `--keepalive`: a browser gets the current frame again (see `Args::keepalive`).
     pub keepalive: Duration,
     /// With nothing new for this long, a reader gets the current frame again: OpenCV gives up
     /// on a stream after 30 s without a frame, whatever else arrives. None: never.

@@ -17,7 +17,7 @@ use crate::keeper::Keeper;
 
 /// The settings of the serving side, fixed for the run.
 pub struct Serving {
-    /// With nothing new for this long, a stream or an event stream gets a keep-alive.
+    /// `--keepalive` (what each stream gets then: see `Args::keepalive`).
     pub keepalive: Duration,
     /// `--repeat` for reader streams; None for 0.
     pub repeat: Option<Duration>,

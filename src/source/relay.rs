@@ -67,7 +67,7 @@ pub struct RelaySource {
     /// The frame name: the URL's last path segment, else its host.
     name: String,
     poll: Duration,
-    /// An upstream silent this long (three keep-alive periods) is reconnected.
+    /// An upstream silent this long is reconnected: 3 × `--keepalive` (see `Args::keepalive`).
     idle: Duration,
     max_frame: u64,
     once: bool,
