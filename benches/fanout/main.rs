@@ -15,8 +15,9 @@
 //!
 //! This file owns the command line, the environment, which figures run, the watchdog and the
 //! JSON document's frame; `server.rs` the servers, `clients.rs` the clients, `tls.rs` their
-//! TLS (figure 11), `measure.rs` what is read from `/proc`, `frames.rs` the frames, `figures/` each figure (measured, and rendered
-//! from its JSON), `report.rs` the JSON document and the markdown tables. `tests/common` is
+//! TLS (figure 11), `measure.rs` what is read from `/proc`, `frames.rs` the frames, `figures/`
+//! each figure (measured, and rendered from its JSON), `report.rs` the log, the tables' cells
+//! and the JSON document, `render.rs` the markdown tables from that document. `tests/common` is
 //! shared with the tests for `find`, `read_some` and `TempDir`.
 //!
 //! Loopback only; every wait has a deadline; children are killed on drop, and a watchdog kills
@@ -43,7 +44,7 @@
 //!   1 s windows): a smoke test of the bench, its JSON and its rendering, not a measurement.
 //!
 //! `cargo bench --bench fanout -- --render FILE...` prints the markdown tables from results
-//! files (see `report.rs`) and measures nothing.
+//! files (see `render.rs`) and measures nothing.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -52,6 +53,7 @@ mod clients;
 mod figures;
 mod frames;
 mod measure;
+mod render;
 mod report;
 mod server;
 mod tls;
@@ -112,7 +114,7 @@ fn main() {
             if paths.is_empty() {
                 paths.push(results_path());
             }
-            match report::render(&paths) {
+            match render::files(&paths) {
                 Ok(markdown) => print!("{markdown}"),
                 Err(e) => {
                     eprintln!("fanout --render: {e}");
@@ -202,8 +204,11 @@ fn run(cfg: &Config) {
         }
         process::exit(2);
     });
-    if !cfg.quick && (cfg.figures.contains(&6) || cfg.figures.contains(&7)) {
-        ensure_fds(FDS_NEEDED);
+    if !cfg.quick
+        && (cfg.figures.contains(&6) || cfg.figures.contains(&7))
+        && let Some(soft) = ensure_fds(FDS_NEEDED)
+    {
+        log(&format!("raised the soft limit on open files to {soft}"));
     }
 
     let commit = git(&["rev-parse", "--short", "HEAD"]);
@@ -255,7 +260,7 @@ fn run(cfg: &Config) {
         "others_pct": 100.0 * others / wall / cores,
         "steal_s": (steal1 - steal0) as f64 / clk_tck(),
     }));
-    print!("{}", report::report(&doc.value));
+    print!("{}", render::report(&doc.value));
     log(&format!(
         "results in {}; `cargo bench --bench fanout -- --render {0}` prints the tables again",
         doc.path().display()

@@ -11,8 +11,6 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::report::log;
-
 /// How often figure 6 reads the threads that come and go.
 pub const TALLY_EVERY: Duration = Duration::from_millis(10);
 
@@ -211,13 +209,13 @@ fn fd_limits() -> (u64, u64) {
     )
 }
 
-/// Raises this process's soft limit on open files to `need` if it is lower; the servers,
-/// started later, inherit it. The package's rustix is built without the `process` feature that
+/// Raises this process's soft limit on open files to `need` if it is lower, and says to what
+/// (None: it was high enough); the servers, started later, inherit it. The package's rustix is built without the `process` feature that
 /// has `setrlimit` (and `unsafe` is forbidden), so `prlimit(1)` of util-linux does it.
-pub fn ensure_fds(need: u64) {
+pub fn ensure_fds(need: u64) -> Option<u64> {
     let (soft, hard) = fd_limits();
     if soft >= need {
-        return;
+        return None;
     }
     if hard >= need {
         let _ = Command::new("prlimit")
@@ -233,7 +231,7 @@ pub fn ensure_fds(need: u64) {
         "figures 6 and 7 need {need} open files, and the limit is {soft} (hard {hard}): raise \
          it first, e.g. with `ulimit -n {need}`"
     );
-    log(&format!("raised the soft limit on open files to {soft}"));
+    Some(soft)
 }
 
 /// Busy and steal time of the whole machine from `/proc/stat`, in ticks.
