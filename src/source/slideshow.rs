@@ -221,7 +221,7 @@ impl Slideshow {
         let mut listing = self.list();
         changes.set_folders(listing.folders.clone());
         // Files added since the watch began are new, even if this first listing found them.
-        let added_early: HashSet<PathBuf> = changes.take_appeared().into_iter().collect();
+        let added_early = changes.take_appeared();
         // The first cycle goes on after the first slide, and does not show it again.
         let mut queue: VecDeque<PathBuf> = match listing.position(&first.path) {
             Some(at) => {
@@ -238,7 +238,7 @@ impl Slideshow {
         };
         queue
             .make_contiguous()
-            .sort_by_key(|p| !added_early.contains(p));
+            .sort_by_key(|p| !within(p, &added_early));
         let mut on_screen = Some((first.path, first.version));
         let mut shown_until = Instant::now() + self.interval;
         // Whether this cycle showed a slide, or found one still being written (worth a new
@@ -273,12 +273,12 @@ impl Slideshow {
                 changes.set_folders(now.folders.clone());
                 // A file saved over one that was there is a change, not a file added; but until
                 // the first turn ends, the first listing may have found files added as it ran.
-                let appeared: HashSet<PathBuf> = changes.take_appeared().into_iter().collect();
+                let appeared = changes.take_appeared();
                 let first_turn = turns == 1;
                 let added: Vec<PathBuf> = now
                     .order
                     .iter()
-                    .filter(|p| !listing.contains(p) || first_turn && appeared.contains(*p))
+                    .filter(|p| !listing.contains(p) || first_turn && within(p, &appeared))
                     .cloned()
                     .collect();
                 let added_set: HashSet<&PathBuf> = added.iter().collect();
@@ -415,6 +415,12 @@ impl Slideshow {
             skip => skip.describe(self.max_frame),
         }
     }
+}
+
+/// Whether `path` is one of `appeared`, or in a folder that is (a subfolder made with its
+/// files).
+fn within(path: &Path, appeared: &[PathBuf]) -> bool {
+    appeared.iter().any(|a| path.starts_with(a))
 }
 
 /// Compares paths as people do: runs of digits by value, so `img2` < `img10`; letters
