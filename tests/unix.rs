@@ -537,15 +537,7 @@ impl Activated {
 
     /// Waits until systemd-socket-activate or pushserve has said `needle` on stderr.
     fn wait_stderr(&self, needle: &str) {
-        let start = Instant::now();
-        while !self.stderr().contains(needle) {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "stderr never said {needle:?}: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        common::wait_said(|| self.stderr(), needle);
     }
 
     fn stderr(&self) -> String {

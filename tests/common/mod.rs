@@ -90,6 +90,20 @@ pub fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
     }
 }
 
+/// Waits until what a process has said on stderr (`stderr()`) contains `needle`, failing with
+/// all it said after [`DEADLINE`].
+pub fn wait_said(stderr: impl Fn() -> String, needle: &str) {
+    let start = Instant::now();
+    while !stderr().contains(needle) {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "stderr never said {needle:?}: {}",
+            stderr()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits until `check` is true, failing saying it never was `what` after [`DEADLINE`].
 pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -327,15 +341,7 @@ impl TestServer {
 
     /// Waits until stderr contains `needle`.
     pub fn wait_stderr(&self, needle: &str) {
-        let start = Instant::now();
-        while !self.stderr().contains(needle) {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "stderr never said {needle:?}: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_said(|| self.stderr(), needle);
     }
 
     /// `/status`, parsed.
