@@ -430,7 +430,17 @@ fn verbose_logs_a_refusal_with_the_user_tried_and_never_the_password() {
         get(&server, "/poll", &basic("eve\u{1b}[2J\" 200:guess-two")).status,
         401
     );
-    server.wait_stderr(" /poll 401 ");
+    // A line is written when its connection ends, which need not be in the order they began.
+    for path in [
+        " /snapshot 401 ",
+        " /snapshot 200 ",
+        " /stream 401 ",
+        " /nope 401 ",
+        " /status 401 ",
+        " /poll 401 ",
+    ] {
+        server.wait_stderr(path);
+    }
     let stderr = server.stderr();
     let line = |needle: &str| {
         let found: Vec<&str> = stderr.lines().filter(|l| l.contains(needle)).collect();

@@ -50,7 +50,9 @@ fn verbose_prints_one_access_line_per_finished_connection() {
     let server = common::TestServer::serving("a.txt", b"hello", &["-v"]);
     assert_eq!(server.get("/snapshot", "").status, 200);
     assert_eq!(server.get("/nope", "").status, 404);
+    // Each line is written as its connection ends, not necessarily in the order they began.
     server.wait_stderr(" /nope 404 ");
+    server.wait_stderr(" /snapshot 200 ");
     let line = server
         .stderr()
         .lines()
