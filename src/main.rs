@@ -1,51 +1,13 @@
 //! pushserve: parse the command line, run, turn an error into one line and an exit code.
-
-// Lines on stderr (see report.rs), visible in every module below.
-/// Always printed, even with `--quiet`.
-macro_rules! error {
-    ($($arg:tt)*) => { $crate::report::line($crate::report::Level::Quiet, format_args!($($arg)*)) };
-}
-/// Something went wrong but serving goes on; hidden by `--quiet`.
-macro_rules! warning {
-    ($($arg:tt)*) => { $crate::report::line($crate::report::Level::Normal, format_args!($($arg)*)) };
-}
-/// What the source is doing (the current slide); hidden by `--quiet`.
-macro_rules! note {
-    ($($arg:tt)*) => { $crate::report::line($crate::report::Level::Normal, format_args!($($arg)*)) };
-}
-
-mod channel;
-mod cli;
-mod client;
-mod config;
-mod events;
-mod frame;
-mod http;
-mod json;
-mod keeper;
-mod manpage;
-// The integration tests compile this file too, and use parts of it the sources do not.
-#[allow(dead_code)]
-mod multipart;
-#[cfg(test)]
-mod multipart_tests;
-mod pages;
-mod push;
-mod report;
-mod routes;
-mod server;
-mod shutdown;
-mod site;
-mod source;
-mod stats;
-mod status;
-mod wake;
+//! Everything else is the library (`src/lib.rs`).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use clap_complete::Shell;
+use pushserve::report::{Level, line};
+use pushserve::{cli, config, manpage, server};
 
 fn main() -> ExitCode {
     // clap exits with 2 on a usage error: the documented exit status for one.
@@ -69,7 +31,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<config::UsageError>() => usage_error(&e),
         Err(e) => {
-            error!("{e:#}");
+            line(Level::Quiet, format_args!("{e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -80,7 +42,7 @@ fn print(bytes: &[u8]) -> ExitCode {
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("cannot write to stdout: {e}");
+            line(Level::Quiet, format_args!("cannot write to stdout: {e}"));
             ExitCode::FAILURE
         }
     }

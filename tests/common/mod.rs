@@ -489,9 +489,8 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The shared parser (`src/multipart.rs`), strict here: the tests check our framing with it.
-#[path = "../../src/multipart.rs"]
-mod multipart;
+// The library's parser, strict here: the tests check our framing with it.
+use pushserve::multipart;
 
 /// One part of a multipart stream.
 #[derive(Debug, Clone)]
