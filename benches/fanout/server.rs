@@ -12,15 +12,15 @@
 
 use std::env;
 use std::fs::{self, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{self, Child, ChildStderr, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
+use std::process::{self, Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::TempDir;
+use crate::common::{Launched, TempDir, collect_stderr, host_of};
 use crate::measure::{Proc, listening, now_ns};
 
 /// The stack pushserve gives a connection thread (src/http/listener.rs).
@@ -66,7 +66,6 @@ impl Server {
                 fs::write(dir.path("frame.jpg"), first).expect("write frame");
                 let mut cmd = Command::new(pushserve_bin());
                 cmd.arg(dir.path("frame.jpg"))
-                    .args(["--port", "0"])
                     .args(args)
                     .stdin(Stdio::null());
                 (cmd, Some(dir))
@@ -111,7 +110,7 @@ impl Server {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start mjpg-streamer");
         children().lock().unwrap().push(child.id());
-        let stderr = collect(child.stderr.take().unwrap());
+        let stderr = collect_stderr(child.stderr.take().unwrap());
         let mut server = Server {
             kind: Kind::MjpgStreamer,
             child,
@@ -137,7 +136,7 @@ impl Server {
     /// piped: see [`Server::take_stdin`]); [`Server::publish`] is not for it.
     pub fn command(args: &[&str], stdin: Stdio) -> Server {
         let mut cmd = Command::new(pushserve_bin());
-        cmd.args(args).args(["--port", "0"]).stdin(stdin);
+        cmd.args(args).stdin(stdin);
         Server::spawn(Kind::Pushserve, cmd, None)
     }
 
@@ -146,46 +145,23 @@ impl Server {
         self.child.stdin.take()
     }
 
-    /// Starts `cmd` and waits for the URL it prints first.
-    fn spawn(kind: Kind, mut cmd: Command, dir: Option<TempDir>) -> Server {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start server");
+    /// Starts `cmd` with `--port 0` and waits for the URL it prints first, as the tests do.
+    fn spawn(kind: Kind, cmd: Command, dir: Option<TempDir>) -> Server {
+        let Launched {
+            child, url, stderr, ..
+        } = Launched::start(cmd);
         children().lock().unwrap().push(child.id());
-        let stderr = collect(child.stderr.take().unwrap());
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut out = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = out.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = io::copy(&mut out, &mut io::sink());
-        });
-        let mut server = Server {
+        let addr = host_of(&url)
+            .parse()
+            .unwrap_or_else(|_| panic!("{kind:?} printed no address: {url:?}"));
+        Server {
             kind,
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr,
             stdin: None,
             dir,
             stderr,
-        };
-        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
-        server.addr = line
-            .trim()
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .parse()
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{kind:?} printed no URL ({line:?}); stderr: {}",
-                    server.stderr.lock().unwrap()
-                )
-            });
-        server
+        }
     }
 
     /// Publishes a new version; returns the time it was published.
@@ -245,20 +221,6 @@ impl Server {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
-}
-
-/// What a child writes on stderr, gathered by a thread of its own.
-fn collect(pipe: ChildStderr) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    text
 }
 
 impl Drop for Server {

@@ -10,7 +10,7 @@ pub mod tls;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -76,6 +76,81 @@ pub struct TestServer {
     /// The folder of [`TestServer::serving`] and [`TestServer::showing`]: removed only after
     /// the server is stopped, so that it never finds its source gone.
     dir: Option<TempDir>,
+}
+
+/// A server process started with `--port 0` appended, once it has printed its URL (the
+/// first line on stdout): how both the tests ([`TestServer`]) and the benchmark start the
+/// servers they measure. Its stdout and stderr are read to the end by threads of their own, so
+/// the pipes never fill.
+pub struct Launched {
+    pub child: Child,
+    /// The first line it printed, e.g. `http://127.0.0.1:41234/`.
+    pub url: String,
+    /// Everything it said on stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+    /// Every line it printed on stdout, the URL first.
+    pub stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Launched {
+    /// Starts `command` with `--port 0` and waits [`DEADLINE`] for the URL; kills it and
+    /// fails with what it said on stderr if none comes.
+    pub fn start(mut command: Command) -> Launched {
+        let mut child = command
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
+        let stderr = collect_stderr(child.stderr.take().unwrap());
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let (first, url) = mpsc::channel();
+        let (out, lines) = (child.stdout.take().unwrap(), Arc::clone(&stdout));
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = first.send(line.clone());
+                lines.lock().unwrap().push(line);
+            }
+        });
+        match url.recv_timeout(DEADLINE) {
+            Ok(line) => Launched {
+                child,
+                url: line.trim().to_string(),
+                stderr,
+                stdout,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{:?} printed no URL; stderr: {}",
+                    command.get_program(),
+                    stderr.lock().unwrap()
+                );
+            }
+        }
+    }
+}
+
+/// `127.0.0.1:41234` of `http://127.0.0.1:41234/` (or `https://`).
+pub fn host_of(url: &str) -> &str {
+    url.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+}
+
+/// What a child writes on stderr, gathered line by line by a thread of its own.
+pub fn collect_stderr(pipe: ChildStderr) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    text
 }
 
 /// Waits for `child` to exit, failing with `what` after [`DEADLINE`].
@@ -264,57 +339,20 @@ impl TestServer {
         TestServer::spawn(command)
     }
 
-    fn spawn(mut command: Command) -> TestServer {
-        let mut child = command
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pushserve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err_pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let stdout = child.stdout.take().unwrap();
-        let printed = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let lines = Arc::clone(&printed);
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.lock().unwrap().is_empty() {
-                    let _ = tx.send(line.clone());
-                }
-                lines.lock().unwrap().push(line);
-            }
-            let _ = tx.send(String::new());
-        });
-        let url = match rx.recv_timeout(DEADLINE) {
-            Ok(line) if !line.is_empty() => line.trim().to_string(),
-            _ => {
-                let _ = child.kill();
-                panic!(
-                    "pushserve printed no URL; stderr: {}",
-                    stderr.lock().unwrap()
-                );
-            }
-        };
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_string();
+    fn spawn(command: Command) -> TestServer {
+        let Launched {
+            child,
+            url,
+            stderr,
+            stdout,
+        } = Launched::start(command);
+        let addr = host_of(&url).to_string();
         TestServer {
             child,
             url,
             addr,
             stderr,
-            stdout: printed,
+            stdout,
             dir: None,
         }
     }
