@@ -20,15 +20,13 @@ mod channel;
 pub mod cli;
 mod client;
 pub mod config;
+pub mod decode;
 mod events;
 mod frame;
 mod http;
 mod json;
 mod keeper;
 pub mod manpage;
-pub mod multipart;
-#[cfg(test)]
-mod multipart_tests;
 mod pages;
 mod push;
 pub mod report;

@@ -2,7 +2,7 @@
 //! as this server's frames.
 //!
 //! This is the only code that talks to the upstream. A `multipart/*` response is read part by
-//! part (`multipart.rs`), each part published as soon as its bytes are in; any other response is
+//! part (`decode/multipart.rs`), each part published as soon as its bytes are in; any other response is
 //! one frame, fetched again every `--poll` with its validators. Everything the upstream sends is
 //! hostile: the response head is bounded (8 KiB) and so is every part (`--max-frame`), a type
 //! from upstream reaches our heads only as a checked [`HeaderValue`], and an image that is not
@@ -32,7 +32,7 @@ use ureq::{Agent, Body, Timeout};
 use crate::channel::Channel;
 use crate::frame::NewFrame;
 use crate::http::head::HeaderValue;
-use crate::multipart::{self, Parts, boundary_from_content_type};
+use crate::decode::multipart::{self, Parts, boundary_from_content_type};
 use crate::report::describe_io_error;
 use crate::source::complete::is_complete;
 use crate::source::netrc::Netrc;

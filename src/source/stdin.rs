@@ -20,9 +20,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::channel::Channel;
+use crate::decode::multipart::{self, Parts};
 use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
-use crate::multipart::{self, Parts};
 use crate::source::complete::is_complete;
 use crate::source::split::{self, Found, Kind, Signature, Splitter};
 use crate::source::{Producer, media_type, sniff_image};

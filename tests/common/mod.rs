@@ -528,7 +528,7 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 // The library's parser, strict here: the tests check our framing with it.
-use pushserve::multipart;
+use pushserve::decode::multipart;
 
 /// One part of a multipart stream.
 #[derive(Debug, Clone)]

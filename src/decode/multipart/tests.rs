@@ -1,9 +1,9 @@
-//! The shared multipart parser's unit tests, kept apart from it: the integration tests compile
-//! `multipart.rs` too, and would run these again in every test binary.
+//! The multipart parser's unit tests: streams that arrive in pieces, stall, lie about their
+//! lengths or change their boundary.
 
 use std::io::{self, BufRead, Read};
 
-use crate::multipart::*;
+use super::*;
 use std::collections::VecDeque;
 
 /// A stream that arrives in `chunks`: WouldBlock when none is left (the next bytes have not

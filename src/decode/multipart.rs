@@ -1,6 +1,6 @@
 //! Reading a multipart stream (`multipart/x-mixed-replace`, RFC 2046) part by part from a
 //! [`BufRead`]: another server's `/stream`, ffmpeg's `-f mpjpeg`, a camera, stdin; and, in
-//! strict mode, our own streams in the integration tests, which include this file as it is.
+//! strict mode, our own streams in the integration tests (as `pushserve::decode::multipart`).
 //! It owns the framing only: boundaries, part header blocks, bodies, their bounds. It must
 //! not know what a part holds or where the bytes come from, so it uses std alone, no `crate::`.
 //!
@@ -1134,3 +1134,6 @@ pub fn boundary_from_first_line(bytes: &[u8]) -> Option<String> {
     let ok = (1..=70).contains(&boundary.len()) && boundary.iter().all(bchar);
     ok.then(|| String::from_utf8_lossy(boundary).into_owned())
 }
+
+#[cfg(test)]
+mod tests;
