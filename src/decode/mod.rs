@@ -3,4 +3,8 @@
 //! threads, no sockets, no files, no channels. Sources (`crate::source`) use it; it never
 //! uses them.
 
+pub mod complete;
+pub mod image;
+pub mod media;
 pub mod multipart;
+pub mod split;

@@ -23,11 +23,12 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
 
 use crate::channel::Channel;
+use crate::decode::complete::is_complete;
+use crate::decode::image::sniff_image;
 use crate::frame::{Frame, FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
-use crate::source::complete::is_complete;
-use crate::source::{Producer, sniff_image};
+use crate::source::Producer;
 
 /// A run may take this long, or `--poll` if that is longer, before it is killed.
 const MIN_TIME_LIMIT: Duration = Duration::from_secs(10);

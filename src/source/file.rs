@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use rustix::fs::OFlags;
 
 use crate::channel::Channel;
+use crate::decode::complete::is_complete;
 use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
 use crate::source::Producer;
 use crate::source::changes::{Changes, Wake};
-use crate::source::complete::is_complete;
 
 /// How long a version may stay incomplete before we say so (a normal write takes far less).
 const INCOMPLETE_WARNING_AFTER: Duration = Duration::from_secs(2);

@@ -7,12 +7,10 @@
 
 pub mod changes;
 pub mod command;
-pub mod complete;
 pub mod file;
 pub mod netrc;
 pub mod relay;
 pub mod slideshow;
-pub mod split;
 pub mod stdin;
 
 use std::fs;
@@ -22,7 +20,7 @@ use anyhow::{Result, anyhow, bail};
 
 use crate::channel::Channel;
 use crate::config::{SourceOptions, UsageError, What, url_safe_name};
-use crate::http::head::HeaderValue;
+use crate::decode::media::content_type_for;
 use crate::report::describe_io_error;
 use command::CommandSource;
 use file::{FileSource, Skip};
@@ -184,60 +182,6 @@ fn without_password(text: &str) -> String {
         })
         .collect();
     segments.join("/")
-}
-
-/// The media type of a Content-Type, lower-case, without parameters: `image/jpeg` of
-/// `Image/JPEG; q=1`.
-pub fn media_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// The content type of a frame by its first bytes, for sources that have no file name: JPEG,
-/// PNG, GIF, WebP, BMP; None for anything else.
-pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
-    match bytes {
-        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
-        [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n', ..] => Some("image/png"),
-        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some("image/gif"),
-        [
-            b'R',
-            b'I',
-            b'F',
-            b'F',
-            _,
-            _,
-            _,
-            _,
-            b'W',
-            b'E',
-            b'B',
-            b'P',
-            ..,
-        ] => Some("image/webp"),
-        [b'B', b'M', ..] if bytes.len() >= 26 => Some("image/bmp"),
-        _ => None,
-    }
-}
-
-/// The content type for a file: `--type` if given, else guessed from the extension, with a
-/// UTF-8 charset for text so browsers do not guess one.
-pub fn content_type_for(path: &Path, forced: Option<&HeaderValue>) -> HeaderValue {
-    if let Some(forced) = forced {
-        return forced.clone();
-    }
-    let guessed = mime_guess::from_path(path).first_or_octet_stream();
-    let text =
-        if guessed.type_() == mime_guess::mime::TEXT && guessed.get_param("charset").is_none() {
-            format!("{guessed}; charset=utf-8")
-        } else {
-            guessed.to_string()
-        };
-    HeaderValue::new(text).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
 #[cfg(test)]

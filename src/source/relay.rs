@@ -30,13 +30,15 @@ use ureq::http::{HeaderMap, Response, StatusCode};
 use ureq::{Agent, Body, Timeout};
 
 use crate::channel::Channel;
+use crate::decode::complete::is_complete;
+use crate::decode::image::sniff_image;
+use crate::decode::media::media_type;
+use crate::decode::multipart::{self, Parts, boundary_from_content_type};
 use crate::frame::NewFrame;
 use crate::http::head::HeaderValue;
-use crate::decode::multipart::{self, Parts, boundary_from_content_type};
 use crate::report::describe_io_error;
-use crate::source::complete::is_complete;
+use crate::source::Producer;
 use crate::source::netrc::Netrc;
-use crate::source::{Producer, media_type, sniff_image};
 
 const USER_AGENT: &str = concat!("pushserve/", env!("CARGO_PKG_VERSION"), " (relay)");
 /// Name lookup, then TCP and TLS set-up, each.

@@ -20,12 +20,14 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::channel::Channel;
+use crate::decode::complete::is_complete;
+use crate::decode::image::{self, Kind, Starts, sniff_image};
+use crate::decode::media::media_type;
 use crate::decode::multipart::{self, Parts};
+use crate::decode::split::{Found, Splitter};
 use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
-use crate::source::complete::is_complete;
-use crate::source::split::{self, Found, Kind, Signature, Splitter};
-use crate::source::{Producer, media_type, sniff_image};
+use crate::source::Producer;
 
 /// One read from stdin: a pipe gives at most 64 KiB at a time, a file or a fast pipe more.
 const READ_SIZE: usize = 256 * 1024;
@@ -214,13 +216,13 @@ fn sniff(head: &[u8]) -> Option<Format> {
             None => Some(Format::Text(text_plain())),
         };
     }
-    match split::signature_at(head, Kind::ALL) {
-        Signature::Of(_) => Some(Format::Images {
+    match image::signature_at(head, Kind::ALL) {
+        Starts::Of(_) => Some(Format::Images {
             kinds: Kind::ALL,
             content_type: None,
         }),
-        Signature::TooShort => None,
-        Signature::None => Some(Format::Text(text_plain())),
+        Starts::TooShort => None,
+        Starts::None => Some(Format::Text(text_plain())),
     }
 }
 

@@ -1,162 +1,25 @@
 //! Recognises a complete image, so a file caught mid-write is never published.
 //!
-//! Every image type of the default `--ext` is checked: JPEG, PNG and GIF by walking their
-//! structure to the end marker, WebP and BMP by the length their header states, SVG by the
-//! closing tag of its root element. For other types (HTML, text) the re-stat in `file.rs` is
-//! the only guard. Pure functions, no I/O.
+//! Every image type of the default `--ext` is checked: JPEG, PNG, GIF, WebP and BMP by their
+//! walkers in `image.rs`, which must reach the image's end; SVG by the closing tag of its root
+//! element. For other types (HTML, text) the re-stat in `file.rs` is the only guard. Pure
+//! functions, no I/O.
 
-use crate::source::media_type;
+use crate::decode::image::image_end;
+use crate::decode::media::media_type;
 
 /// Whether `bytes` can be published as a frame of type `content_type` (parameters and case
-/// aside): any other type is
-/// accepted as is; a JPEG, PNG, GIF, WebP or BMP type needs a whole image of one of those
-/// formats, an SVG type a whole SVG document.
+/// aside): any other type is accepted as is; a JPEG, PNG, GIF, WebP or BMP type needs a whole
+/// image of one of those formats (what follows its end is not looked at), an SVG type a whole
+/// SVG document.
 pub fn is_complete(content_type: &str, bytes: &[u8]) -> bool {
     match media_type(content_type).as_str() {
-        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/bmp" => {}
-        "image/svg+xml" => return svg_complete(bytes),
-        _ => return true,
-    }
-    match bytes {
-        [b'B', b'M', ..] => bmp_complete(bytes),
-        [0xFF, 0xD8, ..] => jpeg_complete(bytes),
-        [0x89, b'P', b'N', b'G', ..] => png_complete(bytes),
-        [b'G', b'I', b'F', b'8', ..] => gif_complete(bytes),
-        [
-            b'R',
-            b'I',
-            b'F',
-            b'F',
-            _,
-            _,
-            _,
-            _,
-            b'W',
-            b'E',
-            b'B',
-            b'P',
-            ..,
-        ] => webp_complete(bytes),
-        _ => false,
-    }
-}
-
-/// Walks the marker segments to the end-of-image marker, skipping entropy-coded data
-/// (where `FF` is always followed by `00` or a restart marker) after each start-of-scan.
-fn jpeg_complete(b: &[u8]) -> bool {
-    let mut i = 2;
-    while i + 1 < b.len() {
-        if b[i] != 0xFF {
-            return false;
+        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/bmp" => {
+            image_end(bytes).is_some()
         }
-        let marker = b[i + 1];
-        match marker {
-            0xD9 => return true,
-            0xFF => i += 1, // fill byte
-            0x01 | 0xD0..=0xD7 => i += 2,
-            _ => {
-                let Some(len) = b.get(i + 2..i + 4) else {
-                    return false;
-                };
-                i += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
-                if marker == 0xDA {
-                    // Entropy-coded data runs to the next marker that is not stuffing or a restart.
-                    loop {
-                        let Some(at) = b.get(i..).and_then(|r| r.iter().position(|&x| x == 0xFF))
-                        else {
-                            return false;
-                        };
-                        i += at;
-                        match b.get(i + 1) {
-                            None => return false,
-                            Some(0x00 | 0xD0..=0xD7) => i += 2,
-                            Some(_) => break,
-                        }
-                    }
-                }
-            }
-        }
+        "image/svg+xml" => svg_complete(bytes),
+        _ => true,
     }
-    false
-}
-
-/// Walks the chunks (length, type, data, CRC) to `IEND`.
-fn png_complete(b: &[u8]) -> bool {
-    let mut i = 8;
-    while let Some(head) = b.get(i..i + 8) {
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let end = i + 12 + len;
-        if end > b.len() {
-            return false;
-        }
-        if &head[4..8] == b"IEND" {
-            return true;
-        }
-        i = end;
-    }
-    false
-}
-
-/// Walks the blocks (extensions and images, each ending in a zero-length sub-block) to the
-/// trailer byte `3B`.
-fn gif_complete(b: &[u8]) -> bool {
-    let Some(&flags) = b.get(10) else {
-        return false;
-    };
-    let mut i = 13 + color_table_len(flags);
-    // Skips a run of sub-blocks starting at `i`; None when it runs past the end.
-    let skip_sub_blocks = |mut i: usize| -> Option<usize> {
-        loop {
-            let len = usize::from(*b.get(i)?);
-            i += 1 + len;
-            if len == 0 {
-                return Some(i);
-            }
-        }
-    };
-    loop {
-        match b.get(i) {
-            Some(0x3B) => return true,
-            Some(0x21) => match skip_sub_blocks(i + 2) {
-                Some(next) => i = next,
-                None => return false,
-            },
-            Some(0x2C) => {
-                let Some(&flags) = b.get(i + 9) else {
-                    return false;
-                };
-                // Descriptor (10 bytes), local colour table, LZW minimum code size, data.
-                match skip_sub_blocks(i + 10 + color_table_len(flags) + 1) {
-                    Some(next) => i = next,
-                    None => return false,
-                }
-            }
-            _ => return false,
-        }
-    }
-}
-
-fn color_table_len(flags: u8) -> usize {
-    if flags & 0x80 == 0 {
-        0
-    } else {
-        3 << ((flags & 0x07) + 1)
-    }
-}
-
-/// A RIFF file states its own length.
-fn webp_complete(b: &[u8]) -> bool {
-    let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
-    b.len() >= len + 8
-}
-
-/// A BMP states its file size in its header (bytes 2 to 5).
-fn bmp_complete(b: &[u8]) -> bool {
-    let Some(size) = b.get(2..6) else {
-        return false;
-    };
-    let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
-    size >= 26 && b.len() >= size
 }
 
 /// An SVG document ends with its root element: `</svg>` (or `</prefix:svg>`) closing the first
@@ -243,6 +106,25 @@ mod tests {
     fn other_types_are_taken_as_they_are() {
         assert!(is_complete("text/plain", b""));
         assert!(is_complete("application/octet-stream", &JPEG[..10]));
+    }
+
+    #[test]
+    fn an_image_whose_structure_breaks_is_not_complete() {
+        // A PNG chunk type that is not letters; a PNG or GIF signature wrong past its first
+        // four bytes. Each used to pass as long as the end marker could be reached.
+        let mut bad_chunk = PNG.to_vec();
+        bad_chunk[12] = b'1';
+        let mut bad_png_signature = PNG.to_vec();
+        bad_png_signature[6] = b'x';
+        let mut bad_gif_signature = GIF.to_vec();
+        bad_gif_signature[4] = b'x';
+        for (ty, img) in [
+            ("image/png", &bad_chunk),
+            ("image/png", &bad_png_signature),
+            ("image/gif", &bad_gif_signature),
+        ] {
+            assert!(!is_complete(ty, img), "{ty} {:?}", &img[..16]);
+        }
     }
 
     #[test]

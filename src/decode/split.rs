@@ -1,39 +1,12 @@
 //! Splits a stream of concatenated JPEG or PNG images (`ffmpeg -f image2pipe`) into images.
 //!
-//! An image's end is found by walking its structure, never by searching for an end marker:
-//! JPEG marker segments by their lengths (so a thumbnail's `FF D9` inside an EXIF segment is
-//! skipped), its entropy-coded data up to the first marker that is neither stuffing nor a
-//! restart; PNG chunks by their lengths up to `IEND`. The walk keeps its position between calls,
-//! so a large image arriving in many reads is walked once, not once per read. Pure functions
-//! over a buffer: no I/O, no allocation; the caller owns the buffer and drops what is done with.
+//! Each image's end is found by its format's walker (`image.rs`), which keeps its position
+//! between calls, so a large image arriving in many reads is walked once, not once per read.
+//! Bytes that are not an image are skipped up to the next place a signature starts. Pure
+//! functions over a buffer: no I/O, no allocation; the caller owns the buffer and drops what
+//! is done with.
 
-/// The formats a stream of images may hold.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Kind {
-    Jpeg,
-    Png,
-}
-
-const JPEG_SIGNATURE: &[u8] = &[0xFF, 0xD8, 0xFF];
-const PNG_SIGNATURE: &[u8] = &[0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'];
-
-impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::Jpeg, Kind::Png];
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Kind::Jpeg => "image/jpeg",
-            Kind::Png => "image/png",
-        }
-    }
-
-    fn signature(self) -> &'static [u8] {
-        match self {
-            Kind::Jpeg => JPEG_SIGNATURE,
-            Kind::Png => PNG_SIGNATURE,
-        }
-    }
-}
+use crate::decode::image::{Kind, Starts, Step, Walk, signature_at};
 
 /// What is at the start of the buffer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,19 +18,6 @@ pub enum Found {
     /// `skip` bytes that are not an image where one should start, or an image whose structure
     /// breaks `skip` bytes in: drop them and look again.
     NotImage { skip: usize },
-}
-
-/// Where the walk through the current image has got to, as an offset in the caller's buffer.
-#[derive(Clone, Copy, Debug)]
-enum Walk {
-    /// `scan`: inside entropy-coded data (after a start-of-scan segment).
-    Jpeg {
-        pos: usize,
-        scan: bool,
-    },
-    Png {
-        pos: usize,
-    },
 }
 
 /// Finds the images at the start of a buffer that the caller fills from its end and empties
@@ -85,15 +45,8 @@ impl Splitter {
                 Err(found) => return found,
             },
         };
-        let step = match walk {
-            Walk::Jpeg { pos, scan } => walk_jpeg(buf, pos, scan),
-            Walk::Png { pos } => walk_png(buf, pos),
-        };
-        let kind = match walk {
-            Walk::Jpeg { .. } => Kind::Jpeg,
-            Walk::Png { .. } => Kind::Png,
-        };
-        match step {
+        let kind = walk.kind();
+        match walk.step(buf) {
             Step::End(len) => {
                 self.walk = None;
                 Found::Image { kind, len }
@@ -109,16 +62,13 @@ impl Splitter {
     /// How many bytes at the start of the buffer the walk is done with: while an image is
     /// skipped (over the size limit), they can be dropped before its end is found.
     pub fn walked(&self) -> usize {
-        match self.walk {
-            Some(Walk::Jpeg { pos, .. } | Walk::Png { pos }) => pos,
-            None => 0,
-        }
+        self.walk.as_ref().map_or(0, Walk::walked)
     }
 
     /// The caller has dropped the first `n` bytes of the buffer, `n` <= [`Splitter::walked`].
     pub fn discard(&mut self, n: usize) {
-        if let Some(Walk::Jpeg { pos, .. } | Walk::Png { pos }) = self.walk.as_mut() {
-            *pos -= n.min(*pos);
+        if let Some(walk) = self.walk.as_mut() {
+            walk.discard(n);
         }
     }
 
@@ -130,138 +80,17 @@ impl Splitter {
     /// The walk for the image at the start of `buf`, or what to do instead.
     fn start(&self, buf: &[u8]) -> Result<Walk, Found> {
         match signature_at(buf, self.kinds) {
-            Signature::Of(Kind::Jpeg) => Ok(Walk::Jpeg {
-                pos: 2,
-                scan: false,
-            }),
-            Signature::Of(Kind::Png) => Ok(Walk::Png {
-                pos: PNG_SIGNATURE.len(),
-            }),
-            Signature::TooShort => Err(Found::NeedMore),
+            Starts::Of(kind) => Ok(Walk::start(kind)),
+            Starts::TooShort => Err(Found::NeedMore),
             // Resynchronise: the next place a signature starts (or may start, at the very end).
-            Signature::None => Err(Found::NotImage {
+            Starts::None => Err(Found::NotImage {
                 skip: (1..buf.len())
                     // Only where a signature's first byte is may one start: a cheap test first.
-                    .filter(|&i| self.kinds.iter().any(|k| k.signature()[0] == buf[i]))
-                    .find(|&i| signature_at(&buf[i..], self.kinds) != Signature::None)
+                    .filter(|&i| self.kinds.iter().any(|k| k.may_start_with(buf[i])))
+                    .find(|&i| signature_at(&buf[i..], self.kinds) != Starts::None)
                     .unwrap_or(buf.len()),
             }),
         }
-    }
-}
-
-/// Whether an image signature starts a buffer.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Signature {
-    Of(Kind),
-    /// The buffer is the beginning of a signature (or empty): too short to tell.
-    TooShort,
-    None,
-}
-
-/// Which signature of `kinds` starts `buf`.
-pub fn signature_at(buf: &[u8], kinds: &[Kind]) -> Signature {
-    let mut too_short = false;
-    for &kind in kinds {
-        let signature = kind.signature();
-        if buf.starts_with(signature) {
-            return Signature::Of(kind);
-        }
-        too_short |= signature.starts_with(buf);
-    }
-    if too_short {
-        Signature::TooShort
-    } else {
-        Signature::None
-    }
-}
-
-enum Step {
-    /// The image ends after this many bytes.
-    End(usize),
-    More,
-    /// The structure is broken at this offset.
-    Broken(usize),
-}
-
-/// Walks JPEG marker segments from `pos` (an `FF`), and entropy-coded data when `scan`, up to
-/// the end-of-image marker.
-fn walk_jpeg(b: &[u8], pos: &mut usize, scan: &mut bool) -> Step {
-    loop {
-        if *scan {
-            // Entropy-coded data: FF is followed by 00 (stuffing), a restart marker, or FF
-            // (fill before a marker); anything else is the marker that ends the scan.
-            let Some(rest) = b.get(*pos..) else {
-                return Step::More;
-            };
-            let Some(at) = rest.iter().position(|&x| x == 0xFF) else {
-                *pos = b.len();
-                return Step::More;
-            };
-            let i = *pos + at;
-            match b.get(i + 1) {
-                None => {
-                    *pos = i;
-                    return Step::More;
-                }
-                Some(0x00 | 0xD0..=0xD7) => *pos = i + 2,
-                Some(0xFF) => *pos = i + 1,
-                Some(_) => {
-                    *pos = i;
-                    *scan = false;
-                }
-            }
-            continue;
-        }
-        match b.get(*pos) {
-            None => return Step::More,
-            Some(0xFF) => {}
-            Some(_) => return Step::Broken(*pos),
-        }
-        let Some(&marker) = b.get(*pos + 1) else {
-            return Step::More;
-        };
-        match marker {
-            0xD9 => return Step::End(*pos + 2),
-            0xFF => *pos += 1, // fill byte
-            0x01 | 0xD0..=0xD7 => *pos += 2,
-            // Not a marker, or a new image starting inside this one: this one is cut short.
-            0x00 | 0xD8 => return Step::Broken(*pos),
-            _ => {
-                let Some(len) = b.get(*pos + 2..*pos + 4) else {
-                    return Step::More;
-                };
-                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-                if len < 2 {
-                    return Step::Broken(*pos);
-                }
-                *pos += 2 + len;
-                *scan = marker == 0xDA;
-            }
-        }
-    }
-}
-
-/// Walks PNG chunks (length, type, data, CRC) from `pos` up to the end of `IEND`.
-fn walk_png(b: &[u8], pos: &mut usize) -> Step {
-    loop {
-        let Some(head) = b.get(*pos..*pos + 8) else {
-            return Step::More;
-        };
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-        let kind = &head[4..8];
-        if len > 0x7FFF_FFFF || !kind.iter().all(u8::is_ascii_alphabetic) {
-            return Step::Broken(*pos);
-        }
-        let end = *pos + 12 + len as usize;
-        if kind == b"IEND" {
-            return if end <= b.len() {
-                Step::End(end)
-            } else {
-                Step::More
-            };
-        }
-        *pos = end;
     }
 }
 
@@ -309,7 +138,7 @@ mod tests {
     #[test]
     fn a_thumbnail_end_marker_inside_exif_does_not_end_the_image() {
         let jpeg = jpeg_with_thumbnail(RED_JPEG);
-        assert!(crate::source::complete::is_complete("image/jpeg", &jpeg));
+        assert!(crate::decode::complete::is_complete("image/jpeg", &jpeg));
         let thumbnail_end = 2 + 4 + 6 + RED_JPEG.len();
         assert_eq!(&jpeg[thumbnail_end - 2..thumbnail_end], &[0xFF, 0xD9]);
         let len = jpeg.len();
@@ -425,10 +254,10 @@ mod tests {
 
     #[test]
     fn hostile_lengths_do_not_panic() {
-        let mut png = PNG_SIGNATURE.to_vec();
+        let mut png = b"\x89PNG\r\n\x1A\n".to_vec();
         png.extend_from_slice(&[0xFF; 8]);
         assert_eq!(whole(&png), Found::NotImage { skip: 8 });
-        let mut png = PNG_SIGNATURE.to_vec();
+        let mut png = b"\x89PNG\r\n\x1A\n".to_vec();
         png.extend_from_slice(&[0x7F, 0xFF, 0xFF, 0xFF, b'I', b'E', b'N', b'D']);
         assert_eq!(whole(&png), Found::NeedMore);
         assert_eq!(
