@@ -4,7 +4,9 @@
 //! uses them.
 
 pub mod complete;
+pub mod format;
 pub mod image;
 pub mod media;
 pub mod multipart;
 pub mod split;
+pub mod tail;

@@ -61,6 +61,20 @@ impl Part {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.trim_matches([' ', '\t']))
     }
+
+    /// The file name its `Content-Disposition` gives (`attachment; filename="a.jpg"`), without
+    /// any folder.
+    pub fn file_name(&self) -> Option<String> {
+        let disposition = self.header("Content-Disposition")?;
+        let at = disposition.to_ascii_lowercase().find("filename=")?;
+        let value = disposition[at + "filename=".len()..].trim_start();
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next()?,
+            None => value.split(';').next()?.trim(),
+        };
+        let name = value.rsplit(['/', '\\']).next()?;
+        (!name.is_empty() && !name.chars().any(char::is_control)).then(|| name.to_string())
+    }
 }
 
 #[derive(Debug)]

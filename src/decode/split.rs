@@ -2,9 +2,9 @@
 //!
 //! Each image's end is found by its format's walker (`image.rs`), which keeps its position
 //! between calls, so a large image arriving in many reads is walked once, not once per read.
-//! Bytes that are not an image are skipped up to the next place a signature starts. Pure
-//! functions over a buffer: no I/O, no allocation; the caller owns the buffer and drops what
-//! is done with.
+//! Bytes that are not an image are skipped up to the next place a signature starts.
+//! [`Splitter`] works over the caller's buffer, without I/O or allocation; [`Images`] holds the
+//! bytes read and not yet split for it, and drops what it is done with.
 
 use crate::decode::image::{Kind, Starts, Step, Walk, signature_at};
 
@@ -91,6 +91,132 @@ impl Splitter {
                     .unwrap_or(buf.len()),
             }),
         }
+    }
+}
+
+/// What [`Images::split`] cuts from the bytes read so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cut<'a> {
+    /// A whole image, within the size limit.
+    Image { kind: Kind, bytes: &'a [u8] },
+    /// An image over the size limit, dropped as it is walked (said each time some of it goes).
+    TooLarge,
+    /// Bytes that are not a whole image of the kinds asked for, dropped.
+    NotImage,
+}
+
+/// Concatenated images being split: the splitter and what has been read and not yet split.
+#[derive(Debug)]
+pub struct Images {
+    splitter: Splitter,
+    unsplit: Unsplit,
+    kinds: &'static [Kind],
+    max_image: u64,
+    /// The current image is over `max_image`: dropped as it is walked, not kept.
+    skipping: bool,
+}
+
+impl Images {
+    /// Images of `kinds`, each of at most `max_image` bytes.
+    pub fn new(kinds: &'static [Kind], max_image: u64) -> Images {
+        Images {
+            splitter: Splitter::new(kinds),
+            unsplit: Unsplit::default(),
+            kinds,
+            max_image,
+            skipping: false,
+        }
+    }
+
+    pub fn kinds(&self) -> &'static [Kind] {
+        self.kinds
+    }
+
+    /// Takes in the bytes read next.
+    pub fn append(&mut self, bytes: &[u8]) {
+        self.unsplit.append(bytes);
+    }
+
+    /// Hands `found` every whole image read so far and says what is dropped, up to where more
+    /// bytes are needed.
+    pub fn split(&mut self, mut found: impl FnMut(Cut<'_>)) {
+        loop {
+            match self.splitter.next(self.unsplit.pending()) {
+                Found::Image { kind, len } => {
+                    if self.skipping || len as u64 > self.max_image {
+                        found(Cut::TooLarge);
+                    } else {
+                        let bytes = &self.unsplit.pending()[..len];
+                        found(Cut::Image { kind, bytes });
+                    }
+                    self.unsplit.drop_front(len);
+                    self.skipping = false;
+                }
+                Found::NotImage { skip } => {
+                    found(Cut::NotImage);
+                    self.unsplit.drop_front(skip);
+                    self.skipping = false;
+                }
+                Found::NeedMore => {
+                    let held = self.unsplit.pending().len();
+                    if self.splitter.in_image() && (self.skipping || held as u64 > self.max_image) {
+                        found(Cut::TooLarge);
+                        self.skipping = true;
+                        let walked = self.splitter.walked().min(held);
+                        self.unsplit.drop_front(walked);
+                        self.splitter.discard(walked);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// How many bytes of an image begun and not finished are held (one being skipped aside):
+    /// what a stream that ends now leaves unpublished.
+    pub fn unfinished(&self) -> Option<usize> {
+        (self.splitter.in_image() && !self.skipping).then(|| self.unsplit.pending().len())
+    }
+
+    /// Bytes moved to the front of the buffer so far.
+    #[cfg(test)]
+    pub fn moved(&self) -> u64 {
+        self.unsplit.moved
+    }
+}
+
+/// Bytes read and not yet split. Dropping from the front moves nothing, as a false image start
+/// drops a few bytes at a time (`FF D8 FF 00` over and over drops 2 at a time); the bytes left
+/// are moved to the front once per read, when more are added, so each byte moves at most once.
+#[derive(Debug, Default)]
+struct Unsplit {
+    bytes: Vec<u8>,
+    /// Where the bytes not yet dropped begin.
+    start: usize,
+    /// Bytes moved to the front so far, to show that each moves at most once.
+    #[cfg(test)]
+    moved: u64,
+}
+
+impl Unsplit {
+    fn pending(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    fn drop_front(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.bytes.len());
+    }
+
+    fn append(&mut self, more: &[u8]) {
+        if self.start > 0 {
+            #[cfg(test)]
+            {
+                self.moved += (self.bytes.len() - self.start) as u64;
+            }
+            self.bytes.drain(..self.start);
+            self.start = 0;
+        }
+        self.bytes.extend_from_slice(more);
     }
 }
 

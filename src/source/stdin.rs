@@ -12,8 +12,6 @@
 
 // Not yet on the command line: the server's wiring makes this live.
 
-use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread;
@@ -21,10 +19,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::channel::Channel;
 use crate::decode::complete::is_complete;
-use crate::decode::image::{self, Kind, Starts, sniff_image};
-use crate::decode::media::media_type;
+use crate::decode::format::{Format, format_for, is_first_boundary_line, sniff_format, text_plain};
+use crate::decode::image::{Kind, sniff_image};
 use crate::decode::multipart::{self, Parts};
-use crate::decode::split::{Found, Splitter};
+use crate::decode::split::{Cut, Images};
+use crate::decode::tail::Tail;
 use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::source::Producer;
@@ -39,12 +38,6 @@ const CLOSE_CHECK: Duration = Duration::from_millis(200);
 const DETECT_WAIT: Duration = Duration::from_millis(500);
 /// The tail is published at most this often while lines keep coming.
 const TAIL_INTERVAL: Duration = Duration::from_millis(50);
-/// A last line without its newline is shown once it has waited this long.
-const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(100);
-/// The longest line the tail keeps (less when `--max-frame` / `--lines` is less).
-const LINE_MAX: u64 = 64 * 1024;
-/// A multipart stream's first line: `--`, a boundary of up to 70 characters, CRLF.
-const FIRST_LINE_MAX: usize = 2 + 70 + 2;
 
 const NAME: &str = "stdin";
 
@@ -90,22 +83,6 @@ impl Sink for Channel {
     }
 }
 
-/// How stdin is cut into frames.
-#[derive(Debug, PartialEq, Eq)]
-enum Format {
-    /// A frame per part.
-    Multipart { boundary: String },
-    /// Concatenated images of these kinds; with `--type`, published as that type.
-    Images {
-        kinds: &'static [Kind],
-        content_type: Option<HeaderValue>,
-    },
-    /// The last lines as one text frame of this type.
-    Text(HeaderValue),
-    /// All of stdin, to its end, as one frame of this type.
-    Whole(HeaderValue),
-}
-
 /// Reads frames from `reader` until its end (or until the server closes) and publishes them.
 fn serve(reader: impl Read + Send + 'static, source: &StdinSource, sink: &dyn Sink) {
     let mut input = Input::spawn(reader, sink);
@@ -137,57 +114,18 @@ fn serve(reader: impl Read + Send + 'static, source: &StdinSource, sink: &dyn Si
     });
 }
 
-/// The format `--type` names: JPEG and PNG are split, text is tailed, a multipart type with a
-/// boundary is parsed, anything else is one frame.
-fn format_for(content_type: &HeaderValue) -> Format {
-    let essence = media_type(content_type.as_str());
-    match essence.as_str() {
-        "image/jpeg" => Format::Images {
-            kinds: &[Kind::Jpeg],
-            content_type: Some(content_type.clone()),
-        },
-        "image/png" => Format::Images {
-            kinds: &[Kind::Png],
-            content_type: Some(content_type.clone()),
-        },
-        e if e.starts_with("text/") => {
-            // The tail is UTF-8 whatever came in (invalid bytes are replaced): say so.
-            let t = content_type.as_str();
-            Format::Text(if t.to_ascii_lowercase().contains("charset=") {
-                content_type.clone()
-            } else {
-                HeaderValue::new(format!("{t}; charset=utf-8")).unwrap_or_else(|_| text_plain())
-            })
-        }
-        e if e.starts_with("multipart/") => {
-            match multipart::boundary_from_content_type(content_type.as_str()) {
-                Some(boundary) => Format::Multipart { boundary },
-                None => Format::Whole(content_type.clone()),
-            }
-        }
-        _ => Format::Whole(content_type.clone()),
-    }
-}
-
-fn text_plain() -> HeaderValue {
-    HeaderValue::from_static("text/plain; charset=utf-8")
-}
-
 /// Reads the first bytes until they tell the format (or stop coming for a while: then it is
 /// text), and leaves them to be read again.
 fn detect(input: &mut Input) -> Format {
     let mut head = Vec::new();
     let format = loop {
-        if let Some(format) = sniff(&head) {
+        if let Some(format) = sniff_format(&head) {
             break format;
         }
         // Nothing yet: wait as long as it takes (a tail of a quiet log, a terminal). ffmpeg
         // writes its first boundary line on its own, before its first frame is encoded: that
         // line alone waits as long too.
-        let boundary_line = head.ends_with(b"\r\n")
-            && head.len() <= FIRST_LINE_MAX
-            && multipart::boundary_from_first_line(&head).is_some();
-        let patient = head.is_empty() || boundary_line;
+        let patient = head.is_empty() || is_first_boundary_line(&head);
         let deadline = (!patient).then(|| Instant::now() + DETECT_WAIT);
         match input.next(deadline) {
             Next::Bytes(bytes) => head.extend_from_slice(&bytes),
@@ -196,34 +134,6 @@ fn detect(input: &mut Input) -> Format {
     };
     input.unread(head);
     format
-}
-
-/// The format the first bytes of stdin tell, or None while they are too few to tell.
-fn sniff(head: &[u8]) -> Option<Format> {
-    if head.is_empty() {
-        return None;
-    }
-    if head.starts_with(b"--") || head == b"-" {
-        let Some(end) = head.iter().take(FIRST_LINE_MAX).position(|&b| b == b'\n') else {
-            return (head.len() >= FIRST_LINE_MAX).then(|| Format::Text(text_plain()));
-        };
-        // A line of dashes heading a log is not a boundary: a part's header must follow.
-        return match multipart::boundary_from_first_line(head) {
-            Some(boundary) => match multipart::header_starts(&head[end + 1..])? {
-                true => Some(Format::Multipart { boundary }),
-                false => Some(Format::Text(text_plain())),
-            },
-            None => Some(Format::Text(text_plain())),
-        };
-    }
-    match image::signature_at(head, Kind::ALL) {
-        Starts::Of(_) => Some(Format::Images {
-            kinds: Kind::ALL,
-            content_type: None,
-        }),
-        Starts::TooShort => None,
-        Starts::None => Some(Format::Text(text_plain())),
-    }
 }
 
 /// What [`Input::next`] got.
@@ -527,10 +437,7 @@ fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut Parts
             });
             continue;
         }
-        let name = part
-            .header("Content-Disposition")
-            .and_then(file_name)
-            .unwrap_or_else(|| NAME.into());
+        let name = part.file_name().unwrap_or_else(|| NAME.into());
         out.publish(&part.body, content_type, &name);
     }
     Parsed::Ended
@@ -557,19 +464,6 @@ fn say(notice: &multipart::Notice, out: &Out, said: &mut PartsSaid) {
     }
 }
 
-/// The file name a part's `Content-Disposition` gives (`attachment; filename="a.jpg"`), without
-/// any folder.
-fn file_name(disposition: &str) -> Option<String> {
-    let at = disposition.to_ascii_lowercase().find("filename=")?;
-    let value = disposition[at + "filename=".len()..].trim_start();
-    let value = match value.strip_prefix('"') {
-        Some(quoted) => quoted.split('"').next()?,
-        None => value.split(';').next()?.trim(),
-    };
-    let name = value.rsplit(['/', '\\']).next()?;
-    (!name.is_empty() && !name.chars().any(char::is_control)).then(|| name.to_string())
-}
-
 /// Concatenated images: each whole one is a frame.
 fn images(
     input: &mut Input,
@@ -577,130 +471,60 @@ fn images(
     content_type: Option<HeaderValue>,
     out: &mut Out,
 ) {
-    let mut images = Images::new(kinds, content_type);
+    let mut images = Images::new(kinds, out.max_frame);
+    let mut said = ImagesSaid::default();
     loop {
-        images.split(out);
+        publish_images(&mut images, content_type.as_ref(), out, &mut said);
         match input.next(None) {
-            Next::Bytes(bytes) => images.unsplit.append(&bytes),
+            Next::Bytes(bytes) => images.append(&bytes),
             Next::Idle => {}
             Next::End => break,
         }
     }
-    if images.splitter.in_image() && !images.skipping && !out.sink.is_closed() {
+    if let Some(held) = images.unfinished()
+        && !out.sink.is_closed()
+    {
         out.sink.warn(format!(
-            "stdin ended in the middle of an image ({} bytes of it); it was not published",
-            images.unsplit.pending().len()
+            "stdin ended in the middle of an image ({held} bytes of it); it was not published"
         ));
     }
 }
 
-/// Concatenated images being split: what has been read and not yet split, and what was said.
-struct Images {
-    splitter: Splitter,
-    unsplit: Unsplit,
-    kinds: &'static [Kind],
-    content_type: Option<HeaderValue>,
-    /// The current image is over --max-frame: dropped as it is walked, not kept.
-    skipping: bool,
-    said_large: bool,
-    said_garbage: bool,
-}
-
-impl Images {
-    fn new(kinds: &'static [Kind], content_type: Option<HeaderValue>) -> Images {
-        Images {
-            splitter: Splitter::new(kinds),
-            unsplit: Unsplit::default(),
-            kinds,
-            content_type,
-            skipping: false,
-            said_large: false,
-            said_garbage: false,
-        }
-    }
-
-    /// Publishes every whole image read so far and drops what is not one, up to where more
-    /// bytes are needed.
-    fn split(&mut self, out: &mut Out) {
-        let max_frame = out.max_frame;
-        let said_large_message =
-            || format!("skipping images on stdin over --max-frame ({max_frame} bytes)");
-        loop {
-            match self.splitter.next(self.unsplit.pending()) {
-                Found::Image { kind, len } => {
-                    if self.skipping || len as u64 > max_frame {
-                        out.warn_once(&mut self.said_large, said_large_message);
-                    } else {
-                        let content_type = self
-                            .content_type
-                            .clone()
-                            .unwrap_or_else(|| HeaderValue::from_static(kind.content_type()));
-                        out.publish(&self.unsplit.pending()[..len], content_type, NAME);
-                    }
-                    self.unsplit.drop_front(len);
-                    self.skipping = false;
-                }
-                Found::NotImage { skip } => {
-                    let kinds = self.kinds;
-                    out.warn_once(&mut self.said_garbage, || {
-                        let what = kinds.iter().map(|k| k.content_type()).collect::<Vec<_>>();
-                        format!(
-                            "stdin has bytes that are not a whole {} image; skipping to the next image",
-                            what.join(" or ")
-                        )
-                    });
-                    self.unsplit.drop_front(skip);
-                    self.skipping = false;
-                }
-                Found::NeedMore => {
-                    let held = self.unsplit.pending().len();
-                    if self.splitter.in_image() && (self.skipping || held as u64 > max_frame) {
-                        out.warn_once(&mut self.said_large, said_large_message);
-                        self.skipping = true;
-                        let walked = self.splitter.walked().min(held);
-                        self.unsplit.drop_front(walked);
-                        self.splitter.discard(walked);
-                    }
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Bytes read and not yet split. Dropping from the front moves nothing, as a false image start
-/// drops a few bytes at a time (`FF D8 FF 00` over and over drops 2 at a time); the bytes left
-/// are moved to the front once per read, when more are added, so each byte moves at most once.
+/// What has been said about the images on stdin.
 #[derive(Default)]
-struct Unsplit {
-    bytes: Vec<u8>,
-    /// Where the bytes not yet dropped begin.
-    start: usize,
-    /// Bytes moved to the front so far, to show that each moves at most once.
-    #[cfg(test)]
-    moved: u64,
+struct ImagesSaid {
+    too_large: bool,
+    not_image: bool,
 }
 
-impl Unsplit {
-    fn pending(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-
-    fn drop_front(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.bytes.len());
-    }
-
-    fn append(&mut self, more: &[u8]) {
-        if self.start > 0 {
-            #[cfg(test)]
-            {
-                self.moved += (self.bytes.len() - self.start) as u64;
-            }
-            self.bytes.drain(..self.start);
-            self.start = 0;
+/// Publishes every whole image read so far (as `content_type` if given), saying once what is
+/// skipped.
+fn publish_images(
+    images: &mut Images,
+    content_type: Option<&HeaderValue>,
+    out: &mut Out,
+    said: &mut ImagesSaid,
+) {
+    let max_frame = out.max_frame;
+    let kinds = images.kinds();
+    images.split(|cut| match cut {
+        Cut::Image { kind, bytes } => {
+            let content_type = content_type
+                .cloned()
+                .unwrap_or_else(|| HeaderValue::from_static(kind.content_type()));
+            out.publish(bytes, content_type, NAME);
         }
-        self.bytes.extend_from_slice(more);
-    }
+        Cut::TooLarge => out.warn_once(&mut said.too_large, || {
+            format!("skipping images on stdin over --max-frame ({max_frame} bytes)")
+        }),
+        Cut::NotImage => out.warn_once(&mut said.not_image, || {
+            let what = kinds.iter().map(|k| k.content_type()).collect::<Vec<_>>();
+            format!(
+                "stdin has bytes that are not a whole {} image; skipping to the next image",
+                what.join(" or ")
+            )
+        }),
+    });
 }
 
 /// All of stdin as one frame of `content_type`, published at its end if it is whole.
@@ -746,18 +570,17 @@ fn tail(input: &mut Input, lines: usize, content_type: HeaderValue, out: &mut Ou
     loop {
         let now = Instant::now();
         tail.tick(now);
-        if let Some(since) = tail.changed_since {
+        if let Some(since) = tail.changed_since() {
             let interval_over = last_published.is_none_or(|t| now >= t + TAIL_INTERVAL);
             // Lines still coming: take them in first, unless they have waited long enough. At
             // the end of stdin, the last line is shown whole first.
             if interval_over && (now >= since + TAIL_INTERVAL || !input.ready() && !input.ended) {
-                out.publish(&tail.render(), content_type.clone(), NAME);
-                tail.changed_since = None;
+                out.publish(&tail.take_frame(), content_type.clone(), NAME);
                 last_published = Some(now);
             }
         }
         let publish_at = tail
-            .changed_since
+            .changed_since()
             .map(|_| last_published.map_or(now, |t| t + TAIL_INTERVAL));
         let deadline = [publish_at, tail.partial_due()].into_iter().flatten().min();
         match input.next(deadline) {
@@ -773,181 +596,9 @@ fn tail(input: &mut Input, lines: usize, content_type: HeaderValue, out: &mut Ou
         }
     }
     tail.finish();
-    if tail.changed_since.is_some() && !out.sink.is_closed() {
-        out.publish(&tail.render(), content_type, NAME);
+    if tail.changed_since().is_some() && !out.sink.is_closed() {
+        out.publish(&tail.take_frame(), content_type, NAME);
     }
-}
-
-/// The last lines of a text, bounded in number and length.
-struct Tail {
-    lines: VecDeque<Vec<u8>>,
-    max_lines: usize,
-    /// The longest a line is kept; longer ones are cut.
-    line_max: usize,
-    max_frame: u64,
-    /// The last line, while its newline has not come.
-    partial: Vec<u8>,
-    partial_since: Option<Instant>,
-    /// The partial line has waited long enough to be shown.
-    partial_shown: bool,
-    /// The partial line is over the limit: the rest of it is dropped.
-    partial_cut: bool,
-    said_cut: bool,
-    /// When what is shown first changed since it was last published.
-    changed_since: Option<Instant>,
-}
-
-impl Tail {
-    fn new(max_lines: usize, max_frame: u64) -> Tail {
-        let max_lines = max_lines.max(1);
-        let line_max = (max_frame / max_lines as u64).clamp(1, LINE_MAX) as usize;
-        Tail {
-            lines: VecDeque::with_capacity(max_lines.min(1024)),
-            max_lines,
-            line_max,
-            max_frame,
-            partial: Vec::new(),
-            partial_since: None,
-            partial_shown: false,
-            partial_cut: false,
-            said_cut: false,
-            changed_since: None,
-        }
-    }
-
-    /// Takes in the bytes read; Some(the line length limit) the first time a line is cut.
-    fn push(&mut self, bytes: &[u8], now: Instant) -> Option<usize> {
-        let mut cut = false;
-        let Some(first) = bytes.iter().position(|&b| b == b'\n') else {
-            self.extend_partial(bytes, now, &mut cut);
-            return self.cut_said(cut);
-        };
-        self.extend_partial(&bytes[..first], now, &mut cut);
-        let line = std::mem::take(&mut self.partial);
-        self.end_line(&line, &mut cut, now);
-        let rest = &bytes[first + 1..];
-        let (whole_lines, partial) = match rest.iter().rposition(|&b| b == b'\n') {
-            Some(last) => (Some(&rest[..last]), &rest[last + 1..]),
-            None => (None, rest),
-        };
-        if let Some(whole_lines) = whole_lines {
-            // Only the newest lines of a large read can be shown: the others are not copied.
-            let newest: Vec<&[u8]> = whole_lines
-                .rsplit(|&b| b == b'\n')
-                .take(self.max_lines)
-                .collect();
-            for line in newest.into_iter().rev() {
-                self.end_line(line, &mut cut, now);
-            }
-        }
-        self.extend_partial(partial, now, &mut cut);
-        self.cut_said(cut)
-    }
-
-    fn cut_said(&mut self, cut: bool) -> Option<usize> {
-        (cut && !std::mem::replace(&mut self.said_cut, true)).then_some(self.line_max)
-    }
-
-    fn end_line(&mut self, line: &[u8], cut: &mut bool, now: Instant) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let keep = if line.len() > self.line_max {
-            *cut = true;
-            char_floor(line, self.line_max)
-        } else {
-            line.len()
-        };
-        if self.lines.len() == self.max_lines {
-            self.lines.pop_front();
-        }
-        self.lines.push_back(line[..keep].to_vec());
-        (self.partial_since, self.partial_shown, self.partial_cut) = (None, false, false);
-        self.changed_since.get_or_insert(now);
-    }
-
-    fn extend_partial(&mut self, bytes: &[u8], now: Instant, cut: &mut bool) {
-        if bytes.is_empty() || self.partial_cut {
-            return;
-        }
-        self.partial_since.get_or_insert(now);
-        let room = self.line_max - self.partial.len();
-        let keep = if bytes.len() > room {
-            // The rest of this line is dropped, up to its newline.
-            (*cut, self.partial_cut) = (true, true);
-            char_floor(bytes, room)
-        } else {
-            bytes.len()
-        };
-        self.partial.extend_from_slice(&bytes[..keep]);
-        if self.partial_shown && keep > 0 {
-            self.changed_since.get_or_insert(now);
-        }
-    }
-
-    /// When the partial line is due to be shown, if it is waiting.
-    fn partial_due(&self) -> Option<Instant> {
-        self.partial_since
-            .filter(|_| !self.partial_shown && !self.partial.is_empty())
-            .map(|since| since + PARTIAL_LINE_WAIT)
-    }
-
-    /// Shows the partial line once it has waited long enough.
-    fn tick(&mut self, now: Instant) {
-        if self.partial_due().is_some_and(|due| now >= due) {
-            self.partial_shown = true;
-            self.changed_since.get_or_insert(now);
-        }
-    }
-
-    /// Stdin has ended: the partial line is shown at once.
-    fn finish(&mut self) {
-        if !self.partial.is_empty() && !self.partial_shown {
-            self.partial_shown = true;
-            self.changed_since.get_or_insert_with(Instant::now);
-        }
-    }
-
-    /// The frame: the newest lines that fit in `--max-frame`, invalid UTF-8 replaced.
-    fn render(&self) -> Vec<u8> {
-        let partial = (self.partial_shown && !self.partial.is_empty()).then_some(&self.partial);
-        let newest_first = partial
-            .into_iter()
-            .map(|p| (String::from_utf8_lossy(p), ""))
-            .chain(
-                self.lines
-                    .iter()
-                    .rev()
-                    .map(|l| (String::from_utf8_lossy(l), "\n")),
-            )
-            .take(self.max_lines);
-        let mut shown: Vec<(Cow<str>, &str)> = Vec::new();
-        let mut size = 0;
-        for (line, end) in newest_first {
-            size += line.len() + end.len();
-            if size as u64 > self.max_frame {
-                break;
-            }
-            shown.push((line, end));
-        }
-        let mut text = Vec::with_capacity(size);
-        for (line, end) in shown.iter().rev() {
-            text.extend_from_slice(line.as_bytes());
-            text.extend_from_slice(end.as_bytes());
-        }
-        text
-    }
-}
-
-/// Where to cut `bytes` to at most `max` bytes without splitting a UTF-8 character (a
-/// character is at most 4 bytes: invalid text is cut at `max`).
-fn char_floor(bytes: &[u8], max: usize) -> usize {
-    if bytes.len() <= max {
-        return bytes.len();
-    }
-    let continuation = |i: usize| bytes[i] & 0xC0 == 0x80;
-    (max.saturating_sub(3)..=max)
-        .rev()
-        .find(|&i| !continuation(i))
-        .unwrap_or(max)
 }
 
 #[cfg(test)]
@@ -1256,16 +907,17 @@ mod tests {
             published: 0,
             max_frame: 1 << 20,
         };
-        let mut images = Images::new(Kind::ALL, None);
+        let mut images = Images::new(Kind::ALL, out.max_frame);
+        let mut said = ImagesSaid::default();
         for block in input.chunks(64 * 1024) {
-            images.unsplit.append(block);
-            images.split(&mut out);
+            images.append(block);
+            publish_images(&mut images, None, &mut out, &mut said);
         }
         assert!(recording.frames().is_empty());
         assert_eq!(recording.warnings().len(), 1, "{:?}", recording.warnings());
         // Dropped from the front one false start at a time, the bytes behind would move each
         // time: about 32 K times each here.
-        let moved = images.unsplit.moved;
+        let moved = images.moved();
         assert!(moved <= input.len() as u64, "{moved} bytes moved");
     }
 
@@ -1414,26 +1066,7 @@ mod tests {
     }
 
     #[test]
-    fn stdin_first_bytes_tell_the_format() {
-        let text = || Some(Format::Text(text_plain()));
-        let multipart = || {
-            Some(Format::Multipart {
-                boundary: "ffmpeg".into(),
-            })
-        };
-        assert_eq!(sniff(b"--ffmpeg\r\nContent-type: image/jpeg"), multipart());
-        assert_eq!(sniff(b"--ffmpeg\r\n\r\n"), multipart());
-        assert_eq!(sniff(b"--ffmpeg\r\nContent-ty"), None);
-        assert_eq!(sniff(b"--ffmpeg\r"), None);
-        assert_eq!(sniff(b"--ffmpeg\r\nnot a header: x"), text());
-        assert_eq!(sniff(b"---\nhello"), None, "hello: could follow");
-        assert_eq!(sniff(b"---\nhello world"), text());
-        assert_eq!(sniff(b"-"), None);
-        assert_eq!(sniff(b"-x"), text());
-        assert_eq!(sniff(b"\x89PNG"), None);
-        assert_eq!(sniff(b"hello"), text());
-        assert!(matches!(sniff(RED_PNG), Some(Format::Images { .. })));
-        // A multipart stream cut after its first line is text.
+    fn stdin_a_multipart_stream_cut_after_its_first_line_is_text() {
         let recording = serve_all(b"--ffmpeg\r\n".to_vec(), &source(None));
         assert_eq!(recording.bodies(), [b"--ffmpeg\n"]);
     }

@@ -1025,3 +1025,29 @@ fn a_boundary_that_changes_between_delimited_parts_is_found_within_a_window() {
     assert_eq!(whole[1], part(&a_b, b"first"));
     assert_eq!(whole.len(), 1 + 21 + 1);
 }
+
+#[test]
+fn a_part_is_named_by_its_file_name_without_folders() {
+    let named = |disposition: &str| {
+        Part {
+            headers: vec![("content-disposition".into(), disposition.into())],
+            body: Vec::new(),
+        }
+        .file_name()
+    };
+    assert_eq!(
+        named("inline; filename=\"logs/notes.txt\""),
+        Some("notes.txt".into())
+    );
+    assert_eq!(
+        named("attachment; FileName=a.jpg; size=3"),
+        Some("a.jpg".into())
+    );
+    assert_eq!(
+        named("inline; filename=\"..\\\\x\\\\b.png\""),
+        Some("b.png".into())
+    );
+    assert_eq!(named("inline; filename=\"a\u{7}b\""), None);
+    assert_eq!(named("inline; filename=\"dir/\""), None);
+    assert_eq!(named("inline"), None);
+}
