@@ -5,7 +5,7 @@
 //! part (`decode/multipart.rs`), each part published as soon as its bytes are in; any other response is
 //! one frame, fetched again every `--poll` with its validators. Everything the upstream sends is
 //! hostile: the response head is bounded (8 KiB) and so is every part (`--max-frame`), a type
-//! from upstream reaches our heads only as a checked [`HeaderValue`], and an image that is not
+//! from upstream reaches our heads only as a checked `HeaderValue`, and an image that is not
 //! whole is never published. An upstream that fails, ends or goes silent for three keep-alive
 //! periods keeps its last frame on show while the relay reconnects with back-off, saying so on
 //! stderr once per cause, not once per retry. Credentials, from the URL or a netrc file, go
@@ -32,10 +32,9 @@ use ureq::{Agent, Body, Timeout};
 use crate::channel::Channel;
 use crate::decode::complete::is_complete;
 use crate::decode::image::sniff_image;
-use crate::decode::media::media_type;
+use crate::decode::media::{frame_type, media_type};
 use crate::decode::multipart::{self, Parts, boundary_from_content_type};
 use crate::frame::NewFrame;
-use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
 use crate::source::Producer;
 use crate::source::netrc::Netrc;
@@ -57,7 +56,6 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 const READ_SIZE: usize = 64 * 1024;
 /// Reads queued between a body's reading thread and the relay: bounds what is held in between.
 const QUEUED_READS: usize = 2;
-const OCTET_STREAM: &str = "application/octet-stream";
 /// Redirects followed in a row, as ureq's default.
 const MAX_REDIRECTS: usize = 10;
 
@@ -643,11 +641,7 @@ impl Relay<'_> {
     /// Publishes `bytes` unless they are not whole or are the frame already shown; whether they
     /// are now the current frame.
     fn offer(&mut self, bytes: Vec<u8>, declared: Option<&str>) -> bool {
-        let content_type = declared
-            .filter(|t| !t.trim().is_empty())
-            .and_then(|t| HeaderValue::new(t.to_string()).ok())
-            .or_else(|| sniff_image(&bytes).map(HeaderValue::from_static))
-            .unwrap_or_else(|| HeaderValue::from_static(OCTET_STREAM));
+        let content_type = frame_type(declared, &bytes);
         if !is_complete(content_type.as_str(), &bytes) {
             self.skip(format!(
                 "upstream sent an incomplete {content_type}; skipped it"

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::channel::Channel;
 use crate::decode::complete::is_complete;
 use crate::decode::format::{Format, format_for, is_first_boundary_line, sniff_format, text_plain};
-use crate::decode::image::{Kind, sniff_image};
+use crate::decode::image::Kind;
+use crate::decode::media::frame_type;
 use crate::decode::multipart::{self, Parts};
 use crate::decode::split::{Cut, Images};
 use crate::decode::tail::Tail;
@@ -420,13 +421,7 @@ fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut Parts
                 return Parsed::GaveUp;
             }
         };
-        let declared = part
-            .header("Content-Type")
-            .filter(|t| !t.is_empty())
-            .and_then(|t| HeaderValue::new(t.to_string()).ok());
-        let content_type = declared
-            .or_else(|| sniff_image(&part.body).map(HeaderValue::from_static))
-            .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+        let content_type = frame_type(part.header("Content-Type"), &part.body);
         if !is_complete(content_type.as_str(), &part.body) {
             out.warn_once(&mut said.incomplete, || {
                 format!(
