@@ -8,7 +8,7 @@
 //! Content-Length, body, and keeping only the first bytes of each body (where the change id
 //! is); idle readers cost no CPU. Readers connect in batches of 50, each batch served its first
 //! part before the next connects, so the listen backlog (128) never fills. The part reader here
-//! is not the shared parser (`src/multipart.rs`, the tests' `PartReader`): that one stores each
+//! is not the shared parser (`src/decode/multipart.rs`, the tests' `PartReader`): that one stores each
 //! whole body in a Vec of its own, an allocation and a copy per part per reader, which would be
 //! measured along with the server, 10,000 times over. A TLS reader (rustls, ring provider)
 //! does its handshake on its own thread, with a 128 KiB stack, and its session reads the

@@ -1,12 +1,14 @@
 //! The stdin source (`pushserve -`): frames read from a pipe.
 //!
-//! What stdin holds is told by its first bytes, unless `--type` says: a multipart stream
-//! (`ffmpeg -f mpjpeg -`) gives a frame per part; concatenated JPEG or PNG images
-//! (`ffmpeg -f image2pipe -`) are split by walking each image's structure (`split.rs`); anything
-//! else is text, served as a live tail of its last lines (`tail -f app.log | pushserve -`). A
-//! thread of its own reads stdin in large blocks and hands them over a short queue, so this one
-//! can tell when the pipe has nothing more ready (to publish the tail once per burst, not once
-//! per line) and can notice shutdown while stdin is silent. Everything is bounded: no frame
+//! What stdin holds is told by its first bytes, unless `--type` says (`decode/format.rs`): a
+//! multipart stream (`ffmpeg -f mpjpeg -`) gives a frame per part; concatenated JPEG or PNG
+//! images (`ffmpeg -f image2pipe -`) are split by walking each image's structure
+//! (`decode/split.rs`); anything else is text, served as a live tail of its last lines
+//! (`tail -f app.log | pushserve -`, `decode/tail.rs`). This module reads, waits and publishes;
+//! the decoding is in `decode/`. A thread of its own reads stdin in large blocks and hands
+//! them over a short queue, so this one can tell when the pipe has nothing more ready (to
+//! publish the tail once per burst, not once per line) and can notice shutdown while stdin is
+//! silent. Everything is bounded: no frame
 //! past `--max-frame`, the tail's lines in number and length. A truncated image is never
 //! published. At the end of stdin the last frame stays served.
 
