@@ -359,14 +359,7 @@ impl<R: BufRead> Parts<R> {
             } else {
                 WINDOW
             };
-            match scan(
-                &mut self.reader,
-                &mut self.buf,
-                &mut self.scanned,
-                &mut self.line_start,
-                &self.delimiter,
-                cap,
-            )? {
+            match self.scan_for_delimiter(cap)? {
                 Scan::Found(at) => {
                     let blank = self.buf[..at].iter().all(|b| b" \t\r\n".contains(b));
                     if self.after_length && (self.skipped > 0 || !blank) {
@@ -658,19 +651,24 @@ impl<R: BufRead> Parts<R> {
         Ok(self.take_part())
     }
 
-    /// Lenient: a body of `len` bytes that must not hold the delimiter. If it does, or if it
-    /// ends with the delimiter's start and the rest of it follows, the Content-Length is wrong:
-    /// the body ends where the delimiter begins. Only then does the part wait for bytes after
-    /// it, as many as the delimiter has left (a body of its own ending in LF `-` waits for one).
-    fn checked_sized_body(&mut self, len: usize) -> Result<Part, Error> {
-        let found = scan(
+    /// Reads on until the buffer holds this stream's delimiter, or `cap` bytes ([`scan`]).
+    fn scan_for_delimiter(&mut self, cap: usize) -> io::Result<Scan> {
+        scan(
             &mut self.reader,
             &mut self.buf,
             &mut self.scanned,
             &mut self.line_start,
             &self.delimiter,
-            len,
-        )?;
+            cap,
+        )
+    }
+
+    /// Lenient: a body of `len` bytes that must not hold the delimiter. If it does, or if it
+    /// ends with the delimiter's start and the rest of it follows, the Content-Length is wrong:
+    /// the body ends where the delimiter begins. Only then does the part wait for bytes after
+    /// it, as many as the delimiter has left (a body of its own ending in LF `-` waits for one).
+    fn checked_sized_body(&mut self, len: usize) -> Result<Part, Error> {
+        let found = self.scan_for_delimiter(len)?;
         let cut = match found {
             Scan::Found(at) => Some(at),
             Scan::Eof => return Err(self.torn()),
@@ -739,14 +737,7 @@ impl<R: BufRead> Parts<R> {
         } else {
             cap.min((self.buf.len() / WINDOW + 1) * WINDOW)
         };
-        match scan(
-            &mut self.reader,
-            &mut self.buf,
-            &mut self.scanned,
-            &mut self.line_start,
-            &self.delimiter,
-            checkpoint,
-        )? {
+        match self.scan_for_delimiter(checkpoint)? {
             Scan::Full if checkpoint < cap => {
                 if self.follow_other_boundary(false) {
                     let end = self.buf.len().saturating_sub(1);
@@ -801,14 +792,7 @@ impl<R: BufRead> Parts<R> {
     /// Skips a body over `max_part` up to the delimiter: TooLarge then, or the end of the stream.
     fn skip_body(&mut self) -> Error {
         loop {
-            let scanned = scan(
-                &mut self.reader,
-                &mut self.buf,
-                &mut self.scanned,
-                &mut self.line_start,
-                &self.delimiter,
-                WINDOW,
-            );
+            let scanned = self.scan_for_delimiter(WINDOW);
             match scanned {
                 Ok(Scan::Found(_)) => {
                     self.buf.clear();
