@@ -6,8 +6,9 @@
 //! Stream readers (ffmpeg, OpenCV, curl, GStreamer) emit a part once its Content-Length bytes
 //! are in, so [`Framing::Reader`] sends whole parts with Content-Length, each followed by the
 //! next delimiter line, left open for `keeper.rs` to keep alive while nothing changes.
-//! A client is sent only the frames it can show (`client.rs` says which), and keeps the last
-//! of them on screen through the others.
+//! What each client needs is `client.rs`'s [`Profile`], which this module applies field by
+//! field, knowing no client by name: framing, the types sent (a client keeps the last part it
+//! was sent on screen through the others), padding, empty parts and warm-up resends.
 //! Frame bytes are never copied: each write is one vectored syscall over the shared frame.
 
 use std::io::{self, IoSlice};
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
-use crate::client::{self, Framing, PartTypes};
+use crate::client::{Framing, Padding, Profile};
 use crate::frame::{Frame, Latest, Subscription, Wait};
 use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
@@ -26,12 +27,7 @@ use crate::site::Ctx;
 use crate::stats::{Endpoint, Stats};
 
 pub struct StreamOptions {
-    pub framing: Framing,
-    pub types: PartTypes,
-    /// Empty parts after each part of a reader stream (see `client.rs`).
-    pub empty_parts: usize,
-    /// Pad each part of a reader stream for VLC (see [`VlcPadding`]).
-    pub vlc: bool,
+    pub profile: Profile,
     /// `--keepalive`: a browser gets the current frame again (see `Args::keepalive`).
     pub keepalive: Duration,
     /// With nothing new for this long, a reader gets the current frame again: OpenCV gives up
@@ -43,17 +39,18 @@ pub struct StreamOptions {
 /// away or the server closes.
 pub fn serve(ctx: &Ctx, req: &Request, conn: Conn) -> (u16, u64) {
     let head_only = req.is_head();
-    let Ok(types) = PartTypes::for_request(req) else {
-        let body = b"Bad Request: ?type= takes media types, e.g. image/jpeg or image/*\n";
-        let response = Response::new(400, HeaderValue::from_static("text/plain"), body);
-        return (400, ctx.send(conn, response, head_only));
+    let profile = match Profile::for_request(req) {
+        Ok(profile) => profile,
+        Err(bad) => {
+            let body = bad.reason();
+            let response =
+                Response::new(400, HeaderValue::from_static("text/plain"), body.as_bytes());
+            return (400, ctx.send(conn, response, head_only));
+        }
     };
     let _client = ctx.channel.stats.connect(Endpoint::Stream);
     let opts = StreamOptions {
-        framing: Framing::for_request(req),
-        types,
-        empty_parts: client::empty_parts_after(req),
-        vlc: client::is_vlc(req),
+        profile,
         keepalive: ctx.site.serving.keepalive,
         repeat: ctx.site.serving.repeat,
     };
@@ -75,7 +72,7 @@ fn stream(
     let delimiter = format!("\r\n--{boundary}");
     // Built in place: a temporary freed here would stay in this thread's allocator cache.
     let mut after_part = delimiter.clone();
-    for _ in 0..opts.empty_parts {
+    for _ in 0..opts.profile.empty_parts {
         after_part += "\r\nContent-Type: image/jpeg\r\nContent-Length: 0\r\n\r\n";
         after_part += &delimiter;
     }
@@ -83,10 +80,10 @@ fn stream(
         boundary,
         stream_head: channel.stream_head.get_or_init(|| stream_head(boundary)),
         latest,
-        types: &opts.types,
+        profile: &opts.profile,
         seen: 0,
         after_part: after_part.into_bytes(),
-        vlc: opts.vlc.then(VlcPadding::default),
+        padding: PaddingCount::default(),
         first_at: None,
         delimiter: delimiter.into_bytes(),
         shown: None,
@@ -128,7 +125,7 @@ struct PartWriter<'a> {
     /// The response head, the channel's.
     stream_head: &'a [u8],
     latest: &'a Latest,
-    types: &'a PartTypes,
+    profile: &'a Profile,
     /// The newest frame this client has seen, sent or left out.
     seen: u64,
     /// `\r\n--B`: ends a part and opens the next one's delimiter line.
@@ -136,8 +133,8 @@ struct PartWriter<'a> {
     /// What follows each part of a reader stream: the delimiter, after as many empty parts
     /// as the client needs.
     after_part: Vec<u8>,
-    /// VLC's padding state, for a VLC client.
-    vlc: Option<VlcPadding>,
+    /// The count the padding after each reader part reaches, if the profile pads.
+    padding: PaddingCount,
     /// When the first part went out.
     first_at: Option<Instant>,
     shown: Option<Arc<Frame>>,
@@ -161,7 +158,7 @@ impl PartWriter<'_> {
             return Ok(());
         }
         let subscription = latest.subscribe(conn.waiter());
-        match opts.framing {
+        match opts.profile.framing {
             Framing::Browser => self.serve_browser(&conn, &subscription, opts.keepalive),
             Framing::Reader => {
                 let stream = keeper.park(conn);
@@ -203,7 +200,11 @@ impl PartWriter<'_> {
             let head = &frame.next_part_head[2..];
             let (fields, blank) = head.split_at(head.len() - 2);
             let len = head.len() + frame.bytes.len() + frame.next_part_head.len();
-            (fields, first_part_padding(len), blank)
+            (
+                fields,
+                first_part_padding(len, self.profile.first_part_min),
+                blank,
+            )
         } else {
             (&[][..], String::new(), &[][..])
         };
@@ -249,10 +250,8 @@ impl PartWriter<'_> {
                 .zip(self.shown.as_ref())
                 .and_then(|(every, frame)| next_repeat(frame.published, self.shown_at, every));
             let warm_up_due = self
-                .vlc
-                .as_ref()
-                .zip(self.first_at)
-                .and_then(|(_, first)| VlcPadding::next_warm_up(first, self.shown_at));
+                .first_at
+                .and_then(|first| next_warm_up(self.profile.warm_up, first, self.shown_at));
             let due = match (repeat_due, warm_up_due) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -292,12 +291,15 @@ impl PartWriter<'_> {
                 dash_boundary,
                 first_part_padding(
                     frame.part_head.len() + frame.bytes.len() + self.after_part.len(),
+                    self.profile.first_part_min,
                 ),
             )
         };
-        let vlc_padding = self.vlc.as_mut().map_or_else(String::new, |vlc| {
-            vlc.after(frame.bytes.len(), self.boundary.len())
-        });
+        let count_padding = self.padding.after(
+            self.profile.padding,
+            frame.bytes.len(),
+            self.after_part.len(),
+        );
         self.sent += conn.send(&mut [
             IoSlice::new(open),
             IoSlice::new(fields),
@@ -305,10 +307,10 @@ impl PartWriter<'_> {
             IoSlice::new(blank),
             IoSlice::new(&frame.bytes),
             IoSlice::new(&self.after_part),
-            IoSlice::new(vlc_padding.as_bytes()),
+            IoSlice::new(count_padding.as_bytes()),
         ])?;
-        // VLC's padding is a header line of the next part, as a keep-alive is.
-        line.part_written(u32::from(!vlc_padding.is_empty()));
+        // The padding is a header line of the next part, as a keep-alive is.
+        line.part_written(u32::from(!count_padding.is_empty()));
         self.first_at.get_or_insert_with(Instant::now);
         self.shown_now(frame);
         Ok(())
@@ -337,10 +339,10 @@ impl PartWriter<'_> {
     /// `<img>` opened during a text slide starts with the last image); else nothing.
     fn pick(&mut self, newest: Arc<Frame>) -> Option<Arc<Frame>> {
         self.seen = newest.seq;
-        if self.types.shows(&newest) {
+        if self.profile.types.shows(&newest) {
             Some(newest)
         } else if self.shown.is_none() {
-            self.latest.newest_where(|f| self.types.shows(f))
+            self.latest.newest_where(|f| self.profile.types.shows(f))
         } else {
             None
         }
@@ -353,56 +355,40 @@ impl PartWriter<'_> {
     }
 }
 
-/// VLC's MJPEG demuxer passes a part on only once a fixed number of bytes, counted from the
-/// part's first JPEG byte, has arrived: 15360 at first, 5120 more whenever a JPEG (with the
-/// boundary) would not leave room, and never less on a connection (VLC 3.0). So each part is
-/// followed by `\r\n--B\r\n` and a header line of padding that reaches that count exactly:
-/// a byte short and the part waits for the next, while that many bytes after the last
-/// boundary make VLC raise the count. And VLC shows nothing live until it has handled a part
-/// more than its network caching (1 s by default) after the first, and everything that late
-/// from then on: so the current frame is sent again a few times in the first two seconds.
+/// What [`Padding::Blocks`] has reached on one connection: the count from a part's first body
+/// byte that the padding after it makes up, never less than the last.
 #[derive(Default)]
-struct VlcPadding {
-    /// The count for this connection; 0 before the first part.
-    expected: usize,
+struct PaddingCount {
+    /// 0 before the first part.
+    reached: usize,
 }
 
-impl VlcPadding {
-    const FIRST: usize = 15360;
-    const STEP: usize = 5120;
-    /// After the first part, when VLC gets it again.
-    const WARM_UP: [Duration; 8] = [
-        Duration::from_millis(150),
-        Duration::from_millis(300),
-        Duration::from_millis(500),
-        Duration::from_millis(750),
-        Duration::from_millis(1100),
-        Duration::from_millis(1250),
-        Duration::from_millis(1500),
-        Duration::from_millis(2000),
-    ];
-
-    /// The padding after a JPEG of `jpeg_len` bytes and the delimiter `\r\n--B`: `\r\n` to end
-    /// the delimiter line, then a header line left open (ended by whatever comes next).
-    fn after(&mut self, jpeg_len: usize, boundary_len: usize) -> String {
+impl PaddingCount {
+    /// The padding after a body of `body_len` bytes and what follows every part, `after_len`
+    /// bytes ending with the delimiter `\r\n--B`: `\r\n` to end the delimiter line, then a
+    /// header line left open (ended by whatever comes next). Empty for [`Padding::None`].
+    fn after(&mut self, rule: Padding, body_len: usize, after_len: usize) -> String {
         const NAME: &str = "\r\nX-Padding: ";
-        self.expected = self.expected.max(Self::FIRST);
-        while jpeg_len + 4 + boundary_len >= self.expected {
-            self.expected += Self::STEP;
+        let Padding::Blocks { first, step } = rule else {
+            return String::new();
+        };
+        self.reached = self.reached.max(first);
+        while body_len + after_len >= self.reached {
+            self.reached += step;
         }
-        let used = jpeg_len + 4 + boundary_len + NAME.len();
-        let fill = self.expected.saturating_sub(used).max(1);
+        let used = body_len + after_len + NAME.len();
+        let fill = self.reached.saturating_sub(used).max(1);
         format!("{NAME}{}", "x".repeat(fill))
     }
+}
 
-    /// When the next warm-up resend is due, for a stream whose first part went out at
-    /// `first` and its last at `last`; None once they are over.
-    fn next_warm_up(first: Instant, last: Instant) -> Option<Instant> {
-        Self::WARM_UP
-            .iter()
-            .map(|after| first + *after)
-            .find(|due| *due > last)
-    }
+/// When the next warm-up resend of `schedule` is due, for a stream whose first part went out
+/// at `first` and its last at `last`; None once they are over.
+fn next_warm_up(schedule: &[Duration], first: Instant, last: Instant) -> Option<Instant> {
+    schedule
+        .iter()
+        .map(|after| first + *after)
+        .find(|due| *due > last)
 }
 
 /// When a reader that was last sent a frame at `shown_at` gets it again: the first multiple of
@@ -416,17 +402,11 @@ fn next_repeat(published: Instant, shown_at: Instant, every: Duration) -> Option
     published.checked_add(every.checked_mul(rounds)?)
 }
 
-/// A first part smaller than this waits for later ones in two kinds of client: ffmpeg, and
-/// OpenCV through it, unless told `-f mpjpeg`, read 2048 bytes to guess the format before they
-/// emit anything; Chromium holds back a response to an `<img>` on another origin until it has
-/// 1024 bytes to sniff (same-origin pages and Firefox do not).
-const FIRST_PART_MIN: usize = 2048;
-
 /// A header line that every multipart reader ignores, making a first part of `part_len` bytes
-/// at least [`FIRST_PART_MIN`] long; empty when it already is.
-fn first_part_padding(part_len: usize) -> String {
+/// at least `min` long; empty when it already is.
+fn first_part_padding(part_len: usize, min: usize) -> String {
     const NAME: &str = "X-Padding: ";
-    let missing = FIRST_PART_MIN.saturating_sub(part_len);
+    let missing = min.saturating_sub(part_len);
     if missing == 0 {
         return String::new();
     }
@@ -457,33 +437,44 @@ mod tests {
     }
 
     #[test]
-    fn vlc_gets_each_part_padded_to_the_count_it_waits_for() {
-        let boundary = 40;
-        let mut vlc = VlcPadding::default();
-        // From the JPEG's first byte: the JPEG, `\r\n--B`, then the padding.
-        let total = |vlc: &mut VlcPadding, jpeg: usize| {
-            jpeg + 4 + boundary + vlc.after(jpeg, boundary).len()
+    fn block_padding_reaches_the_count_exactly_and_never_less_on_a_connection() {
+        let rule = Padding::Blocks {
+            first: 15360,
+            step: 5120,
         };
-        assert_eq!(total(&mut vlc, 248), 15360);
-        assert_eq!(total(&mut vlc, 40_000), 15360 + 5 * 5120);
+        let delimiter = 4 + 40;
+        let mut padding = PaddingCount::default();
+        // From the body's first byte: the body, `\r\n--B`, then the padding.
+        let total = |padding: &mut PaddingCount, body: usize| {
+            body + delimiter + padding.after(rule, body, delimiter).len()
+        };
+        assert_eq!(total(&mut padding, 248), 15360);
+        assert_eq!(total(&mut padding, 40_000), 15360 + 5 * 5120);
         // Never less on a connection.
-        assert_eq!(total(&mut vlc, 248), 15360 + 5 * 5120);
+        assert_eq!(total(&mut padding, 248), 15360 + 5 * 5120);
+        assert_eq!(padding.after(Padding::None, 248, delimiter), "");
+    }
+
+    #[test]
+    fn warm_up_resends_follow_the_schedule_then_stop() {
+        let schedule = [Duration::from_millis(150), Duration::from_secs(2)];
         let first = Instant::now();
         assert_eq!(
-            VlcPadding::next_warm_up(first, first),
+            next_warm_up(&schedule, first, first),
             Some(first + Duration::from_millis(150))
         );
         assert_eq!(
-            VlcPadding::next_warm_up(first, first + Duration::from_secs(2)),
+            next_warm_up(&schedule, first, first + Duration::from_secs(2)),
             None
         );
+        assert_eq!(next_warm_up(&[], first, first), None);
     }
 
     #[test]
     fn a_small_first_part_is_padded_to_the_minimum() {
-        assert_eq!(first_part_padding(300).len() + 300, FIRST_PART_MIN);
-        assert!(first_part_padding(300).starts_with("X-Padding: ..."));
-        assert!(first_part_padding(300).ends_with(".\r\n"));
-        assert_eq!(first_part_padding(FIRST_PART_MIN), "");
+        assert_eq!(first_part_padding(300, 2048).len() + 300, 2048);
+        assert!(first_part_padding(300, 2048).starts_with("X-Padding: ..."));
+        assert!(first_part_padding(300, 2048).ends_with(".\r\n"));
+        assert_eq!(first_part_padding(2048, 2048), "");
     }
 }

@@ -59,9 +59,10 @@ pub const ROUTES: [Route; 6] = [
         cors: false,
         per_source: true,
         summary: "The endless multipart/x-mixed-replace stream: the current version at once, \
-                  then each new one, framed for the client (?framing=browser or \
-                  ?framing=reader forces either) and only the types it can show (?type=image/* \
-                  chooses).",
+                  then each new one, framed for the client and only the types it can show, by \
+                  its User-Agent (?client=browser, vlc, mpv, ffmpeg, opencv, gstreamer, reader \
+                  or curl names it instead; ?framing=browser or ?framing=reader forces the \
+                  framing, ?type=image/* the types).",
     },
     Route {
         path: "/snapshot",
