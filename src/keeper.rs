@@ -1,4 +1,5 @@
-//! Keep-alive for idle reader streams, done by one thread for all of them.
+//! A reader stream's wire state, and keep-alive for idle reader streams, done by one thread for
+//! all of them.
 //!
 //! A reader stream always ends what it writes with the next part's delimiter line, `--B`, left
 //! open (see `push.rs`). When a stream has sent nothing for `--keepalive` (why, and what the
@@ -13,8 +14,14 @@
 //! frame copy, and none for a stream that a repeat kept busy. The keeper sleeps until the next stream falls due, and streams
 //! that went quiet together are kept alive in one pass. It never blocks on a client and never
 //! writes inside a part's body.
+//!
+//! Two threads write to a reader stream, its own (parts) and the keeper (keep-alives), and each
+//! write depends on what was written before it; so [`ReaderStream`] owns the connection and
+//! that record together, behind one lock, and is the only code that reads or changes the
+//! record: its own thread writes through [`ReaderStream::lock`], the keeper through
+//! [`ReaderStream::write_keepalive`].
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,53 +35,134 @@ const KEEPALIVE: &[u8] = b"\r\nX-Keepalive: 1";
 
 /// Keep-alives in one part head before the stream's own thread ends it with a repeat of the
 /// current frame instead: readers cap the header lines of a part (aiohttp at 128).
-pub const MAX_KEEPALIVES: u32 = 64;
+const MAX_KEEPALIVES: u32 = 64;
 
-/// One reader stream, shared by its connection thread and the keeper. The keeper kicks the
-/// connection's waiter when the thread must act: its client stopped reading, or its line is
-/// full.
-pub struct Parked {
-    pub conn: Conn,
-    /// Locked by whoever writes to the connection.
-    pub line: Mutex<Line>,
+/// One reader stream's connection and what has been written to it, shared by the stream's
+/// thread and the keeper. The keeper kicks the connection's waiter when the thread must act:
+/// its client stopped reading, or its part head is full.
+pub struct ReaderStream {
+    conn: Conn,
+    /// Held by whichever thread writes, for the write and its record together.
+    wire: Mutex<Wire>,
 }
 
-/// The state of the stream's open delimiter line; locked by whoever writes to the connection.
+/// What has been written to a reader stream: the state of its open delimiter line.
 #[derive(Default)]
-pub struct Line {
+struct Wire {
     /// A delimiter line is open at the end of what was written, and keep-alives may follow.
-    pub open: bool,
-    /// Header lines written after it so far: keep-alives, and VLC's padding (see `push.rs`).
-    /// With none, the delimiter is bare and can still become the final one.
-    pub keepalives: u32,
+    open: bool,
+    /// Header lines written after it so far: keep-alives, and a profile's padding (see
+    /// `push.rs`). With none, the delimiter is bare and can still become the final one.
+    header_lines: u32,
     /// When anything was last written to the connection, or a keep-alive last tried; None
     /// before the first part.
     last_write: Option<Instant>,
     /// The client is gone or stopped reading: the stream must end.
-    pub dead: bool,
+    dead: bool,
     /// The last keep-alive found the send buffer full.
     full_once: bool,
 }
 
-impl Line {
-    /// Records a whole part written, ending with a fresh delimiter line and `header_lines`
-    /// header lines of the next part after it.
-    pub fn part_written(&mut self, header_lines: u32) {
-        self.open = true;
-        self.keepalives = header_lines;
-        self.last_write = Some(Instant::now());
+/// A reader stream held by its own thread: it writes parts and the end, and nothing else
+/// writes meanwhile.
+pub struct Writer<'a> {
+    conn: &'a Conn,
+    wire: MutexGuard<'a, Wire>,
+}
+
+impl ReaderStream {
+    /// Holds the stream for its own thread's writes.
+    pub fn lock(&self) -> Writer<'_> {
+        Writer {
+            conn: &self.conn,
+            wire: self.wire(),
+        }
+    }
+
+    fn wire(&self) -> MutexGuard<'_, Wire> {
+        self.wire.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes a keep-alive if the open line has been quiet for `idle` at `now`, and kicks the
+    /// stream's thread if it must act; never waits, neither for the lock (a stream being
+    /// written to is not idle) nor for the client. Returns when the stream falls due, if later.
+    fn write_keepalive(&self, now: Instant, idle: Duration) -> Option<Instant> {
+        let Ok(mut wire) = self.wire.try_lock() else {
+            return None;
+        };
+        if !wire.open || wire.dead {
+            return None;
+        }
+        match wire.last_write.map(|t| t.checked_add(idle)) {
+            // Beyond the clock's range: never.
+            Some(None) => return None,
+            Some(Some(due)) if due > now => return Some(due),
+            _ => {}
+        }
+        wire.last_write = Some(now);
+        match self.conn.try_send(KEEPALIVE) {
+            Ok(true) => {
+                wire.header_lines += 1;
+                wire.full_once = false;
+            }
+            // No room for a keep-alive two keep-alives running: the client stopped reading.
+            Ok(false) if !wire.full_once => wire.full_once = true,
+            Ok(false) => {
+                self.conn.stall();
+                wire.dead = true;
+            }
+            Err(_) => wire.dead = true,
+        }
+        if wire.dead || wire.header_lines >= MAX_KEEPALIVES {
+            self.conn.waiter().kick();
+        }
+        None
     }
 }
 
-impl Parked {
-    #[cfg(test)]
-    fn line(&self) -> MutexGuard<'_, Line> {
-        self.line.lock().unwrap_or_else(|e| e.into_inner())
+impl Writer<'_> {
+    /// The client is gone or stopped reading: the stream must end.
+    pub fn is_dead(&self) -> bool {
+        self.wire.dead
+    }
+
+    /// A delimiter line is open at the end of what was written: the next part begins with its
+    /// header fields, not with `--B`.
+    pub fn is_open(&self) -> bool {
+        self.wire.open
+    }
+
+    /// The open delimiter line has no header line after it, so it can still become the final
+    /// one.
+    pub fn is_bare(&self) -> bool {
+        self.wire.header_lines == 0
+    }
+
+    /// The part head after the open delimiter holds as many keep-alives as readers take: it
+    /// must be ended with a part.
+    pub fn is_head_full(&self) -> bool {
+        self.wire.header_lines >= MAX_KEEPALIVES
+    }
+
+    /// Writes a whole part that ends with a fresh delimiter line and `header_lines` header
+    /// lines of the next part after it; returns the bytes written.
+    pub fn write_part(&mut self, bufs: &mut [IoSlice<'_>], header_lines: u32) -> io::Result<u64> {
+        let sent = self.conn.send(bufs)?;
+        self.wire.open = true;
+        self.wire.header_lines = header_lines;
+        self.wire.last_write = Some(Instant::now());
+        Ok(sent)
+    }
+
+    /// Writes the end of the stream; nothing is kept alive after it.
+    pub fn write_end(&mut self, bufs: &mut [IoSlice<'_>]) -> io::Result<u64> {
+        self.wire.open = false;
+        self.conn.send(bufs)
     }
 }
 
 pub struct Keeper {
-    parked: Mutex<Vec<Weak<Parked>>>,
+    parked: Mutex<Vec<Weak<ReaderStream>>>,
 }
 
 impl Keeper {
@@ -112,65 +200,32 @@ impl Keeper {
     }
 
     /// Registers a reader stream; it stays registered while its `Arc` lives.
-    pub fn park(&self, conn: Conn) -> Arc<Parked> {
-        let parked = Arc::new(Parked {
+    pub fn park(&self, conn: Conn) -> Arc<ReaderStream> {
+        let stream = Arc::new(ReaderStream {
             conn,
-            line: Mutex::new(Line::default()),
+            wire: Mutex::new(Wire::default()),
         });
-        self.lock().push(Arc::downgrade(&parked));
-        parked
+        self.lock().push(Arc::downgrade(&stream));
+        stream
     }
 
     /// Sends a keep-alive on every open stream quiet for `idle`, kicking the streams that must
     /// act. Returns when the next stream falls due.
     fn keep_quiet_alive(&self, idle: Duration) -> Option<Instant> {
-        let streams: Vec<Arc<Parked>> = {
+        let streams: Vec<Arc<ReaderStream>> = {
             let mut parked = self.lock();
             parked.retain(|p| p.strong_count() > 0);
             parked.iter().filter_map(Weak::upgrade).collect()
         };
-        let mut next = None::<Instant>;
         // One clock read a pass, not one a stream: a pass takes well under a millisecond.
         let now = Instant::now();
-        for stream in streams {
-            // A stream being written to is not idle.
-            let Ok(mut line) = stream.line.try_lock() else {
-                continue;
-            };
-            if !line.open || line.dead {
-                continue;
-            }
-            match line.last_write.map(|t| t.checked_add(idle)) {
-                // Beyond the clock's range: never.
-                Some(None) => continue,
-                Some(Some(due)) if due > now => {
-                    next = Some(next.map_or(due, |n| n.min(due)));
-                    continue;
-                }
-                _ => {}
-            }
-            line.last_write = Some(now);
-            match stream.conn.try_send(KEEPALIVE) {
-                Ok(true) => {
-                    line.keepalives += 1;
-                    line.full_once = false;
-                }
-                // No room for a keep-alive two keep-alives running: the client stopped reading.
-                Ok(false) if !line.full_once => line.full_once = true,
-                Ok(false) => {
-                    stream.conn.stall();
-                    line.dead = true;
-                }
-                Err(_) => line.dead = true,
-            }
-            if line.dead || line.keepalives >= MAX_KEEPALIVES {
-                stream.conn.waiter().kick();
-            }
-        }
-        next
+        streams
+            .iter()
+            .filter_map(|stream| stream.write_keepalive(now, idle))
+            .min()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Weak<Parked>>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<ReaderStream>>> {
         self.parked.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -207,8 +262,8 @@ mod tests {
         let (server, mut client) = pair();
         let stream = keeper.park(server);
         keeper.keep_quiet_alive(Duration::ZERO);
-        assert_eq!(stream.line().keepalives, 0, "no line open yet");
-        stream.line().open = true;
+        assert_eq!(stream.wire().header_lines, 0, "no line open yet");
+        stream.wire().open = true;
         for _ in 0..MAX_KEEPALIVES - 1 {
             keeper.keep_quiet_alive(Duration::ZERO);
             assert!(!stream.conn.waiter().take_kick());
@@ -228,20 +283,20 @@ mod tests {
         let keeper = keeper();
         let (server, _client) = pair();
         let stream = keeper.park(server);
-        stream.line().part_written(0);
+        stream.lock().write_part(&mut [], 0).unwrap();
         let minute = Duration::from_secs(60);
         let next = keeper.keep_quiet_alive(minute);
-        assert_eq!(stream.line().keepalives, 0, "a part just went out");
+        assert_eq!(stream.wire().header_lines, 0, "a part just went out");
         let due = next
             .expect("the stream falls due")
             .duration_since(Instant::now());
         assert!(due > Duration::from_secs(59) && due <= minute, "{due:?}");
         keeper.keep_quiet_alive(Duration::ZERO);
-        assert_eq!(stream.line().keepalives, 1);
+        assert_eq!(stream.wire().header_lines, 1);
         keeper.keep_quiet_alive(minute);
-        assert_eq!(stream.line().keepalives, 1, "a keep-alive just went out");
+        assert_eq!(stream.wire().header_lines, 1, "a keep-alive just went out");
         keeper.keep_quiet_alive(Duration::MAX);
-        assert_eq!(stream.line().keepalives, 1, "never due");
+        assert_eq!(stream.wire().header_lines, 1, "never due");
     }
 
     #[test]
@@ -252,13 +307,33 @@ mod tests {
         // Fill the send buffer (and the client's receive buffer) without reading.
         while let Ok(true) = stream.conn.try_send(&[b'x'; 1024]) {}
         while stream.conn.try_send(b"x").unwrap() {}
-        stream.line().open = true;
+        stream.wire().open = true;
         keeper.keep_quiet_alive(Duration::ZERO);
-        assert!(!stream.line().dead, "one full round may be a burst");
+        assert!(!stream.wire().dead, "one full round may be a burst");
         keeper.keep_quiet_alive(Duration::ZERO);
-        assert!(stream.line().dead);
+        assert!(stream.wire().dead);
         assert!(stream.conn.waiter().take_kick());
         drop(client);
+    }
+
+    #[test]
+    fn a_stream_that_ended_is_not_kept_alive() {
+        let keeper = keeper();
+        let (server, mut client) = pair();
+        let stream = keeper.park(server);
+        let mut writer = stream.lock();
+        writer.write_part(&mut [IoSlice::new(b"--B")], 0).unwrap();
+        assert!(writer.is_open() && writer.is_bare());
+        writer.write_end(&mut [IoSlice::new(b"--\r\n")]).unwrap();
+        drop(writer);
+        keeper.keep_quiet_alive(Duration::ZERO);
+        drop(stream);
+        let mut sent = Vec::new();
+        client
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let _ = client.read_to_end(&mut sent);
+        assert_eq!(sent, b"--B--\r\n");
     }
 
     #[test]

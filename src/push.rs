@@ -5,7 +5,8 @@
 //! [`Framing::Browser`] sends them right after each body, before the next frame exists.
 //! Stream readers (ffmpeg, OpenCV, curl, GStreamer) emit a part once its Content-Length bytes
 //! are in, so [`Framing::Reader`] sends whole parts with Content-Length, each followed by the
-//! next delimiter line, left open for `keeper.rs` to keep alive while nothing changes.
+//! next delimiter line, left open for `keeper.rs` to keep alive while nothing changes; a reader
+//! stream is written through the keeper's `ReaderStream`, the one record of what it was sent.
 //! What each client needs is `client.rs`'s [`Profile`], which this module applies field by
 //! field, knowing no client by name: framing, the types sent (a client keeps the last part it
 //! was sent on screen through the others), padding, empty parts and warm-up resends.
@@ -22,7 +23,7 @@ use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
 use crate::http::request::Request;
 use crate::http::response::Response;
-use crate::keeper::{Keeper, Line, MAX_KEEPALIVES};
+use crate::keeper::{Keeper, ReaderStream, Writer};
 use crate::site::Ctx;
 use crate::stats::{Endpoint, Stats};
 
@@ -162,7 +163,7 @@ impl PartWriter<'_> {
             Framing::Browser => self.serve_browser(&conn, &subscription, opts.keepalive),
             Framing::Reader => {
                 let stream = keeper.park(conn);
-                self.serve_reader(&stream.conn, &stream.line, &subscription, opts.repeat)
+                self.serve_reader(&stream, &subscription, opts.repeat)
             }
         }
     }
@@ -240,8 +241,7 @@ impl PartWriter<'_> {
     /// from the keeper (the client stopped reading, or the part head is full of keep-alives).
     fn serve_reader(
         &mut self,
-        conn: &Conn,
-        line: &std::sync::Mutex<Line>,
+        stream: &ReaderStream,
         frames: &Subscription,
         repeat: Option<Duration>,
     ) -> io::Result<()> {
@@ -257,34 +257,31 @@ impl PartWriter<'_> {
                 (a, b) => a.or(b),
             };
             let next = frames.wait_until(self.seen, due);
-            let mut line = line.lock().unwrap_or_else(|e| e.into_inner());
-            if line.dead {
+            let mut writer = stream.lock();
+            if writer.is_dead() {
                 return Ok(());
             }
             let part = match next {
                 Wait::Newer(frame) => self.pick(frame),
-                Wait::Closed => return self.finish_reader(conn, &line),
+                Wait::Closed => return self.finish_reader(&mut writer),
                 Wait::Gone => return Ok(()),
                 // Nothing new for `repeat`: the current frame again.
                 Wait::TimedOut => self.shown.clone(),
                 // Kicked with a part head full of keep-alives: end it with the current frame.
-                Wait::Kicked => self
-                    .shown
-                    .clone()
-                    .filter(|_| line.keepalives >= MAX_KEEPALIVES),
+                Wait::Kicked => self.shown.clone().filter(|_| writer.is_head_full()),
             };
             if let Some(frame) = part {
-                self.write_reader(conn, &mut line, frame)?;
+                self.write_reader(&mut writer, frame)?;
             }
         }
     }
 
-    fn write_reader(&mut self, conn: &Conn, line: &mut Line, frame: Arc<Frame>) -> io::Result<()> {
+    fn write_reader(&mut self, writer: &mut Writer, frame: Arc<Frame>) -> io::Result<()> {
         // part_head is `--B` + `\r\nContent-Type: ..\r\nContent-Length: ..\r\n` + `\r\n`; after the
         // first part, `--B` is already on the wire, and perhaps keep-alive lines after it.
         let (dash_boundary, rest) = frame.part_head.split_at(self.boundary.len() + 2);
         let (fields, blank) = rest.split_at(rest.len() - 2);
-        let (open, padding) = if line.open {
+        let (open, padding) = if writer.is_open() {
             (&[][..], String::new())
         } else {
             (
@@ -300,17 +297,20 @@ impl PartWriter<'_> {
             frame.bytes.len(),
             self.after_part.len(),
         );
-        self.sent += conn.send(&mut [
-            IoSlice::new(open),
-            IoSlice::new(fields),
-            IoSlice::new(padding.as_bytes()),
-            IoSlice::new(blank),
-            IoSlice::new(&frame.bytes),
-            IoSlice::new(&self.after_part),
-            IoSlice::new(count_padding.as_bytes()),
-        ])?;
         // The padding is a header line of the next part, as a keep-alive is.
-        line.part_written(u32::from(!count_padding.is_empty()));
+        let header_lines = u32::from(!count_padding.is_empty());
+        self.sent += writer.write_part(
+            &mut [
+                IoSlice::new(open),
+                IoSlice::new(fields),
+                IoSlice::new(padding.as_bytes()),
+                IoSlice::new(blank),
+                IoSlice::new(&frame.bytes),
+                IoSlice::new(&self.after_part),
+                IoSlice::new(count_padding.as_bytes()),
+            ],
+            header_lines,
+        )?;
         self.first_at.get_or_insert_with(Instant::now);
         self.shown_now(frame);
         Ok(())
@@ -318,11 +318,11 @@ impl PartWriter<'_> {
 
     /// Turns the open delimiter line into the final one, `--B--`. After a keep-alive it cannot
     /// be: the part it began is finished with the current frame, and the stream closed after it.
-    fn finish_reader(&mut self, conn: &Conn, line: &Line) -> io::Result<()> {
+    fn finish_reader(&mut self, writer: &mut Writer) -> io::Result<()> {
         let close_line = format!("--{}--\r\n", self.boundary);
         let bufs: &mut [IoSlice] = match &self.shown {
             None => &mut [IoSlice::new(close_line.as_bytes())],
-            Some(_) if line.keepalives == 0 => &mut [IoSlice::new(b"--\r\n")],
+            Some(_) if writer.is_bare() => &mut [IoSlice::new(b"--\r\n")],
             Some(frame) => &mut [
                 IoSlice::new(&frame.part_head[self.boundary.len() + 2..]),
                 IoSlice::new(&frame.bytes),
@@ -330,7 +330,7 @@ impl PartWriter<'_> {
                 IoSlice::new(b"--\r\n"),
             ],
         };
-        self.sent += conn.send(bufs)?;
+        self.sent += writer.write_end(bufs)?;
         Ok(())
     }
 
