@@ -59,7 +59,7 @@ fn source_json(channel: &Channel) -> String {
         json::string(&channel.source),
         channel
             .state()
-            .map_or("null".to_string(), |s| json::string(&s)),
+            .map_or("null".to_string(), |s| json::string(&s.to_string())),
         frame_json(channel),
         clients_json(&|e| stats.connected(e) as u64),
         stats.frames_sent(),

@@ -246,3 +246,24 @@ fn assert_nothing_left(group: i32, seconds: &str) {
     }
     assert!(left.is_empty(), "left running: {described:?}");
 }
+
+#[test]
+fn sigterm_does_not_wait_out_a_slide_still_being_written() {
+    let red = common::fixture("red.jpg");
+    // b.jpg never gets its end: at its turn the show retries it until the next turn is due.
+    let mut server = TestServer::showing(
+        &[("a.jpg", &red), ("b.jpg", &red[..red.len() / 2])],
+        &["--interval", "2000"],
+    );
+    server.wait_stderr("slide 1/2: a.jpg");
+    // a.jpg's turn ends 2 s after it was said; b.jpg is retried for the 2 s after that.
+    thread::sleep(Duration::from_millis(2500));
+    let start = Instant::now();
+    signal(&server, "-TERM");
+    let status = common::wait_exit(&mut server.child, "still running after SIGTERM");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    eprintln!("exit 0 after {took:?}");
+    // The wait for the sources ends at 2 s: well before, the slideshow has returned on its own.
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+}

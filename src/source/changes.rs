@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Look, SourceState, Waited};
 use crate::wake::Waiter;
 
 /// How long a change under way must be quiet before the source looks: long enough for the
@@ -103,8 +103,10 @@ impl Watch {
     }
 }
 
+/// What a source watches.
 #[derive(Clone)]
-enum Target {
+pub enum Target {
+    /// A file: the changes of its folder that concern it.
     File(PathBuf),
     /// Folders, each for what is directly in it (a slideshow lists the subfolders it walks:
     /// a watch of its own over a whole tree would follow links it does not, and could take
@@ -128,15 +130,27 @@ impl Changes {
         }
     }
 
-    /// The changes of the file at `path`, for the calling thread (the source's) to wait on; or,
-    /// when they cannot be watched, polling alone and why.
-    pub fn of_file(path: &Path) -> (Changes, Option<NoEvents>) {
-        Changes::watch(Target::File(path.to_path_buf()))
-    }
-
-    /// The changes of anything directly in one of `folders`.
-    pub fn of_folders(folders: Vec<PathBuf>) -> (Changes, Option<NoEvents>) {
-        Changes::watch(Target::Folders(folders))
+    /// The changes of `target` for the calling thread (the source's) to wait on, or polling
+    /// alone when `watched` is false (`--poll-only`, or `--once`, which needs no events). What
+    /// keeps events from being relied on is said once on `channel` about `what` (the path as
+    /// the source names it), and shown by `/status`.
+    pub fn for_source(
+        target: Target,
+        watched: bool,
+        channel: &Channel,
+        what: &str,
+        poll: Duration,
+    ) -> Changes {
+        if !watched {
+            return Changes::polling();
+        }
+        let (changes, no_events) = Changes::watch(target);
+        if let Some(why) = no_events {
+            let message = why.message(what, poll);
+            channel.warn(&message);
+            channel.set_state(Some(SourceState::Polled(message)));
+        }
+        changes
     }
 
     /// Watches `folders` from now on, instead of those given before: a slideshow's listing
@@ -191,31 +205,27 @@ impl Changes {
 
     /// Waits until `until`, an event calls for a look, or the server closes.
     pub fn wait(&self, channel: &Channel, until: Instant) -> Wake {
-        // Subscribed before looking, so a close in between still wakes the sleep below.
-        let _woken_by_close = channel.latest.subscribe(&self.waiter);
-        loop {
-            if channel.is_closed() {
-                return Wake::Closed;
-            }
-            let now = Instant::now();
-            let mut wake_at = until;
-            if let Some(watch) = &self.watch {
-                let mut pending = lock(&watch.interest.pending);
-                let settled = pending.last_under_way.map(|t| t + SETTLE);
-                if pending.whole || settled.is_some_and(|at| now >= at) {
-                    let whole = pending.whole;
-                    *pending = Pending::default();
-                    return if whole { Wake::Written } else { Wake::Writing };
-                }
-                if let Some(at) = settled {
-                    wake_at = wake_at.min(at);
-                }
-            }
-            if now >= until {
-                return Wake::Due;
-            }
-            self.waiter.sleep(Some(wake_at));
+        match channel.wait(&self.waiter, Some(until), |now| self.look(now)) {
+            Waited::Closed => Wake::Closed,
+            Waited::Due => Wake::Due,
+            Waited::Found(wake) => wake,
         }
+    }
+
+    /// Whether what the watcher said calls for a look now; if not, when a change under way
+    /// will have settled.
+    fn look(&self, now: Instant) -> Look<Wake> {
+        let Some(watch) = &self.watch else {
+            return Look::Again(None);
+        };
+        let mut pending = lock(&watch.interest.pending);
+        let settled = pending.last_under_way.map(|t| t + SETTLE);
+        if pending.whole || settled.is_some_and(|at| now >= at) {
+            let whole = pending.whole;
+            *pending = Pending::default();
+            return Look::Found(if whole { Wake::Written } else { Wake::Writing });
+        }
+        Look::Again(settled)
     }
 
     /// After each wait: watches again a folder whose watch ended (it was deleted or moved, and

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, SourceState};
 use crate::decode::complete::is_complete;
 use crate::decode::image::sniff_image;
 use crate::frame::{Frame, FrameBytes, NewFrame};
@@ -154,7 +154,7 @@ impl CommandSource {
                     if said.as_ref() != Some(&trouble) {
                         channel.warn(format_args!("{message}"));
                     }
-                    channel.set_state(Some(message));
+                    channel.set_state(Some(SourceState::Failing(message)));
                     said = Some(trouble);
                 }
             }
@@ -473,6 +473,7 @@ impl Drop for Listed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::{Said, SourceKind};
     use std::fs;
     use std::path::PathBuf;
     use std::sync::mpsc;
@@ -491,13 +492,7 @@ mod tests {
 
     /// Runs `src` on a thread of its own; the receiver hears when it has returned.
     fn start(src: CommandSource, time_limit: Duration) -> (Arc<Channel>, mpsc::Receiver<()>) {
-        let channel = Channel::new(
-            "t".into(),
-            "command",
-            src.command.clone(),
-            "B".into(),
-            false,
-        );
+        let channel = Channel::for_test(SourceKind::Command);
         let (done, returned) = mpsc::channel();
         let ch = channel.clone();
         thread::spawn(move || {
@@ -616,6 +611,7 @@ mod tests {
         wait_for("the changed output", || seq(&channel) == 2);
         assert_eq!(&channel.latest.current().unwrap().bytes[..], b"2");
         stop(&channel, &returned);
+        assert_eq!(channel.recorded().bodies(), [b"1", b"2"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -644,7 +640,13 @@ mod tests {
         let (channel, returned) = start(src, Duration::from_secs(10));
         returned.recv_timeout(DEADLINE).expect("once returns");
         assert!(channel.latest.current().is_none());
-        assert!(channel.state().unwrap().contains("incomplete image/jpeg"));
+        assert!(
+            channel
+                .state()
+                .unwrap()
+                .to_string()
+                .contains("incomplete image/jpeg")
+        );
     }
 
     #[test]
@@ -661,8 +663,10 @@ mod tests {
         fs::write(&flag, "").unwrap();
         wait_for("the failure", || channel.state().is_some());
         assert_eq!(
-            channel.state().unwrap(),
-            format!("'{command}' exited with status 3: no such file")
+            channel.state(),
+            Some(SourceState::Failing(format!(
+                "'{command}' exited with status 3: no such file"
+            )))
         );
         let frame = channel.latest.current().unwrap();
         assert_eq!((&frame.bytes[..], frame.seq), (&b"first\n"[..], 1));
@@ -670,12 +674,20 @@ mod tests {
         wait_for("the command to work again", || channel.state().is_none());
         assert_eq!(seq(&channel), 1, "the same output is not published again");
         stop(&channel, &returned);
+        assert_eq!(
+            channel.recorded().said,
+            [
+                Said::Warning(format!("'{command}' exited with status 3: no such file")),
+                Said::Note(format!("'{command}' works again")),
+            ],
+            "a failure is said once, and its end"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn command_not_found_is_a_failure_with_the_shell_s_message() {
-        let channel = Channel::new("t".into(), "command", "x".into(), "B".into(), false);
+        let channel = Channel::for_test(SourceKind::Command);
         match run("x", 10, Duration::from_secs(1), &channel) {
             Run::Failed { how, stderr } => {
                 assert_eq!(how, "exited with status 127");
@@ -694,7 +706,13 @@ mod tests {
         wait_for("the sleep to start", || running(&["sleep", &seconds]));
         wait_for("the time limit", || channel.state().is_some());
         assert!(started.elapsed() >= Duration::from_millis(300));
-        assert!(channel.state().unwrap().contains("ran longer than 0.3 s"));
+        assert!(
+            channel
+                .state()
+                .unwrap()
+                .to_string()
+                .contains("ran longer than 0.3 s")
+        );
         stop(&channel, &returned);
         wait_for("the sleep to be gone", || !running(&["sleep", &seconds]));
         assert!(channel.latest.current().is_none());
@@ -713,7 +731,7 @@ mod tests {
         wait_for("the cut", || {
             channel
                 .state()
-                .is_some_and(|s| s.contains("more than --max-frame 1000 bytes"))
+                .is_some_and(|s| s.to_string().contains("more than --max-frame 1000 bytes"))
         });
         let cut = channel.latest.current().expect("the output, cut off");
         assert_eq!(&cut.bytes[..], &b"y\n".repeat(500)[..]);

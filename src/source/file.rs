@@ -21,7 +21,7 @@ use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::report::describe_io_error;
 use crate::source::Producer;
-use crate::source::changes::{Changes, Wake};
+use crate::source::changes::{Changes, Target, Wake};
 
 /// How long a version may stay incomplete before we say so (a normal write takes far less).
 const INCOMPLETE_WARNING_AFTER: Duration = Duration::from_secs(2);
@@ -102,7 +102,9 @@ impl FileSource {
     /// (with `once`, after the first).
     fn poll(self, channel: &Channel) {
         let name = self.path.display().to_string();
-        let mut changes = self.changes(channel, &name);
+        let target = Target::File(self.path.clone());
+        let watched = self.events && !self.once;
+        let mut changes = Changes::for_source(target, watched, channel, &name, self.poll);
         let mut published: Option<Version> = None;
         // A version over --max-frame: not read again until the file changes.
         let mut too_large: Option<Version> = None;
@@ -179,21 +181,6 @@ impl FileSource {
             wake = changes.wait(channel, Instant::now() + self.poll);
             changes.refresh();
         }
-    }
-
-    /// The file's change events, unless `--poll-only` or `--once` needs none; what keeps
-    /// them from being relied on is said once, and shown by `/status`.
-    fn changes(&self, channel: &Channel, name: &str) -> Changes {
-        if !self.events || self.once {
-            return Changes::polling();
-        }
-        let (changes, no_events) = Changes::of_file(&self.path);
-        if let Some(why) = no_events {
-            let message = why.message(name, self.poll);
-            channel.warn(&message);
-            channel.set_state(Some(message));
-        }
-        changes
     }
 }
 
@@ -318,6 +305,7 @@ pub fn read_version(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::SourceKind;
 
     fn source(path: PathBuf, content_type: &'static str) -> FileSource {
         FileSource {
@@ -388,6 +376,36 @@ mod tests {
         ));
         assert_eq!(refused(Path::new("/dev/zero")), "a character device");
         assert!(refused(Path::new("/proc/uptime")).starts_with("a kernel file"));
+    }
+
+    #[test]
+    fn a_version_over_max_frame_is_said_once_and_the_next_one_published() {
+        let path = temp_file("grows.txt", b"one");
+        let replace = |bytes: &[u8]| {
+            let new = path.with_file_name("grows.tmp");
+            fs::write(&new, bytes).unwrap();
+            fs::rename(&new, &path).unwrap();
+        };
+        let mut src = source(path.clone(), "text/plain");
+        src.max_frame = 5;
+        let channel = Channel::for_test(SourceKind::File);
+        std::thread::scope(|scope| {
+            let _closing = channel.closing();
+            scope.spawn(|| src.poll(&channel));
+            channel.wait_recorded("the first version", |r| r.frames.len() == 1);
+            replace(b"far too long");
+            channel.wait_recorded("the warning", |r| !r.warnings().is_empty());
+            replace(b"two");
+            channel.wait_recorded("the next version", |r| r.frames.len() == 2);
+        });
+        let recorded = channel.recorded();
+        assert_eq!(recorded.bodies(), [b"one", b"two"]);
+        assert_eq!(recorded.warnings().len(), 1, "{:?}", recorded.said);
+        assert!(
+            recorded.warnings()[0].contains("over --max-frame"),
+            "{:?}",
+            recorded.said
+        );
     }
 
     #[test]

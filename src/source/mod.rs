@@ -18,7 +18,7 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, SourceKind};
 use crate::config::{SourceOptions, UsageError, What, url_safe_name};
 use crate::decode::media::content_type_for;
 use crate::report::describe_io_error;
@@ -46,8 +46,8 @@ pub fn kill_children() {
 pub struct Source {
     /// The name it is served under, `/NAME/`, unless the command line gives one.
     pub name: String,
-    /// `file`, `folder`, `stdin`, `relay` or `command`: for `/status` only.
-    pub kind: &'static str,
+    /// For `/status` only.
+    pub kind: SourceKind,
     /// The path, URL (without credentials) or command, for `/status` and messages.
     pub description: String,
     pub producer: Box<dyn Producer>,
@@ -60,7 +60,7 @@ pub fn open(what: &What, opts: &SourceOptions) -> Result<Source> {
         What::Path(path) => open_path(path, opts),
         What::Stdin => Ok(Source {
             name: "stdin".into(),
-            kind: "stdin",
+            kind: SourceKind::Stdin,
             description: "-".into(),
             producer: Box::new(StdinSource {
                 lines: opts.lines,
@@ -81,14 +81,14 @@ pub fn open(what: &What, opts: &SourceOptions) -> Result<Source> {
             .map_err(|e| UsageError(format!("cannot relay: {e}")))?;
             Ok(Source {
                 name: url_safe_name(&relay.host(), "relay"),
-                kind: "relay",
+                kind: SourceKind::Relay,
                 description: relay.display_url(),
                 producer: Box::new(relay),
             })
         }
         What::Command(command) => Ok(Source {
             name: url_safe_name(command::first_word(command), "command"),
-            kind: "command",
+            kind: SourceKind::Command,
             description: command.clone(),
             producer: Box::new(CommandSource {
                 command: command.clone(),
@@ -128,7 +128,7 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
         }
         return Ok(Source {
             name: stem(path),
-            kind: "file",
+            kind: SourceKind::File,
             description: path.display().to_string(),
             producer: Box::new(FileSource {
                 path: path.to_path_buf(),
@@ -165,7 +165,7 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
             "folder",
         ),
-        kind: "folder",
+        kind: SourceKind::Folder,
         description: path.display().to_string(),
         producer: Box::new(Playing { show, first }),
     })

@@ -20,7 +20,8 @@
 
 use std::io::{self, BufReader, Read};
 use std::mem;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,7 +30,7 @@ use base64::engine::general_purpose::STANDARD;
 use ureq::http::{HeaderMap, Response, StatusCode};
 use ureq::{Agent, Body, Timeout};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Look, Lost, OtherBoundary, SourceState, Waited, seconds};
 use crate::decode::complete::is_complete;
 use crate::decode::image::sniff_image;
 use crate::decode::media::{frame_type, media_type};
@@ -38,6 +39,7 @@ use crate::frame::NewFrame;
 use crate::report::describe_io_error;
 use crate::source::Producer;
 use crate::source::netrc::Netrc;
+use crate::wake::Waiter;
 
 const USER_AGENT: &str = concat!("pushserve/", env!("CARGO_PKG_VERSION"), " (relay)");
 /// Name lookup, then TCP and TLS set-up, each.
@@ -50,8 +52,6 @@ const SINGLE_FETCH_LIMIT: Duration = Duration::from_secs(300);
 const MAX_IDLE: Duration = Duration::from_secs(24 * 3600);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How often a wait looks whether the channel has closed.
-const WAIT_SLICE: Duration = Duration::from_millis(100);
 /// The most one read of a body takes from the upstream.
 const READ_SIZE: usize = 64 * 1024;
 /// Reads queued between a body's reading thread and the relay: bounds what is held in between.
@@ -311,20 +311,30 @@ enum Outcome {
     Lost(Trouble),
 }
 
-/// Why the upstream was lost: the words for stderr and `/status`, and the cause they are said
-/// once for. The cause is the words themselves, but for TLS errors, whose words may hold the
-/// time of the attempt (an expired certificate's do): there it is the kind of error.
+/// Why the upstream was lost, for stderr and `/status`, and the cause that is said once. The
+/// cause is the words themselves, but for TLS errors, whose words may hold the time of the
+/// attempt (an expired certificate's do): there it is the kind of error.
 #[derive(Clone)]
 struct Trouble {
-    why: String,
+    why: Lost,
     cause: String,
+}
+
+impl Trouble {
+    /// The upstream ended its answer.
+    fn ended() -> Trouble {
+        Trouble {
+            cause: Lost::Ended.to_string(),
+            why: Lost::Ended,
+        }
+    }
 }
 
 impl From<String> for Trouble {
     fn from(why: String) -> Trouble {
         Trouble {
             cause: why.clone(),
-            why,
+            why: Lost::Failed(why),
         }
     }
 }
@@ -380,9 +390,6 @@ struct Relay<'a> {
     skipped: Option<String>,
     /// What was said about the upstream's multipart framing: each once.
     framing_said: Vec<String>,
-    /// Every message said, for the tests to count.
-    #[cfg(test)]
-    said: Vec<String>,
 }
 
 impl Relay<'_> {
@@ -397,25 +404,23 @@ impl Relay<'_> {
             validators: Validators::default(),
             skipped: None,
             framing_said: Vec::new(),
-            #[cfg(test)]
-            said: Vec::new(),
         }
     }
 
     fn run(&mut self) {
-        self.channel.set_state(Some("connecting".into()));
+        self.channel.set_state(Some(SourceState::Connecting));
         while !self.channel.is_closed() {
             match self.fetch() {
                 Outcome::Done => return,
                 Outcome::Poll => {
-                    if !self.wait(self.source.poll) {
+                    if !self.channel.pause(self.source.poll) {
                         return;
                     }
                 }
                 Outcome::Lost(trouble) => {
                     let wait = self.backoff;
                     self.lost(trouble, wait);
-                    if !self.wait(wait) {
+                    if !self.channel.pause(wait) {
                         return;
                     }
                     self.backoff = (wait * 2).min(MAX_BACKOFF);
@@ -634,7 +639,7 @@ impl Relay<'_> {
         if self.source.once {
             Outcome::Done
         } else {
-            Outcome::Lost("upstream ended".into())
+            Outcome::Lost(Trouble::ended())
         }
     }
 
@@ -679,26 +684,27 @@ impl Relay<'_> {
                 found,
                 at_start,
             } => {
-                let given = if *at_start {
-                    format!("the boundary its header names (--{given})")
-                } else {
-                    format!("--{given}")
+                let framing = OtherBoundary {
+                    found: found.clone(),
+                    given: given.clone(),
+                    named_by_header: *at_start,
                 };
                 (
                     format!(
-                        "upstream's parts are delimited by --{found}, not by {given}; following --{found}"
+                        "upstream's parts are delimited by --{found}, not by {}; following --{found}",
+                        framing.named()
                     ),
-                    Some(format!(
-                        "connected; parts delimited by --{found}, not by {given}"
-                    )),
+                    Some(framing),
                 )
             }
         };
-        if let Some(state) = state {
-            self.channel.set_state(Some(state));
+        if let Some(framing) = state {
+            self.channel.set_state(Some(SourceState::Connected {
+                framing: Some(framing),
+            }));
         }
         if !self.framing_said.contains(&message) {
-            self.warn(message.clone());
+            self.channel.warn(message.clone());
             self.framing_said.push(message);
         }
     }
@@ -706,14 +712,15 @@ impl Relay<'_> {
     /// Warns once about a skipped part or image, until one is published.
     fn skip(&mut self, why: String) {
         if self.skipped.as_ref() != Some(&why) {
-            self.warn(why.clone());
+            self.channel.warn(why.clone());
             self.skipped = Some(why);
         }
     }
 
     fn set_connected(&mut self) {
         if !self.connected {
-            self.channel.set_state(Some("connected".into()));
+            self.channel
+                .set_state(Some(SourceState::Connected { framing: None }));
             self.connected = true;
         }
     }
@@ -722,62 +729,37 @@ impl Relay<'_> {
     fn alive(&mut self) {
         self.backoff = self.source.first_backoff;
         if self.trouble.take().is_some() {
-            self.note("upstream is back".into());
+            self.channel.note("upstream is back");
         }
     }
 
     /// Says why the upstream was lost (once per cause, not once per retry) and sets the state.
     fn lost(&mut self, trouble: Trouble, wait: Duration) {
-        let wait = seconds(wait);
-        let why = &trouble.why;
-        self.channel
-            .set_state(Some(format!("retrying in {wait}: {why}")));
+        self.channel.set_state(Some(SourceState::Retrying {
+            after: wait,
+            why: trouble.why.clone(),
+        }));
         self.connected = false;
         if self.trouble.as_ref().map(|t| &t.cause) != Some(&trouble.cause) {
-            let message = format!("{why}; keeping the last frame, retrying in {wait}");
-            if why == "upstream ended" {
-                self.note(message);
-            } else {
-                self.warn(message);
+            let message = format!(
+                "{}; keeping the last frame, retrying in {}",
+                trouble.why,
+                seconds(wait)
+            );
+            match trouble.why {
+                // A stream that ends is no failure.
+                Lost::Ended => self.channel.note(message),
+                Lost::Failed(_) => self.channel.warn(message),
             }
             self.trouble = Some(trouble);
-        }
-    }
-
-    fn warn(&mut self, message: String) {
-        self.channel.warn(&message);
-        #[cfg(test)]
-        self.said.push(message);
-    }
-
-    fn note(&mut self, message: String) {
-        self.channel.note(&message);
-        #[cfg(test)]
-        self.said.push(message);
-    }
-
-    /// Sleeps `duration`, looking every [`WAIT_SLICE`] whether the channel closed; false if it did.
-    fn wait(&self, duration: Duration) -> bool {
-        // None: beyond the clock's range (`--poll` of years), which is until the channel closes.
-        let end = Instant::now().checked_add(duration);
-        loop {
-            if self.channel.is_closed() {
-                return false;
-            }
-            let left = end.map_or(WAIT_SLICE, |end| {
-                end.saturating_duration_since(Instant::now())
-            });
-            if left.is_zero() {
-                return true;
-            }
-            thread::sleep(left.min(WAIT_SLICE));
         }
     }
 }
 
 /// A body read on a thread of its own: a read blocked on a silent upstream cannot be woken, but
-/// a wait for what that thread hands over can, so a read here fails within [`WAIT_SLICE`] of
-/// the channel closing. The thread ends at its next read once this is dropped.
+/// a wait for what that thread hands over can (it wakes the relay's thread with each block), so
+/// a read here fails as soon as the channel closes. The thread ends at its next read once this
+/// is dropped.
 struct Detached<'a> {
     /// What each read of the body gave: bytes, an empty block at its end, or its error.
     blocks: Receiver<io::Result<Vec<u8>>>,
@@ -785,6 +767,8 @@ struct Detached<'a> {
     /// How much of `block` has been read.
     at: usize,
     channel: &'a Channel,
+    /// The relay's thread, woken by the body's with each block and by the channel's close.
+    waiter: Arc<Waiter>,
 }
 
 impl<'a> Detached<'a> {
@@ -793,6 +777,8 @@ impl<'a> Detached<'a> {
         channel: &'a Channel,
     ) -> io::Result<Detached<'a>> {
         let (hand, blocks) = mpsc::sync_channel(QUEUED_READS);
+        let waiter = Waiter::for_current_thread();
+        let relay = Arc::clone(&waiter);
         thread::Builder::new()
             .name("relay body".into())
             .spawn(move || {
@@ -807,7 +793,13 @@ impl<'a> Detached<'a> {
                         Err(e) => Err(e),
                     };
                     let last = !matches!(&read, Ok(block) if !block.is_empty());
-                    if hand.send(read).is_err() || last {
+                    let handed = hand.send(read).is_ok();
+                    relay.wake();
+                    if !handed || last {
+                        // Woken again once the queue is closed: a relay reading past the end
+                        // must see it closed, not wait for a block that never comes.
+                        drop(hand);
+                        relay.wake();
                         return;
                     }
                 }
@@ -817,6 +809,7 @@ impl<'a> Detached<'a> {
             block: Vec::new(),
             at: 0,
             channel,
+            waiter,
         })
     }
 }
@@ -824,15 +817,23 @@ impl<'a> Detached<'a> {
 impl Read for Detached<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.block.len() {
-            if self.channel.is_closed() {
-                return Err(io::Error::other("the server is closing"));
-            }
-            match self.blocks.recv_timeout(WAIT_SLICE) {
-                Ok(Ok(block)) if block.is_empty() => return Ok(0),
-                Ok(Ok(block)) => (self.block, self.at) = (block, 0),
-                Ok(Err(e)) => return Err(e),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+            let blocks = &self.blocks;
+            let handed = self
+                .channel
+                .wait(&self.waiter, None, |_| match blocks.try_recv() {
+                    Ok(read) => Look::Found(Some(read)),
+                    Err(TryRecvError::Empty) => Look::Again(None),
+                    Err(TryRecvError::Disconnected) => Look::Found(None),
+                });
+            match handed {
+                // No deadline: it can only be the close.
+                Waited::Closed | Waited::Due => {
+                    return Err(io::Error::other("the server is closing"));
+                }
+                Waited::Found(Some(Ok(block))) if block.is_empty() => return Ok(0),
+                Waited::Found(Some(Ok(block))) => (self.block, self.at) = (block, 0),
+                Waited::Found(Some(Err(e))) => return Err(e),
+                Waited::Found(None) => return Ok(0),
             }
         }
         let n = buf.len().min(self.block.len() - self.at);
@@ -889,7 +890,7 @@ fn describe_error(e: &ureq::Error, idle: Duration) -> Trouble {
             tls => format!("{:?}", mem::discriminant(tls)),
         };
         return Trouble {
-            why: format!("cannot reach upstream: TLS: {tls}"),
+            why: Lost::Failed(format!("cannot reach upstream: TLS: {tls}")),
             cause: format!("TLS {kind}"),
         };
     }
@@ -983,17 +984,6 @@ fn lower_first(text: &str) -> String {
     }
 }
 
-/// `30 s`, `1.5 s` or `600 ms`.
-fn seconds(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 || d >= Duration::from_secs(10) {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 /// `%XX` decoded; a `%` not followed by two hex digits stays as it is.
 fn percent_decode(text: &str) -> Vec<u8> {
     percent_encoding::percent_decode_str(text).collect()
@@ -1007,6 +997,7 @@ fn basic(user: &[u8], password: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::SourceKind;
     use std::io::{BufRead, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
@@ -1017,7 +1008,7 @@ mod tests {
     const PNG: &[u8] = include_bytes!("../../tests/fixtures/red.png");
 
     fn channel() -> Arc<Channel> {
-        Channel::new("t".into(), "relay", "-".into(), "B".into(), false)
+        Channel::for_test(SourceKind::Relay)
     }
 
     /// A fake upstream on 127.0.0.1: each connection in turn is handed to `serve` with its
@@ -1069,7 +1060,7 @@ mod tests {
     }
 
     fn state(channel: &Channel) -> String {
-        channel.state().unwrap_or_default()
+        channel.state().map(|s| s.to_string()).unwrap_or_default()
     }
 
     const MULTIPART_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\
@@ -1132,7 +1123,7 @@ mod tests {
             .newest_where(|f| f.content_type.as_str() == "text/plain")
             .unwrap();
         assert_eq!((text.seq, &text.bytes[..]), (1, &b"one"[..]));
-        assert_eq!(relay.said, Vec::<String>::new());
+        assert_eq!(channel.recorded().lines(), Vec::<String>::new());
         assert_eq!(state(&channel), "connected");
     }
 
@@ -1175,7 +1166,7 @@ mod tests {
             let relay = scope.spawn(|| {
                 let mut relay = Relay::new(source(&url, 10_000, 1 << 20, false), &channel);
                 relay.run();
-                relay.said
+                channel.recorded().lines()
             });
             let first = heads.recv().unwrap();
             assert!(!first.contains("if-none-match"), "{first}");
@@ -1344,7 +1335,7 @@ mod tests {
             let relay = scope.spawn(|| {
                 let mut relay = Relay::new(source(&url, 10_000, 1 << 20, true), &channel);
                 relay.run();
-                relay.said
+                channel.recorded().lines()
             });
             // Each state stays until the next answer, which waits for `go`.
             for state_then in [
@@ -1398,7 +1389,7 @@ mod tests {
         relay.run();
         upstream.join().unwrap();
         assert_eq!(
-            relay.said,
+            channel.recorded().lines(),
             [
                 "upstream sent text/html of 4096 bytes, over --max-frame 1000; keeping the last \
                  frame, retrying in 20 ms",
@@ -1431,7 +1422,7 @@ mod tests {
             let relay = scope.spawn(|| {
                 let mut relay = Relay::new(source(&url, 200, 1 << 20, false), &channel);
                 relay.run();
-                relay.said
+                channel.recorded().lines()
             });
             wait_until("frame 1", || seq(&channel) == 1);
             let first = Instant::now();
@@ -1470,7 +1461,7 @@ mod tests {
             let relay = scope.spawn(|| {
                 let mut relay = Relay::new(source(&url, 10_000, 1 << 20, false), &channel);
                 relay.run();
-                relay.said
+                channel.recorded().lines()
             });
             wait_until("the refused reconnection", || {
                 state(&channel).ends_with("cannot reach upstream: connection refused")
@@ -1519,7 +1510,7 @@ mod tests {
             let relay = scope.spawn(|| {
                 let mut relay = Relay::new(source(&url, 10_000, 1000, false), &channel);
                 relay.run();
-                relay.said
+                channel.recorded().lines()
             });
             // However the cut is reported, the upstream is gone, and then refuses.
             wait_until("the refused reconnection", || {
@@ -1566,7 +1557,7 @@ mod tests {
             let relay = scope.spawn(|| {
                 let mut relay = Relay::new(source(&url, 10_000, 1 << 20, false), &channel);
                 relay.run();
-                relay.said
+                channel.recorded().lines()
             });
             wait_until("the refused reconnection", || {
                 state(&channel).ends_with("connection refused")

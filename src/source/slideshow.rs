@@ -29,7 +29,7 @@ use crate::decode::media::content_type_for;
 use crate::frame::NewFrame;
 use crate::http::head::HeaderValue;
 use crate::source::Producer;
-use crate::source::changes::{Changes, Wake};
+use crate::source::changes::{Changes, Target, Wake};
 use crate::source::file::{Skip, Version, read_version};
 
 /// How often a slide that is being written is looked at again during its turn.
@@ -179,7 +179,12 @@ impl Slideshow {
         let mut skipped: Vec<(PathBuf, Skip)> = Vec::new();
         for entry in self.walk() {
             let path = entry.into_path();
-            match self.read_slide(&path, Instant::now() + FIRST_SLIDE_SETTLE) {
+            // Opening, before the server runs: there is no shutdown to wait for yet.
+            let pause = |time| {
+                thread::sleep(time);
+                true
+            };
+            match self.read_slide(&path, Instant::now() + FIRST_SLIDE_SETTLE, pause) {
                 Ok((version, frame)) => {
                     return Ok(FirstSlide {
                         path,
@@ -217,7 +222,13 @@ impl Slideshow {
     fn play(self, channel: &Channel, first: FirstSlide) {
         // Watched before the first slide is out, so that nothing added after the URL is printed
         // is missed; the subfolders (a large tree takes a while) once listed.
-        let mut changes = self.changes(channel);
+        let mut changes = Changes::for_source(
+            Target::Folders(vec![self.dir.clone()]),
+            self.events && !self.once,
+            channel,
+            &self.dir.display().to_string(),
+            self.poll,
+        );
         channel.publish(first.frame);
         let mut listing = self.list();
         changes.set_folders(listing.folders.clone());
@@ -326,7 +337,13 @@ impl Slideshow {
                     }
                 }
             };
-            match self.read_slide(&path, Instant::now() + self.interval) {
+            let read = self.read_slide(&path, Instant::now() + self.interval, |time| {
+                channel.pause(time)
+            });
+            if channel.is_closed() {
+                return;
+            }
+            match read {
                 Ok((version, frame)) => {
                     unreadable.retain(|p| *p != path);
                     if let Some(at) = listing.position(&path) {
@@ -359,21 +376,6 @@ impl Slideshow {
         }
     }
 
-    /// The folder's change events, unless `--poll-only` or `--once` needs none; what keeps them
-    /// from being relied on is said once, and shown by `/status`.
-    fn changes(&self, channel: &Channel) -> Changes {
-        if !self.events || self.once {
-            return Changes::polling();
-        }
-        let (changes, no_events) = Changes::of_folders(vec![self.dir.clone()]);
-        if let Some(why) = no_events {
-            let message = why.message(&self.dir.display().to_string(), self.poll);
-            channel.warn(&message);
-            channel.set_state(Some(message));
-        }
-        changes
-    }
-
     /// Sends the slide on screen again if its file has a new version since it was sent.
     fn send_again_if_changed(&self, channel: &Channel, on_screen: &mut Option<(PathBuf, Version)>) {
         let Some((path, sent)) = on_screen else {
@@ -388,15 +390,23 @@ impl Slideshow {
         }
     }
 
-    /// Reads one slide, retrying while it is being written, at most until `deadline`.
-    fn read_slide(&self, path: &Path, deadline: Instant) -> Result<(Version, NewFrame), Skip> {
+    /// Reads one slide, retrying while it is being written, at most until `deadline`, with
+    /// `pause` between tries (false: the server closed, and the retries end).
+    fn read_slide(
+        &self,
+        path: &Path,
+        deadline: Instant,
+        pause: impl Fn(Duration) -> bool,
+    ) -> Result<(Version, NewFrame), Skip> {
         let content_type = content_type_for(path, self.forced_type.as_ref());
         loop {
             match read_version(path, &content_type, self.max_frame, |_| false) {
                 Ok(Some(read)) => return Ok(read),
                 Ok(None) => unreachable!("nothing was seen before"),
-                Err(Skip::Unsettled(_)) if Instant::now() + SETTLE_RETRY < deadline => {
-                    thread::sleep(SETTLE_RETRY)
+                Err(skip @ Skip::Unsettled(_)) if Instant::now() + SETTLE_RETRY < deadline => {
+                    if !pause(SETTLE_RETRY) {
+                        return Err(skip);
+                    }
                 }
                 Err(skip) => return Err(skip),
             }

@@ -19,7 +19,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, OtherBoundary, SourceState};
 use crate::decode::complete::is_complete;
 use crate::decode::format::{Format, format_for, is_first_boundary_line, sniff_format, text_plain};
 use crate::decode::image::Kind;
@@ -64,7 +64,7 @@ trait Sink {
     fn note(&self, message: String);
     fn warn(&self, message: String);
     /// What `/status` shows as the source's state.
-    fn set_state(&self, state: Option<String>);
+    fn set_state(&self, state: Option<SourceState>);
     fn is_closed(&self) -> bool;
 }
 
@@ -78,7 +78,7 @@ impl Sink for Channel {
     fn warn(&self, message: String) {
         Channel::warn(self, message);
     }
-    fn set_state(&self, state: Option<String>) {
+    fn set_state(&self, state: Option<SourceState>) {
         Channel::set_state(self, state);
     }
     fn is_closed(&self) -> bool {
@@ -452,7 +452,11 @@ fn say(notice: &multipart::Notice, out: &Out, said: &mut PartsSaid) {
             });
         }
         multipart::Notice::OtherBoundary { given, found, .. } => {
-            let state = format!("parts delimited by --{found}, not by --{given}");
+            let state = SourceState::Delimited(OtherBoundary {
+                found: found.clone(),
+                given: given.clone(),
+                named_by_header: false,
+            });
             out.warn_once(&mut said.other_boundary, || {
                 format!("stdin's parts are delimited by --{found}, not by --{given}; following --{found}")
             });
@@ -601,6 +605,7 @@ fn tail(input: &mut Input, lines: usize, content_type: HeaderValue, out: &mut Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::SourceKind;
     use std::io::Cursor;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -618,7 +623,7 @@ mod tests {
         frames: Mutex<Vec<(Vec<u8>, String, String)>>,
         notes: Mutex<Vec<String>>,
         warnings: Mutex<Vec<String>>,
-        state: Mutex<Option<String>>,
+        state: Mutex<Option<SourceState>>,
         closed: AtomicBool,
     }
 
@@ -637,7 +642,7 @@ mod tests {
         fn warn(&self, message: String) {
             self.warnings.lock().unwrap().push(message);
         }
-        fn set_state(&self, state: Option<String>) {
+        fn set_state(&self, state: Option<SourceState>) {
             *self.state.lock().unwrap() = state;
         }
         fn is_closed(&self) -> bool {
@@ -1145,7 +1150,7 @@ mod tests {
 
     #[test]
     fn stdin_frames_go_to_the_channel() {
-        let channel = Channel::new("t".into(), "stdin", "-".into(), "B".into(), false);
+        let channel = Channel::for_test(SourceKind::Stdin);
         serve(
             Cursor::new(concat(&[BLUE_JPEG, RED_JPEG])),
             &source(None),
