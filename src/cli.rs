@@ -9,6 +9,7 @@ use clap::{Arg, ArgAction, Parser};
 use clap_complete::Shell;
 
 use crate::http::head::HeaderValue;
+use crate::source::options::Order;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -300,16 +301,6 @@ pub struct SlideshowArgs {
     /// Order of the slides in each cycle
     #[arg(long, value_enum, default_value_t = Order::Name, env = "PUSHSERVE_ORDER")]
     pub order: Order,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    /// By path, numbers in natural order (img2 before img10)
-    Name,
-    /// Oldest modification first
-    Mtime,
-    /// Shuffled anew every cycle
-    Random,
 }
 
 /// `--bind`: an IP address, or `unix:PATH`.

@@ -3,7 +3,6 @@
 //! socket; a usage mistake found here exits 2, like clap's own.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -11,11 +10,13 @@ use std::time::Duration;
 
 use clap::ArgMatches;
 
-use crate::cli::{self, Args, BindArg, Order};
+use crate::cli::{self, Args, BindArg};
 use crate::http::auth::{Account, Accounts};
-use crate::http::head::HeaderValue;
 use crate::http::listener::Bind;
 use crate::report::Level;
+use crate::source::MAX_NAME;
+pub use crate::source::options::UsageError;
+use crate::source::options::{SlideshowOptions, SourceOptions, What};
 use crate::source::relay::url_scheme;
 
 pub struct Config {
@@ -52,56 +53,6 @@ pub struct SourceArg {
     pub name: Option<String>,
     pub what: What,
 }
-
-pub enum What {
-    /// A file or a folder.
-    Path(PathBuf),
-    Stdin,
-    /// An `http://` or `https://` URL.
-    Url(String),
-    /// `--exec`
-    Command(String),
-}
-
-/// What every source is opened with; each kind takes what applies to it.
-pub struct SourceOptions {
-    pub poll: Duration,
-    /// `--poll-only`: files and folders are looked at every `poll`, never woken by events.
-    pub poll_only: bool,
-    pub content_type: Option<HeaderValue>,
-    pub max_frame: u64,
-    /// `--keepalive`, for a relay's idle limit (see `Args::keepalive`).
-    pub keepalive: Duration,
-    pub lines: usize,
-    pub once: bool,
-    /// `--netrc-file`, read by each relay that needs it.
-    pub netrc: Option<PathBuf>,
-    pub slideshow: SlideshowOptions,
-}
-
-pub struct SlideshowOptions {
-    pub interval: Duration,
-    /// Lower case, without the dot.
-    pub extensions: Vec<String>,
-    pub recursive: bool,
-    pub follow_links: bool,
-    pub order: Order,
-}
-
-/// A mistake on the command line found after clap: exits 2 with clap's usage line.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Names are path segments: `/NAME/stream`.
-const MAX_NAME: usize = 64;
 
 impl Config {
     pub fn from_args(args: Args, matches: &ArgMatches) -> Result<Config, UsageError> {
@@ -252,31 +203,6 @@ fn named(name: Option<&[u8]>, what: What) -> Result<SourceArg, UsageError> {
     Ok(SourceArg { name, what })
 }
 
-/// `text` made into a name: what is not a letter, a digit (of any script), `_`, `-` or `.`
-/// becomes `-`, with no `-` or `.` at either end; `fallback` if nothing is left. Letters beyond
-/// ASCII are kept, and percent-encoded in URLs ([`url_segment`]).
-pub fn url_safe_name(text: &str, fallback: &str) -> String {
-    let mut name = String::new();
-    for c in text.chars() {
-        let c = if c.is_alphanumeric() || "_.".contains(c) {
-            c
-        } else {
-            '-'
-        };
-        if !(c == '-' && name.ends_with('-')) {
-            name.push(c);
-        }
-    }
-    let name = name.trim_matches(|c| c == '-' || c == '.');
-    let mut name: String = name.chars().take(MAX_NAME).collect();
-    name = name.trim_end_matches(['-', '.']).to_string();
-    if name.is_empty() {
-        fallback.to_string()
-    } else {
-        name
-    }
-}
-
 /// `name` as a URL path segment: its bytes beyond ASCII percent-encoded (a name holds nothing
 /// else that a URL would need escaped).
 pub fn url_segment(name: &str) -> String {
@@ -337,21 +263,6 @@ pub fn unique_names(wanted: Vec<(Option<String>, String)>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_made_url_safe() {
-        assert_eq!(url_safe_name("cam", "x"), "cam");
-        assert_eq!(url_safe_name("my cam (1)", "x"), "my-cam-1");
-        assert_eq!(url_safe_name("../etc", "x"), "etc");
-        assert_eq!(url_safe_name("<script>", "x"), "script");
-        assert_eq!(url_safe_name("\u{1b}[31m", "x"), "31m");
-        assert_eq!(url_safe_name("...", "file"), "file");
-        assert_eq!(url_safe_name(&"a".repeat(100), "x").len(), MAX_NAME);
-        assert_eq!(url_safe_name("ünï cödé", "x"), "ünï-cödé");
-        assert_eq!(url_safe_name("カメラ 1", "x"), "カメラ-1");
-        // Bidirectional overrides and other format characters are not letters.
-        assert_eq!(url_safe_name("a\u{202e}b\u{200b}c", "x"), "a-b-c");
-    }
 
     #[test]
     fn names_go_into_urls_percent_encoded_and_come_back() {

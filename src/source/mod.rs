@@ -9,6 +9,7 @@ pub mod changes;
 pub mod command;
 pub mod file;
 pub mod netrc;
+pub mod options;
 pub mod relay;
 pub mod slideshow;
 pub mod stdin;
@@ -19,12 +20,12 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 
 use crate::channel::{Channel, SourceKind};
-use crate::config::{SourceOptions, UsageError, What, url_safe_name};
 use crate::decode::media::content_type_for;
 use crate::report::describe_io_error;
 use command::CommandSource;
 use file::{FileSource, Skip};
 use netrc::Netrc;
+use options::{SourceOptions, UsageError, What};
 use relay::RelaySource;
 use slideshow::{Playing, Slideshow};
 use stdin::StdinSource;
@@ -171,6 +172,34 @@ fn open_path(path: &Path, opts: &SourceOptions) -> Result<Source> {
     })
 }
 
+/// Names are path segments: `/NAME/stream`.
+pub const MAX_NAME: usize = 64;
+
+/// `text` made into a name: what is not a letter, a digit (of any script), `_`, `-` or `.`
+/// becomes `-`, with no `-` or `.` at either end; `fallback` if nothing is left. Letters beyond
+/// ASCII are kept, and percent-encoded in URLs (`config::url_segment`).
+pub fn url_safe_name(text: &str, fallback: &str) -> String {
+    let mut name = String::new();
+    for c in text.chars() {
+        let c = if c.is_alphanumeric() || "_.".contains(c) {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    let name = name.trim_matches(|c| c == '-' || c == '.');
+    let mut name: String = name.chars().take(MAX_NAME).collect();
+    name = name.trim_end_matches(['-', '.']).to_string();
+    if name.is_empty() {
+        fallback.to_string()
+    } else {
+        name
+    }
+}
+
 /// `text` with what looks like a URL's `user:password@` shown as `***@`: a URL mistyped
 /// (`http:/user:pass@cam/`, `user:pass@cam/`) is taken for a path, and named in the error.
 fn without_password(text: &str) -> String {
@@ -186,7 +215,22 @@ fn without_password(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::without_password;
+    use super::{MAX_NAME, url_safe_name, without_password};
+
+    #[test]
+    fn names_are_made_url_safe() {
+        assert_eq!(url_safe_name("cam", "x"), "cam");
+        assert_eq!(url_safe_name("my cam (1)", "x"), "my-cam-1");
+        assert_eq!(url_safe_name("../etc", "x"), "etc");
+        assert_eq!(url_safe_name("<script>", "x"), "script");
+        assert_eq!(url_safe_name("\u{1b}[31m", "x"), "31m");
+        assert_eq!(url_safe_name("...", "file"), "file");
+        assert_eq!(url_safe_name(&"a".repeat(100), "x").len(), MAX_NAME);
+        assert_eq!(url_safe_name("ünï cödé", "x"), "ünï-cödé");
+        assert_eq!(url_safe_name("カメラ 1", "x"), "カメラ-1");
+        // Bidirectional overrides and other format characters are not letters.
+        assert_eq!(url_safe_name("a\u{202e}b\u{200b}c", "x"), "a-b-c");
+    }
 
     #[test]
     fn a_password_in_what_looks_like_a_url_is_never_shown() {

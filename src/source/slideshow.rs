@@ -24,13 +24,13 @@ use std::time::{Duration, Instant, SystemTime};
 use walkdir::{DirEntry, WalkDir};
 
 use crate::channel::Channel;
-use crate::cli::Order;
 use crate::decode::media::content_type_for;
 use crate::frame::NewFrame;
 use crate::http::head::HeaderValue;
 use crate::source::Producer;
 use crate::source::changes::{Changes, Target, Wake};
 use crate::source::file::{Skip, Version, read_version};
+use crate::source::options::Order;
 
 /// How often a slide that is being written is looked at again during its turn.
 const SETTLE_RETRY: Duration = Duration::from_millis(20);
