@@ -3,7 +3,10 @@
 //!
 //! A source owns all access to what feeds it (the filesystem, a pipe, a child process, an
 //! upstream connection), each on a thread of its own; connections only ever see published
-//! frames. Nothing outside this folder and the command line knows the kinds of source.
+//! frames. Nothing outside this folder and the command line knows the kinds of source (the
+//! channel holds a [`SourceKind`] and a [`crate::channel::SourceState`] only to show them).
+//! What each source is opened with is in `options.rs`; this module opens them and owns their
+//! names ([`url_safe_name`]).
 
 pub mod changes;
 pub mod command;

@@ -13,7 +13,7 @@
 //! redirects are followed here, not by ureq, so that one to another port or host gets none;
 //! every message and `/status` shows the URL without them.
 //!
-//! Waits between attempts end within 100 ms of the channel closing, and so do waits for a
+//! Waits between attempts end as the channel closes ([`Channel::pause`]), and so do waits for a
 //! silent upstream: a body is read on a thread of its own ([`Detached`]), which hands each read
 //! over, so the relay returns at shutdown without waiting for the upstream's next byte. A
 //! connection or response head still being waited for holds it up to shutdown's bound.
