@@ -267,3 +267,17 @@ fn sigterm_does_not_wait_out_a_slide_still_being_written() {
     // The wait for the sources ends at 2 s: well before, the slideshow has returned on its own.
     assert!(took < Duration::from_secs(1), "exit took {took:?}");
 }
+
+#[test]
+fn sigterm_ends_a_relay_s_back_off_at_once() {
+    // Nothing listens on port 1: the relay is refused and backs off, 1 s then longer.
+    let mut relay = TestServer::start(&["http://127.0.0.1:1/"]);
+    relay.wait_stderr("retrying in 1 s");
+    let start = Instant::now();
+    signal(&relay, "-TERM");
+    let status = common::wait_exit(&mut relay.child, "still running after SIGTERM");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    eprintln!("exit 0 after {took:?}");
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+}
