@@ -736,9 +736,11 @@ mod tests {
         let cut = channel.latest.current().expect("the output, cut off");
         assert_eq!(&cut.bytes[..], &b"y\n".repeat(500)[..]);
         fs::write(&flag, "").unwrap();
-        wait_for("the next run", || seq(&channel) == 2);
+        // The run's frame goes out first, then its warning is cleared: wait for both.
+        wait_for("the next run, its warning cleared", || {
+            seq(&channel) == 2 && channel.state().is_none()
+        });
         assert_eq!(&channel.latest.current().unwrap().bytes[..], b"calm\n");
-        assert!(channel.state().is_none());
         stop(&channel, &returned);
         fs::remove_dir_all(&dir).unwrap();
     }
