@@ -1,16 +1,25 @@
 //! A channel: one source's name, what the source is ([`SourceKind`]), its latest frame, its
-//! counters and what it last said of its health ([`SourceState`], rendered here for `/status`).
+//! counters and what it last said of its health ([`SourceState`]; both in `state.rs`).
 //! A source publishes into its channel and waits on it ([`Channel::wait`]: the one wait of every
 //! source, which the server's closing ends at once); every handler is given the channel it
-//! serves, and knows nothing of the kind of source behind it.
+//! serves, and knows nothing of the kind of source behind it. Sources' unit tests read what
+//! was done with a channel from `recording.rs`.
 
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::frame::{Frame, Latest, NewFrame};
 use crate::stats::Stats;
 use crate::wake::Waiter;
+
+mod state;
+pub use state::{Lost, OtherBoundary, SourceKind, SourceState, seconds};
+
+#[cfg(test)]
+mod recording;
+#[cfg(test)]
+pub use recording::{Recorded, Said};
 
 pub struct Channel {
     /// URL-safe: the channel's endpoints are under `/NAME/`.
@@ -35,132 +44,6 @@ pub struct Channel {
     /// Everything the source did with its channel, for its unit tests.
     #[cfg(test)]
     recorded: Mutex<Recorded>,
-}
-
-/// The kinds of source, as `/status` and messages name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceKind {
-    File,
-    Folder,
-    Stdin,
-    Relay,
-    Command,
-}
-
-impl SourceKind {
-    /// The name `/status` gives the kind: `file`, `folder`, `stdin`, `relay`, `command`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::File => "file",
-            SourceKind::Folder => "folder",
-            SourceKind::Stdin => "stdin",
-            SourceKind::Relay => "relay",
-            SourceKind::Command => "command",
-        }
-    }
-}
-
-impl Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a source can say of its health, shown by `/status` in the words of [`Display`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourceState {
-    /// A relay opening its upstream.
-    Connecting,
-    /// A relay whose upstream answers; `framing` when its parts are delimited by another
-    /// boundary than the one named.
-    Connected { framing: Option<OtherBoundary> },
-    /// A relay whose upstream ended or failed: it tries again `after` that.
-    Retrying { after: Duration, why: Lost },
-    /// Stdin's parts are delimited by another boundary than the one its first line named.
-    Delimited(OtherBoundary),
-    /// A command's last run failed: the warning that said how.
-    Failing(String),
-    /// A file's or folder's change events cannot be relied on, so it is polled: the warning
-    /// that said why.
-    Polled(String),
-}
-
-/// A multipart stream whose parts are delimited by `--found`, not by `--given` as named (by
-/// the stream's header when `named_by_header`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OtherBoundary {
-    pub found: String,
-    pub given: String,
-    pub named_by_header: bool,
-}
-
-/// Why a relay lost its upstream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lost {
-    /// The upstream ended its answer: no failure, a stream that ends (a relay reconnects).
-    Ended,
-    /// What went wrong, in the words said on stderr.
-    Failed(String),
-}
-
-impl Display for SourceState {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            SourceState::Connecting => f.write_str("connecting"),
-            SourceState::Connected { framing: None } => f.write_str("connected"),
-            SourceState::Connected {
-                framing: Some(framing),
-            } => write!(f, "connected; {framing}"),
-            SourceState::Retrying { after, why } => {
-                write!(f, "retrying in {}: {why}", seconds(*after))
-            }
-            SourceState::Delimited(framing) => write!(f, "{framing}"),
-            SourceState::Failing(message) | SourceState::Polled(message) => f.write_str(message),
-        }
-    }
-}
-
-impl OtherBoundary {
-    /// The boundary named, as a message says it.
-    pub fn named(&self) -> String {
-        let given = &self.given;
-        if self.named_by_header {
-            format!("the boundary its header names (--{given})")
-        } else {
-            format!("--{given}")
-        }
-    }
-}
-
-impl Display for OtherBoundary {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "parts delimited by --{}, not by {}",
-            self.found,
-            self.named()
-        )
-    }
-}
-
-impl Display for Lost {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            Lost::Ended => f.write_str("upstream ended"),
-            Lost::Failed(why) => f.write_str(why),
-        }
-    }
-}
-
-/// A wait of a few ms to minutes as people read it: `20 ms`, `1.5 s`, `30 s`.
-pub fn seconds(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 || d >= Duration::from_secs(10) {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
 }
 
 /// What a source's [`Channel::wait`] came to.
@@ -288,103 +171,5 @@ impl Channel {
 
     pub fn state(&self) -> Option<SourceState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// The one way a source's unit tests see what it does: run it on [`Channel::for_test`], then
-/// read [`Channel::recorded`] (or the channel itself: its `state()`, `latest`), and close it
-/// with `channel.latest.close()` as the server's shutdown does.
-#[cfg(test)]
-#[derive(Clone, Default)]
-pub struct Recorded {
-    /// Every frame published, in order.
-    pub frames: Vec<Arc<Frame>>,
-    /// Every note and warning, in order, without the channel's label.
-    pub said: Vec<Said>,
-    /// Every state set, in order (None: cleared).
-    pub states: Vec<Option<SourceState>>,
-}
-
-/// A line a source said on stderr.
-#[cfg(test)]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Said {
-    Note(String),
-    Warning(String),
-}
-
-#[cfg(test)]
-impl Recorded {
-    /// The bodies of the frames published.
-    pub fn bodies(&self) -> Vec<Vec<u8>> {
-        self.frames.iter().map(|f| f.bytes.to_vec()).collect()
-    }
-
-    /// Every line said, notes and warnings alike.
-    pub fn lines(&self) -> Vec<String> {
-        self.said
-            .iter()
-            .map(|said| match said {
-                Said::Note(line) | Said::Warning(line) => line.clone(),
-            })
-            .collect()
-    }
-
-    pub fn warnings(&self) -> Vec<String> {
-        let warning = |said: &Said| match said {
-            Said::Warning(line) => Some(line.clone()),
-            Said::Note(_) => None,
-        };
-        self.said.iter().filter_map(warning).collect()
-    }
-}
-
-#[cfg(test)]
-impl Channel {
-    /// A channel alone (no label on what it says) for a unit test of a `kind` of source.
-    pub fn for_test(kind: SourceKind) -> Arc<Channel> {
-        Channel::new("t".into(), kind, "-".into(), "B".into(), false)
-    }
-
-    /// What the source has done with this channel so far.
-    pub fn recorded(&self) -> Recorded {
-        self.recorded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Waits until what was recorded is `done`, failing the test after 5 s; what it was then.
-    pub fn wait_recorded(&self, what: &str, done: impl Fn(&Recorded) -> bool) -> Recorded {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let recorded = self.recorded();
-            if done(&recorded) {
-                return recorded;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Closes the channel when dropped, as the server's shutdown does, even when an assertion
-    /// fails first: a source run in a `thread::scope` then always returns.
-    pub fn closing(&self) -> Closing<'_> {
-        Closing(self)
-    }
-
-    fn record(&self, add: impl FnOnce(&mut Recorded)) {
-        add(&mut self.recorded.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-}
-
-/// See [`Channel::closing`].
-#[cfg(test)]
-pub struct Closing<'a>(&'a Channel);
-
-#[cfg(test)]
-impl Drop for Closing<'_> {
-    fn drop(&mut self) {
-        self.0.latest.close();
     }
 }
