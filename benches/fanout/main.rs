@@ -50,6 +50,7 @@
 mod common;
 
 mod clients;
+mod config;
 mod figures;
 mod frames;
 mod measure;
@@ -66,6 +67,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use crate::config::Config;
 use crate::measure::{Machine, base, clk_tck, ensure_fds, machine_ticks, own_ticks};
 use crate::report::{Doc, log};
 use crate::server::{BinCopy, children, pushserve_bin};
@@ -75,34 +77,6 @@ const RUN_DEADLINE: Duration = Duration::from_secs(420);
 /// Open files the bench holds at most, with room to spare: figure 6 has 5000 readers with two
 /// descriptors each, figure 7 10,000 with one.
 const FDS_NEEDED: u64 = 10_500;
-
-/// What to run, from the environment.
-pub struct Config {
-    pub figures: Vec<u32>,
-    pub idle_secs: f64,
-    pub quick: bool,
-}
-
-impl Config {
-    fn from_env() -> Config {
-        let quick = env::var("FANOUT_QUICK")
-            .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"));
-        let figures = env::var("FANOUT_FIGURES")
-            .unwrap_or_else(|_| "1,2,3,4,5".into())
-            .split(',')
-            .filter_map(|f| f.trim().parse().ok())
-            .collect();
-        let idle_secs = env::var("FANOUT_IDLE_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(if quick { 1.0 } else { 10.0 });
-        Config {
-            figures,
-            idle_secs,
-            quick,
-        }
-    }
-}
 
 fn main() {
     // `cargo bench` adds `--bench`; other words (a filter) are ignored, as before.

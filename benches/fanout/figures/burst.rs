@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::{CLIENT_STACK, Got, http_get};
+use crate::config::Config;
 use crate::frames::TINY_JPEG;
 use crate::measure::{ms, tcp_ext};
 use crate::report::{Summary, Table, int, list, log, max, num, percentile, thousands, verdict};

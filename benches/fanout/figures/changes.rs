@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::{Fleet, Wire};
 use crate::common::TempDir;
+use crate::config::Config;
 use crate::figures::fanout::Jitter;
 use crate::figures::idle::measure_idle;
 use crate::figures::sources::{dist, dist_cell};

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::{ClientStat, Fleet, REQUEST, spawn_reader};
+use crate::config::Config;
 use crate::frames::{FRAME_100K, jpeg};
 use crate::measure::{Disturbance, by_thread, clk_tck, ms, now_ns, since};
 use crate::report::{Summary, Table, int, list, log, max, median, num, size, verdict};

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::{CHANGE_DEADLINE, Fleet};
+use crate::config::Config;
 use crate::frames::{FRAME_1M, FRAME_100K, jpeg};
 use crate::measure::{ms, tcp_mem_kb};
 use crate::report::{Summary, Table, int, ints, list, log, max, median, num, verdict};

@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::{CHANGE_DEADLINE, Fleet};
+use crate::config::Config;
 use crate::figures::fanout::Jitter;
 use crate::figures::sources::{dist, dist_cell};
 use crate::frames::{FRAME_40K, jpeg};

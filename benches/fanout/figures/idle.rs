@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::Fleet;
+use crate::config::Config;
 use crate::frames::{FRAME_100K, jpeg};
 use crate::measure::clk_tck;
 use crate::report::{Summary, Table, int, list, log, md_row, num, size, verdict};

@@ -32,7 +32,7 @@ pub mod viewers;
 
 use serde_json::Value;
 
-use crate::Config;
+use crate::config::Config;
 use crate::report::{Summary, Table, int};
 
 /// Every figure, in the order they run.

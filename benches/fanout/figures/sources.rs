@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::{CHANGE_DEADLINE, Fleet, http_get};
 use crate::common::Killed;
+use crate::config::Config;
 use crate::figures::fanout::Jitter;
 use crate::frames::{FRAME_40K, jpeg};
 use crate::measure::{Proc, clk_tck, ms};

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::common::{TempDir, fixture};
+use crate::config::Config;
 use crate::figures::sources::status;
 use crate::measure::clk_tck;
 use crate::report::{Summary, Table, int, list, log, num, size, verdict};

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::Config;
 use crate::clients::{CHANGE_DEADLINE, Fleet};
+use crate::config::Config;
 use crate::frames::{FRAME_100K, jpeg};
 use crate::measure::clk_tck;
 use crate::report::{Summary, Table, int, list, log, num, verdict};
