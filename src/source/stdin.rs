@@ -58,43 +58,15 @@ impl Producer for StdinSource {
     }
 }
 
-/// Where frames and messages go: the channel, or in tests a recording.
-trait Sink {
-    fn publish(&self, frame: NewFrame);
-    fn note(&self, message: String);
-    fn warn(&self, message: String);
-    /// What `/status` shows as the source's state.
-    fn set_state(&self, state: Option<SourceState>);
-    fn is_closed(&self) -> bool;
-}
-
-impl Sink for Channel {
-    fn publish(&self, frame: NewFrame) {
-        Channel::publish(self, frame);
-    }
-    fn note(&self, message: String) {
-        Channel::note(self, message);
-    }
-    fn warn(&self, message: String) {
-        Channel::warn(self, message);
-    }
-    fn set_state(&self, state: Option<SourceState>) {
-        Channel::set_state(self, state);
-    }
-    fn is_closed(&self) -> bool {
-        Channel::is_closed(self)
-    }
-}
-
 /// Reads frames from `reader` until its end (or until the server closes) and publishes them.
-fn serve(reader: impl Read + Send + 'static, source: &StdinSource, sink: &dyn Sink) {
-    let mut input = Input::spawn(reader, sink);
+fn serve(reader: impl Read + Send + 'static, source: &StdinSource, channel: &Channel) {
+    let mut input = Input::spawn(reader, channel);
     let format = match &source.content_type {
         Some(forced) => format_for(forced),
         None => detect(&mut input),
     };
     let mut out = Out {
-        sink,
+        channel,
         published: 0,
         max_frame: source.max_frame,
     };
@@ -107,13 +79,13 @@ fn serve(reader: impl Read + Send + 'static, source: &StdinSource, sink: &dyn Si
         Format::Text(content_type) => tail(&mut input, source.lines, content_type, &mut out),
         Format::Whole(content_type) => whole(&mut input, content_type, &mut out),
     }
-    if sink.is_closed() {
+    if channel.is_closed() {
         return;
     }
-    sink.note(if out.published > 0 {
-        "stdin ended; keeping the last frame".into()
+    channel.note(if out.published > 0 {
+        "stdin ended; keeping the last frame"
     } else {
-        "stdin ended without a frame to show".into()
+        "stdin ended without a frame to show"
     });
 }
 
@@ -164,14 +136,14 @@ struct Input<'a> {
     /// Taken in all, so that a parser that gives up can be seen to have made progress.
     taken: u64,
     ended: bool,
-    sink: &'a dyn Sink,
+    channel: &'a Channel,
 }
 
 impl<'a> Input<'a> {
     /// Starts the thread that reads `reader`; it ends at the end of `reader`, or when this
     /// side is gone and the next read is done (a blocking read of a silent stdin ends with
     /// the process).
-    fn spawn(reader: impl Read + Send + 'static, sink: &'a dyn Sink) -> Input<'a> {
+    fn spawn(reader: impl Read + Send + 'static, channel: &'a Channel) -> Input<'a> {
         let (tx, blocks) = mpsc::sync_channel(QUEUED_READS);
         let started = thread::Builder::new()
             .name("stdin".into())
@@ -179,7 +151,7 @@ impl<'a> Input<'a> {
         let ended = match started {
             Ok(_) => false,
             Err(e) => {
-                sink.warn(format!("cannot start reading stdin: {e}"));
+                channel.warn(format!("cannot start reading stdin: {e}"));
                 true
             }
         };
@@ -189,7 +161,7 @@ impl<'a> Input<'a> {
             at: 0,
             taken: 0,
             ended,
-            sink,
+            channel,
         }
     }
 
@@ -226,7 +198,7 @@ impl<'a> Input<'a> {
                 Ok(Err(e)) => self.failed(&e),
                 Err(RecvTimeoutError::Disconnected) => self.ended = true,
                 Err(RecvTimeoutError::Timeout) => {
-                    if self.sink.is_closed() {
+                    if self.channel.is_closed() {
                         self.ended = true;
                     } else if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Received::Idle;
@@ -267,7 +239,7 @@ impl<'a> Input<'a> {
     }
 
     fn failed(&mut self, e: &io::Error) {
-        self.sink.warn(format!("cannot read stdin: {e}"));
+        self.channel.warn(format!("cannot read stdin: {e}"));
         self.ended = true;
     }
 }
@@ -318,7 +290,7 @@ impl BufRead for Input<'_> {
 
 /// Publishes frames, counting them, and says each kind of trouble once.
 struct Out<'a> {
-    sink: &'a dyn Sink,
+    channel: &'a Channel,
     published: u64,
     max_frame: u64,
 }
@@ -328,7 +300,7 @@ impl Out<'_> {
         // Copied into storage of its own: a large frame gets a mapping (see frame.rs).
         match FrameBytes::read(bytes, bytes.len(), u64::MAX) {
             Ok(bytes) => {
-                self.sink.publish(NewFrame {
+                self.channel.publish(NewFrame {
                     bytes,
                     content_type,
                     name: name.into(),
@@ -337,7 +309,7 @@ impl Out<'_> {
                 self.published += 1;
             }
             Err(e) => self
-                .sink
+                .channel
                 .warn(format!("cannot keep a frame from stdin: {e}")),
         }
     }
@@ -345,7 +317,7 @@ impl Out<'_> {
     /// Says `message` if `said` is not yet set, and sets it.
     fn warn_once(&self, said: &mut bool, message: impl FnOnce() -> String) {
         if !*said {
-            self.sink.warn(message());
+            self.channel.warn(message());
             *said = true;
         }
     }
@@ -388,7 +360,7 @@ enum Parsed {
 /// Publishes the parts a parser reads from `input`, until it ends or gives up.
 fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut PartsSaid) -> Parsed {
     let mut parts = Parts::new(input, boundary, out.max_frame);
-    while !out.sink.is_closed() {
+    while !out.channel.is_closed() {
         let next = parts.next_part();
         for notice in parts.take_notices() {
             say(&notice, out, said);
@@ -403,15 +375,15 @@ fn read_parts(input: &mut Input, boundary: &str, out: &mut Out, said: &mut Parts
                 continue;
             }
             Err(multipart::Error::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                if !out.sink.is_closed() {
-                    out.sink
-                        .warn("stdin ended in the middle of a part; it was not published".into());
+                if !out.channel.is_closed() {
+                    out.channel
+                        .warn("stdin ended in the middle of a part; it was not published");
                 }
                 break;
             }
             // Not from stdin, whose errors end it (said already): from the parser itself.
             Err(multipart::Error::Io(e)) => {
-                out.sink.warn(format!("cannot read stdin: {e}"));
+                out.channel.warn(format!("cannot read stdin: {e}"));
                 break;
             }
             Err(multipart::Error::Malformed(why)) => {
@@ -460,7 +432,7 @@ fn say(notice: &multipart::Notice, out: &Out, said: &mut PartsSaid) {
             out.warn_once(&mut said.other_boundary, || {
                 format!("stdin's parts are delimited by --{found}, not by --{given}; following --{found}")
             });
-            out.sink.set_state(Some(state));
+            out.channel.set_state(Some(state));
         }
     }
 }
@@ -483,9 +455,9 @@ fn images(
         }
     }
     if let Some(held) = images.unfinished()
-        && !out.sink.is_closed()
+        && !out.channel.is_closed()
     {
-        out.sink.warn(format!(
+        out.channel.warn(format!(
             "stdin ended in the middle of an image ({held} bytes of it); it was not published"
         ));
     }
@@ -536,7 +508,7 @@ fn whole(input: &mut Input, content_type: HeaderValue, out: &mut Out) {
         match input.next(None) {
             Next::Bytes(block) if !over => {
                 if (bytes.len() + block.len()) as u64 > out.max_frame {
-                    out.sink.warn(format!(
+                    out.channel.warn(format!(
                         "stdin is over --max-frame ({} bytes); nothing will be published",
                         out.max_frame
                     ));
@@ -550,13 +522,13 @@ fn whole(input: &mut Input, content_type: HeaderValue, out: &mut Out) {
             Next::End => break,
         }
     }
-    if over || out.sink.is_closed() || bytes.is_empty() {
+    if over || out.channel.is_closed() || bytes.is_empty() {
         return;
     }
     if is_complete(content_type.as_str(), &bytes) {
         out.publish(&bytes, content_type, NAME);
     } else {
-        out.sink.warn(format!(
+        out.channel.warn(format!(
             "stdin ended with an incomplete {content_type} ({} bytes); it was not published",
             bytes.len()
         ));
@@ -587,7 +559,7 @@ fn tail(input: &mut Input, lines: usize, content_type: HeaderValue, out: &mut Ou
         match input.next(deadline) {
             Next::Bytes(bytes) => {
                 if let Some(cut) = tail.push(&bytes, Instant::now()) {
-                    out.sink.warn(format!(
+                    out.channel.warn(format!(
                         "stdin has lines over {cut} bytes; they are cut to their first {cut}"
                     ));
                 }
@@ -597,7 +569,7 @@ fn tail(input: &mut Input, lines: usize, content_type: HeaderValue, out: &mut Ou
         }
     }
     tail.finish();
-    if tail.changed_since().is_some() && !out.sink.is_closed() {
+    if tail.changed_since().is_some() && !out.channel.is_closed() {
         out.publish(&tail.take_frame(), content_type, NAME);
     }
 }
@@ -605,10 +577,8 @@ fn tail(input: &mut Input, lines: usize, content_type: HeaderValue, out: &mut Ou
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::SourceKind;
+    use crate::channel::{Recorded, Said, SourceKind};
     use std::io::Cursor;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     const RED_JPEG: &[u8] = include_bytes!("../../tests/fixtures/red.jpg");
     const BLUE_JPEG: &[u8] = include_bytes!("../../tests/fixtures/blue.jpg");
@@ -616,69 +586,6 @@ mod tests {
     const NOISE2: &[u8] = include_bytes!("../../tests/fixtures/noise2.jpg");
     const RED_PNG: &[u8] = include_bytes!("../../tests/fixtures/red.png");
     const RED_GIF: &[u8] = include_bytes!("../../tests/fixtures/red.gif");
-
-    /// What was published (bytes, type, name) and said.
-    #[derive(Default)]
-    struct Recording {
-        frames: Mutex<Vec<(Vec<u8>, String, String)>>,
-        notes: Mutex<Vec<String>>,
-        warnings: Mutex<Vec<String>>,
-        state: Mutex<Option<SourceState>>,
-        closed: AtomicBool,
-    }
-
-    impl Sink for Recording {
-        fn publish(&self, frame: NewFrame) {
-            let f = (
-                frame.bytes.to_vec(),
-                frame.content_type.to_string(),
-                frame.name,
-            );
-            self.frames.lock().unwrap().push(f);
-        }
-        fn note(&self, message: String) {
-            self.notes.lock().unwrap().push(message);
-        }
-        fn warn(&self, message: String) {
-            self.warnings.lock().unwrap().push(message);
-        }
-        fn set_state(&self, state: Option<SourceState>) {
-            *self.state.lock().unwrap() = state;
-        }
-        fn is_closed(&self) -> bool {
-            self.closed.load(Ordering::Relaxed)
-        }
-    }
-
-    impl Recording {
-        fn frames(&self) -> Vec<(Vec<u8>, String, String)> {
-            self.frames.lock().unwrap().clone()
-        }
-        fn bodies(&self) -> Vec<Vec<u8>> {
-            self.frames().into_iter().map(|f| f.0).collect()
-        }
-        fn types(&self) -> Vec<String> {
-            self.frames().into_iter().map(|f| f.1).collect()
-        }
-        fn warnings(&self) -> Vec<String> {
-            self.warnings.lock().unwrap().clone()
-        }
-        fn notes(&self) -> Vec<String> {
-            self.notes.lock().unwrap().clone()
-        }
-        /// Waits (5 s at most) until the newest frame is `bytes`.
-        fn wait_for_last(&self, bytes: &[u8]) {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while self.frames().last().map(|f| &f.0[..]) != Some(bytes) {
-                let last = self
-                    .frames()
-                    .last()
-                    .map(|f| String::from_utf8_lossy(&f.0).into_owned());
-                assert!(Instant::now() < deadline, "last frame {last:?}");
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
-    }
 
     fn source(content_type: Option<&'static str>) -> StdinSource {
         StdinSource {
@@ -688,10 +595,42 @@ mod tests {
         }
     }
 
-    fn serve_all(input: Vec<u8>, source: &StdinSource) -> Recording {
-        let recording = Recording::default();
-        serve(Cursor::new(input), source, &recording);
-        recording
+    fn serve_all(input: Vec<u8>, source: &StdinSource) -> Recorded {
+        serve_from(Cursor::new(input), source)
+    }
+
+    fn serve_from(input: impl Read + Send + 'static, source: &StdinSource) -> Recorded {
+        let channel = Channel::for_test(SourceKind::Stdin);
+        serve(input, source, &channel);
+        channel.recorded()
+    }
+
+    /// The content types of the frames published.
+    fn types(recorded: &Recorded) -> Vec<String> {
+        let frames = recorded.frames.iter();
+        frames.map(|f| f.content_type.to_string()).collect()
+    }
+
+    /// The notes said, without the warnings.
+    fn notes(recorded: &Recorded) -> Vec<String> {
+        let note = |said: &Said| match said {
+            Said::Note(line) => Some(line.clone()),
+            Said::Warning(_) => None,
+        };
+        recorded.said.iter().filter_map(note).collect()
+    }
+
+    /// Waits (5 s at most) until the newest frame is `bytes`.
+    fn wait_for_last(channel: &Channel, bytes: &[u8]) {
+        let what = format!("the last frame {:?}", String::from_utf8_lossy(bytes));
+        channel.wait_recorded(&what, |r| {
+            r.frames.last().is_some_and(|f| f.bytes[..] == *bytes)
+        });
+    }
+
+    /// Waits (5 s at most) until the source has said that stdin ended: it returns next.
+    fn wait_ended(channel: &Channel) -> Recorded {
+        channel.wait_recorded("the end of stdin", |r| !notes(r).is_empty())
     }
 
     /// Reads at most `n` bytes at a time, as a pipe does.
@@ -756,7 +695,7 @@ mod tests {
         input.extend_from_slice(b"--ffmpeg--\r\n");
         let recording = serve_all(input, &source(None));
         assert_eq!(
-            recording.types(),
+            types(&recording),
             [
                 "image/jpeg",
                 "image/png",
@@ -767,17 +706,17 @@ mod tests {
                 "image/jpeg"
             ]
         );
-        let frames = recording.frames();
-        assert_eq!(frames[0].0, NOISE1);
-        assert_eq!(frames[2].0, b"hello");
-        assert_eq!(frames[2].2, "notes.txt");
-        assert_eq!(frames[0].2, "stdin");
-        assert_eq!(frames[4].0, BLUE_JPEG);
-        assert_eq!(frames[6].0, RED_JPEG);
+        let frames = &recording.frames;
+        assert_eq!(&frames[0].bytes[..], NOISE1);
+        assert_eq!(&frames[2].bytes[..], b"hello");
+        assert_eq!(frames[2].name, "notes.txt");
+        assert_eq!(frames[0].name, "stdin");
+        assert_eq!(&frames[4].bytes[..], BLUE_JPEG);
+        assert_eq!(&frames[6].bytes[..], RED_JPEG);
         let warnings = recording.warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("not whole images"), "{warnings:?}");
-        assert_eq!(recording.notes(), ["stdin ended; keeping the last frame"]);
+        assert_eq!(notes(&recording), ["stdin ended; keeping the last frame"]);
     }
 
     #[test]
@@ -839,12 +778,7 @@ mod tests {
         let mut small = source(None);
         small.max_frame = 1000;
         for read_size in [READ_SIZE, 100] {
-            let recording = Recording::default();
-            serve(
-                Trickle(Cursor::new(input.clone()), read_size),
-                &small,
-                &recording,
-            );
+            let recording = serve_from(Trickle(Cursor::new(input.clone()), read_size), &small);
             assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG, RED_JPEG]);
             let warnings = recording.warnings();
             assert_eq!(warnings.len(), 3, "{warnings:?}");
@@ -858,11 +792,10 @@ mod tests {
     fn stdin_concatenated_images_are_one_frame_each_in_order() {
         let images: [&[u8]; 5] = [NOISE1, RED_JPEG, RED_PNG, NOISE2, BLUE_JPEG];
         for read_size in [READ_SIZE, 1000, 3] {
-            let recording = Recording::default();
             let input = Trickle(Cursor::new(concat(&images)), read_size);
-            serve(input, &source(None), &recording);
+            let recording = serve_from(input, &source(None));
             assert_eq!(recording.bodies(), images, "reads of {read_size} bytes");
-            let types = recording.types();
+            let types = types(&recording);
             assert_eq!(types[1..3], ["image/jpeg", "image/png"]);
             assert!(
                 recording.warnings().is_empty(),
@@ -878,12 +811,7 @@ mod tests {
         let mut small = source(None);
         small.max_frame = 1000;
         for read_size in [READ_SIZE, 100] {
-            let recording = Recording::default();
-            serve(
-                Trickle(Cursor::new(input.clone()), read_size),
-                &small,
-                &recording,
-            );
+            let recording = serve_from(Trickle(Cursor::new(input.clone()), read_size), &small);
             assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG, RED_JPEG]);
             let warnings = recording.warnings();
             assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -903,9 +831,9 @@ mod tests {
     fn stdin_false_image_starts_cost_work_linear_in_their_bytes() {
         // `FF D8 FF 00`: a JPEG start, then a byte no marker can be; 2 bytes dropped each time.
         let input = [0xFF, 0xD8, 0xFF, 0x00].repeat(1 << 18);
-        let recording = Recording::default();
+        let channel = Channel::for_test(SourceKind::Stdin);
         let mut out = Out {
-            sink: &recording,
+            channel: &channel,
             published: 0,
             max_frame: 1 << 20,
         };
@@ -915,7 +843,8 @@ mod tests {
             images.append(block);
             publish_images(&mut images, None, &mut out, &mut said);
         }
-        assert!(recording.frames().is_empty());
+        let recording = channel.recorded();
+        assert!(recording.frames.is_empty());
         assert_eq!(recording.warnings().len(), 1, "{:?}", recording.warnings());
         // Dropped from the front one false start at a time, the bytes behind would move each
         // time: about 32 K times each here.
@@ -931,11 +860,11 @@ mod tests {
         let warnings = recording.warnings();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("middle of an image"), "{warnings:?}");
-        assert_eq!(recording.notes(), ["stdin ended; keeping the last frame"]);
+        assert_eq!(notes(&recording), ["stdin ended; keeping the last frame"]);
         // With --type too.
         let recording = serve_all(NOISE2[..500].to_vec(), &source(Some("image/jpeg")));
-        assert!(recording.frames().is_empty());
-        assert_eq!(recording.notes(), ["stdin ended without a frame to show"]);
+        assert!(recording.frames.is_empty());
+        assert_eq!(notes(&recording), ["stdin ended without a frame to show"]);
     }
 
     #[test]
@@ -944,28 +873,30 @@ mod tests {
         let recording = serve_all(input, &source(Some("image/jpeg")));
         assert_eq!(recording.bodies(), [RED_JPEG, BLUE_JPEG]);
         let recording = serve_all(concat(&[RED_PNG, RED_PNG]), &source(Some("image/png")));
-        assert_eq!(recording.types(), ["image/png", "image/png"]);
+        assert_eq!(types(&recording), ["image/png", "image/png"]);
         let recording = serve_all(RED_PNG.to_vec(), &source(Some("image/jpeg")));
-        assert!(recording.frames().is_empty());
+        assert!(recording.frames.is_empty());
         assert_eq!(recording.warnings().len(), 1);
     }
 
     #[test]
     fn stdin_text_shows_the_last_lines_and_follows_them() {
         let (tx, feed) = feed();
-        let recording = Recording::default();
+        let channel = Channel::for_test(SourceKind::Stdin);
         let mut three = source(None);
         three.lines = 3;
-        thread::scope(|s| {
-            s.spawn(|| serve(feed, &three, &recording));
+        let recording = thread::scope(|s| {
+            let _closing = channel.closing();
+            s.spawn(|| serve(feed, &three, &channel));
             tx.send(b"one\r\ntwo\n".to_vec()).unwrap();
-            recording.wait_for_last(b"one\ntwo\n");
+            wait_for_last(&channel, b"one\ntwo\n");
             tx.send(b"three\nfour\nfi".to_vec()).unwrap();
             // A line without its newline yet is shown after a while.
-            recording.wait_for_last(b"three\nfour\nfi");
+            wait_for_last(&channel, b"three\nfour\nfi");
             tx.send(b"ve\nsix".to_vec()).unwrap();
-            recording.wait_for_last(b"four\nfive\nsix");
+            wait_for_last(&channel, b"four\nfive\nsix");
             drop(tx);
+            wait_ended(&channel)
         });
         let frames = recording.bodies();
         let at = |text: &[u8]| frames.iter().position(|f| f == text);
@@ -979,18 +910,19 @@ mod tests {
             "{frames:?}"
         );
         assert_eq!(frames.last().unwrap(), b"four\nfive\nsix");
-        assert_eq!(recording.types()[0], "text/plain; charset=utf-8");
-        assert_eq!(recording.frames()[0].2, "stdin");
-        assert_eq!(recording.notes(), ["stdin ended; keeping the last frame"]);
+        assert_eq!(types(&recording)[0], "text/plain; charset=utf-8");
+        assert_eq!(recording.frames[0].name, "stdin");
+        assert_eq!(notes(&recording), ["stdin ended; keeping the last frame"]);
     }
 
     #[test]
     fn stdin_a_flood_of_lines_is_published_a_few_times_a_second() {
         let (tx, feed) = feed();
-        let recording = Recording::default();
+        let channel = Channel::for_test(SourceKind::Stdin);
         let started = Instant::now();
-        thread::scope(|s| {
-            s.spawn(|| serve(feed, &source(None), &recording));
+        let recording = thread::scope(|s| {
+            let _closing = channel.closing();
+            s.spawn(|| serve(feed, &source(None), &channel));
             for block in 0..1000 {
                 let lines: String = (0..100)
                     .map(|i| format!("line {}\n", block * 100 + i))
@@ -998,6 +930,7 @@ mod tests {
                 tx.send(lines.into_bytes()).unwrap();
             }
             drop(tx);
+            wait_ended(&channel)
         });
         let frames = recording.bodies();
         let expected: String = (99_950..100_000).map(|i| format!("line {i}\n")).collect();
@@ -1025,13 +958,15 @@ mod tests {
         let mut small = source(None);
         (small.lines, small.max_frame) = (2, 23);
         let (tx, feed) = feed();
-        let recording = Recording::default();
-        thread::scope(|s| {
-            s.spawn(|| serve(feed, &small, &recording));
+        let channel = Channel::for_test(SourceKind::Stdin);
+        let recording = thread::scope(|s| {
+            let _closing = channel.closing();
+            s.spawn(|| serve(feed, &small, &channel));
             for piece in ["ééééé", "ééé\nab", "cdefghijklmno", "pqr"] {
                 tx.send(piece.as_bytes().to_vec()).unwrap();
             }
             drop(tx);
+            wait_ended(&channel)
         });
         assert_eq!(
             recording.bodies().last().unwrap(),
@@ -1046,7 +981,7 @@ mod tests {
         let last = recording.bodies().pop().unwrap();
         assert_eq!(last, "\0bin\u{FFFD}ary\nlast".as_bytes());
         assert_eq!(
-            recording.types().pop().unwrap(),
+            types(&recording).pop().unwrap(),
             "text/plain; charset=utf-8"
         );
         // A line of dashes heading a log is not a multipart boundary.
@@ -1057,14 +992,12 @@ mod tests {
         );
         // Too short to be an image.
         assert_eq!(
-            serve_all(b"\xFF\xD8".to_vec(), &source(None))
-                .frames()
-                .len(),
+            serve_all(b"\xFF\xD8".to_vec(), &source(None)).frames.len(),
             1
         );
         let recording = serve_all(Vec::new(), &source(None));
-        assert!(recording.frames().is_empty());
-        assert_eq!(recording.notes(), ["stdin ended without a frame to show"]);
+        assert!(recording.frames.is_empty());
+        assert_eq!(notes(&recording), ["stdin ended without a frame to show"]);
     }
 
     #[test]
@@ -1077,9 +1010,10 @@ mod tests {
     fn stdin_a_first_boundary_line_may_wait_for_its_part() {
         // ffmpeg writes `--ffmpeg` CRLF at once, its first part once encoded.
         let (tx, input) = feed();
-        let recording = Recording::default();
+        let channel = Channel::for_test(SourceKind::Stdin);
         thread::scope(|s| {
-            s.spawn(|| serve(input, &source(None), &recording));
+            let _closing = channel.closing();
+            s.spawn(|| serve(input, &source(None), &channel));
             tx.send(b"--ffmpeg\r\n".to_vec()).unwrap();
             thread::sleep(DETECT_WAIT + Duration::from_millis(200));
             let head = format!(
@@ -1088,16 +1022,17 @@ mod tests {
             );
             tx.send(concat(&[head.as_bytes(), RED_JPEG, b"\r\n--ffmpeg\r\n"]))
                 .unwrap();
-            recording.wait_for_last(RED_JPEG);
+            wait_for_last(&channel, RED_JPEG);
             drop(tx);
         });
         // Text that starts with what looks like a first line, but with LF, is shown after a wait.
         let (tx, input) = feed();
-        let recording = Recording::default();
+        let channel = Channel::for_test(SourceKind::Stdin);
         thread::scope(|s| {
-            s.spawn(|| serve(input, &source(None), &recording));
+            let _closing = channel.closing();
+            s.spawn(|| serve(input, &source(None), &channel));
             tx.send(b"--------\n".to_vec()).unwrap();
-            recording.wait_for_last(b"--------\n");
+            wait_for_last(&channel, b"--------\n");
             drop(tx);
         });
     }
@@ -1106,45 +1041,45 @@ mod tests {
     fn stdin_a_forced_type_is_one_frame_at_the_end() {
         let pdf = b"%PDF-1.4\n...\n%%EOF\n".repeat(1000);
         for read_size in [READ_SIZE, 7] {
-            let recording = Recording::default();
             let input = Trickle(Cursor::new(pdf.clone()), read_size);
-            serve(input, &source(Some("application/pdf")), &recording);
+            let recording = serve_from(input, &source(Some("application/pdf")));
             assert_eq!(recording.bodies(), [&pdf[..]]);
-            assert_eq!(recording.types(), ["application/pdf"]);
+            assert_eq!(types(&recording), ["application/pdf"]);
         }
         let mut small = source(Some("application/pdf"));
         small.max_frame = 1000;
         let recording = serve_all(pdf, &small);
-        assert!(recording.frames().is_empty());
+        assert!(recording.frames.is_empty());
         assert_eq!(recording.warnings().len(), 1);
         // A forced image type that cannot be split is checked whole.
         let gif = serve_all(RED_GIF[..100].to_vec(), &source(Some("image/gif")));
-        assert!(gif.frames().is_empty());
+        assert!(gif.frames.is_empty());
         assert!(
             gif.warnings()[0].contains("incomplete"),
             "{:?}",
             gif.warnings()
         );
         let text = serve_all(b"<b>x</b>".to_vec(), &source(Some("text/html")));
-        assert_eq!(text.types(), ["text/html; charset=utf-8"]);
+        assert_eq!(types(&text), ["text/html; charset=utf-8"]);
     }
 
     #[test]
     fn stdin_a_silent_pipe_does_not_hold_up_shutdown() {
         let (tx, feed) = feed();
-        let recording = Recording::default();
+        let channel = Channel::for_test(SourceKind::Stdin);
         thread::scope(|s| {
-            let serving = s.spawn(|| serve(feed, &source(None), &recording));
+            let _closing = channel.closing();
+            let serving = s.spawn(|| serve(feed, &source(None), &channel));
             tx.send(b"--ffm".to_vec()).unwrap();
             thread::sleep(Duration::from_millis(50));
-            recording.closed.store(true, Ordering::Relaxed);
+            channel.latest.close();
             let deadline = Instant::now() + Duration::from_secs(2);
             while !serving.is_finished() {
                 assert!(Instant::now() < deadline, "still serving");
                 thread::sleep(Duration::from_millis(5));
             }
         });
-        assert!(recording.notes().is_empty());
+        assert!(notes(&channel.recorded()).is_empty());
         drop(tx);
     }
 
@@ -1154,7 +1089,7 @@ mod tests {
         serve(
             Cursor::new(concat(&[BLUE_JPEG, RED_JPEG])),
             &source(None),
-            &*channel,
+            &channel,
         );
         let frame = channel.latest.current().unwrap();
         assert_eq!((frame.seq, &frame.bytes[..]), (2, RED_JPEG));
