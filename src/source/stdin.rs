@@ -7,19 +7,21 @@
 //! (`tail -f app.log | pushserve -`, `decode/tail.rs`). This module reads, waits and publishes;
 //! the decoding is in `decode/`. A thread of its own reads stdin in large blocks and hands
 //! them over a short queue, so this one can tell when the pipe has nothing more ready (to
-//! publish the tail once per burst, not once per line) and can notice shutdown while stdin is
-//! silent. Everything is bounded: no frame
+//! publish the tail once per burst, not once per line), and waits for them in
+//! `Channel::wait`, which each block and the server's close wake: shutdown ends it at once,
+//! however silent stdin is. Everything is bounded: no frame
 //! past `--max-frame`, the tail's lines in number and length. A truncated image is never
 //! published. At the end of stdin the last frame stays served.
 
 // Not yet on the command line: the server's wiring makes this live.
 
 use std::io::{self, BufRead, Read};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::channel::{Channel, OtherBoundary, SourceState};
+use crate::channel::{Channel, Look, OtherBoundary, SourceState, Waited};
 use crate::decode::complete::is_complete;
 use crate::decode::format::{Format, format_for, is_first_boundary_line, sniff_format, text_plain};
 use crate::decode::image::Kind;
@@ -30,13 +32,12 @@ use crate::decode::tail::Tail;
 use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::source::Producer;
+use crate::wake::Waiter;
 
 /// One read from stdin: a pipe gives at most 64 KiB at a time, a file or a fast pipe more.
 const READ_SIZE: usize = 256 * 1024;
 /// Reads queued between the reading thread and the source: bounds what is held in between.
 const QUEUED_READS: usize = 4;
-/// How often a wait for stdin looks at whether the server is closing.
-const CLOSE_CHECK: Duration = Duration::from_millis(200);
 /// How long the first bytes may wait for the rest of what tells their format.
 const DETECT_WAIT: Duration = Duration::from_millis(500);
 /// The tail is published at most this often while lines keep coming.
@@ -137,17 +138,22 @@ struct Input<'a> {
     taken: u64,
     ended: bool,
     channel: &'a Channel,
+    /// The source's thread, woken by the reading thread with each block and at its end, and by
+    /// the channel's close.
+    waiter: Arc<Waiter>,
 }
 
 impl<'a> Input<'a> {
     /// Starts the thread that reads `reader`; it ends at the end of `reader`, or when this
     /// side is gone and the next read is done (a blocking read of a silent stdin ends with
-    /// the process).
+    /// the process). Called on the source's thread, the one that waits for the blocks.
     fn spawn(reader: impl Read + Send + 'static, channel: &'a Channel) -> Input<'a> {
         let (tx, blocks) = mpsc::sync_channel(QUEUED_READS);
+        let waiter = Waiter::for_current_thread();
+        let source = Arc::clone(&waiter);
         let started = thread::Builder::new()
             .name("stdin".into())
-            .spawn(move || read_blocks(reader, &tx));
+            .spawn(move || read_blocks(reader, tx, &source));
         let ended = match started {
             Ok(_) => false,
             Err(e) => {
@@ -162,6 +168,7 @@ impl<'a> Input<'a> {
             taken: 0,
             ended,
             channel,
+            waiter,
         }
     }
 
@@ -187,23 +194,22 @@ impl<'a> Input<'a> {
     /// Waits until `deadline` for the next block into `buf`, all of which has been taken.
     fn receive(&mut self, deadline: Option<Instant>) -> Received {
         while !self.ended {
-            let wait = deadline.map_or(CLOSE_CHECK, |d| {
-                d.saturating_duration_since(Instant::now()).min(CLOSE_CHECK)
-            });
-            match self.blocks.recv_timeout(wait) {
-                Ok(Ok(bytes)) => {
+            let blocks = &self.blocks;
+            let handed = self
+                .channel
+                .wait(&self.waiter, deadline, |_| match blocks.try_recv() {
+                    Ok(block) => Look::Found(Some(block)),
+                    Err(TryRecvError::Empty) => Look::Again(None),
+                    Err(TryRecvError::Disconnected) => Look::Found(None),
+                });
+            match handed {
+                Waited::Found(Some(Ok(bytes))) => {
                     (self.buf, self.at) = (bytes, 0);
                     return Received::Block;
                 }
-                Ok(Err(e)) => self.failed(&e),
-                Err(RecvTimeoutError::Disconnected) => self.ended = true,
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.channel.is_closed() {
-                        self.ended = true;
-                    } else if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Received::Idle;
-                    }
-                }
+                Waited::Found(Some(Err(e))) => self.failed(&e),
+                Waited::Found(None) | Waited::Closed => self.ended = true,
+                Waited::Due => return Received::Idle,
             }
         }
         Received::End
@@ -244,21 +250,27 @@ impl<'a> Input<'a> {
     }
 }
 
-/// The reading thread: each read goes to the source as it is.
-fn read_blocks(mut reader: impl Read, blocks: &SyncSender<io::Result<Vec<u8>>>) {
+/// The reading thread: each read goes to the source as it is, and wakes it.
+fn read_blocks(mut reader: impl Read, blocks: SyncSender<io::Result<Vec<u8>>>, source: &Waiter) {
     let mut buf = vec![0; READ_SIZE];
     loop {
         let block = match reader.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => break,
             Ok(n) => Ok(buf[..n].to_vec()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => Err(e),
         };
         let failed = block.is_err();
-        if blocks.send(block).is_err() || failed {
-            return;
+        let handed = blocks.send(block).is_ok();
+        source.wake();
+        if !handed || failed {
+            break;
         }
     }
+    // Woken again once the queue is closed: woken before, the source could look, find it
+    // still open and empty, and wait for a block that never comes.
+    drop(blocks);
+    source.wake();
 }
 
 /// For the multipart parser: stdin as a buffered reader, whose end is stdin's end (a read
