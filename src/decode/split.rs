@@ -180,7 +180,7 @@ impl Images {
 
     /// Bytes moved to the front of the buffer so far.
     #[cfg(test)]
-    pub fn moved(&self) -> u64 {
+    fn moved(&self) -> u64 {
         self.unsplit.moved
     }
 }
@@ -395,5 +395,26 @@ mod tests {
             Found::NotImage { skip: 2 }
         );
         assert_eq!(whole(&[0xFF, 0xD8, 0xFF, 0xFF, 0xFF]), Found::NeedMore);
+    }
+
+    #[test]
+    fn false_image_starts_cost_work_linear_in_their_bytes() {
+        // `FF D8 FF 00`: a JPEG start, then a byte no marker can be; 2 bytes dropped each time.
+        let input = [0xFF, 0xD8, 0xFF, 0x00].repeat(1 << 18);
+        let mut images = Images::new(Kind::ALL, 1 << 20);
+        let (mut found, mut not_image) = (0, 0);
+        for block in input.chunks(64 * 1024) {
+            images.append(block);
+            images.split(|cut| match cut {
+                Cut::NotImage => not_image += 1,
+                Cut::Image { .. } | Cut::TooLarge => found += 1,
+            });
+        }
+        assert_eq!(found, 0);
+        assert!(not_image > 0);
+        // Dropped from the front one false start at a time, the bytes behind would move each
+        // time: about 32 K times each here.
+        let moved = images.moved();
+        assert!(moved <= input.len() as u64, "{moved} bytes moved");
     }
 }

@@ -840,28 +840,13 @@ mod tests {
     }
 
     #[test]
-    fn stdin_false_image_starts_cost_work_linear_in_their_bytes() {
-        // `FF D8 FF 00`: a JPEG start, then a byte no marker can be; 2 bytes dropped each time.
+    fn stdin_false_image_starts_are_skipped_with_one_warning() {
+        // `FF D8 FF 00`: a JPEG start, then a byte no marker can be (see decode/split.rs for
+        // what they cost).
         let input = [0xFF, 0xD8, 0xFF, 0x00].repeat(1 << 18);
-        let channel = Channel::for_test(SourceKind::Stdin);
-        let mut out = Out {
-            channel: &channel,
-            published: 0,
-            max_frame: 1 << 20,
-        };
-        let mut images = Images::new(Kind::ALL, out.max_frame);
-        let mut said = ImagesSaid::default();
-        for block in input.chunks(64 * 1024) {
-            images.append(block);
-            publish_images(&mut images, None, &mut out, &mut said);
-        }
-        let recording = channel.recorded();
+        let recording = serve_from(Trickle(Cursor::new(input), 64 * 1024), &source(None));
         assert!(recording.frames.is_empty());
         assert_eq!(recording.warnings().len(), 1, "{:?}", recording.warnings());
-        // Dropped from the front one false start at a time, the bytes behind would move each
-        // time: about 32 K times each here.
-        let moved = images.moved();
-        assert!(moved <= input.len() as u64, "{moved} bytes moved");
     }
 
     #[test]
