@@ -217,24 +217,7 @@ impl<'a> Input<'a> {
 
     /// Whether bytes are ready to be taken without waiting.
     fn ready(&mut self) -> bool {
-        if self.at < self.buf.len() {
-            return true;
-        }
-        match self.blocks.try_recv() {
-            Ok(Ok(bytes)) => {
-                (self.buf, self.at) = (bytes, 0);
-                true
-            }
-            Ok(Err(e)) => {
-                self.failed(&e);
-                false
-            }
-            Err(TryRecvError::Disconnected) => {
-                self.ended = true;
-                false
-            }
-            Err(TryRecvError::Empty) => false,
-        }
+        self.at < self.buf.len() || matches!(self.receive(Some(Instant::now())), Received::Block)
     }
 
     /// Puts `bytes` back, to be read before anything else.
