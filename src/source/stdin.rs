@@ -7,13 +7,11 @@
 //! (`tail -f app.log | pushserve -`, `decode/tail.rs`). This module reads, waits and publishes;
 //! the decoding is in `decode/`. A thread of its own reads stdin in large blocks and hands
 //! them over a short queue, so this one can tell when the pipe has nothing more ready (to
-//! publish the tail once per burst, not once per line), and waits for them in
-//! `Channel::wait`, which each block and the server's close wake: shutdown ends it at once,
-//! however silent stdin is. Everything is bounded: no frame
-//! past `--max-frame`, the tail's lines in number and length. A truncated image is never
-//! published. At the end of stdin the last frame stays served.
-
-// Not yet on the command line: the server's wiring makes this live.
+//! publish the tail once per burst, not once per line); it waits for them in `Channel::wait`,
+//! which each block and the server's close wake, so shutdown ends it at once however silent
+//! stdin is. Everything is bounded: no frame past `--max-frame`, the tail's lines in number and
+//! length. A truncated image is never published. At the end of stdin the last frame stays
+//! served.
 
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
