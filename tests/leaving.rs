@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -13,51 +12,6 @@ use std::time::{Duration, Instant};
 use common::{DEADLINE, PartReader, Response, TestServer, read_some};
 
 const READER: &str = "curl/8";
-
-/// Context switches so far of each of the server's connection threads, by thread id: a thread
-/// that is woken and goes back to sleep adds one.
-fn connection_thread_wakes(pid: u32) -> HashMap<String, u64> {
-    let mut wakes = HashMap::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let task = task.unwrap().path();
-        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
-            continue; // the thread just ended
-        };
-        if comm.trim() != "connection" {
-            continue;
-        }
-        let switches: u64 = status
-            .lines()
-            .filter(|l| l.contains("ctxt_switches:"))
-            .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
-            .sum();
-        wakes.insert(
-            task.file_name().unwrap().to_string_lossy().into_owned(),
-            switches,
-        );
-    }
-    wakes
-}
-
-/// [`connection_thread_wakes`] once there are `n` connection threads and all are asleep: two
-/// readings 100 ms apart agree.
-fn settled_connection_threads(pid: u32, n: usize) -> HashMap<String, u64> {
-    let start = Instant::now();
-    let mut last = connection_thread_wakes(pid);
-    loop {
-        thread::sleep(Duration::from_millis(100));
-        let now = connection_thread_wakes(pid);
-        if now.len() == n && now == last {
-            return now;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "never {n} connection threads asleep: {now:?}"
-        );
-        last = now;
-    }
-}
 
 fn request(server: &TestServer, target: &str, user_agent: &str) -> TcpStream {
     let mut conn = server.connect();
@@ -130,13 +84,13 @@ fn clients_coming_and_going_wake_no_idle_connection() {
             stream
         })
         .collect();
-    let before = settled_connection_threads(server.child.id(), 20);
+    let before = common::settled_thread_wakes(server.child.id(), "connection", 20);
     for _ in 0..30 {
         let mut passing = server.stream("", READER);
         passing.next_part().unwrap();
     }
     // Once the passing readers' threads have ended (their departures noticed).
-    let after = settled_connection_threads(server.child.id(), 20);
+    let after = common::settled_thread_wakes(server.child.id(), "connection", 20);
     for (thread, wakes) in &before {
         assert_eq!(
             after.get(thread),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -280,4 +280,22 @@ fn sigterm_ends_a_relay_s_back_off_at_once() {
     assert_eq!(status.code(), Some(0));
     eprintln!("exit 0 after {took:?}");
     assert!(took < Duration::from_secs(1), "exit took {took:?}");
+}
+
+#[test]
+fn sigterm_does_not_wait_for_the_next_byte_of_a_silent_stdin() {
+    let (mut server, mut stdin) = TestServer::fed(&["-"]);
+    stdin.write_all(b"hello\n").unwrap();
+    common::wait_until("the first frame", || {
+        server.get("/snapshot", "").status == 200
+    });
+    let start = Instant::now();
+    signal(&server, "-TERM");
+    let status = common::wait_exit(&mut server.child, "still running after SIGTERM");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    eprintln!("exit 0 after {took:?}");
+    // The wait for the sources ends at 2 s: well before, stdin's has returned on its own.
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    drop(stdin);
 }

@@ -424,3 +424,18 @@ fn parts_delimited_by_another_boundary_mid_stream_are_followed_and_said() {
     );
     assert_eq!(seq(&status), 3, "one frame per part");
 }
+
+#[test]
+fn a_silent_stdin_leaves_its_source_asleep_until_bytes_come() {
+    // A pipe held open that sends nothing: the source is woken by what comes and by the
+    // server's close, and by nothing else (no look every so often).
+    let (server, mut stdin) = TestServer::fed(&["-"]);
+    let pid = server.child.id();
+    let before = common::settled_thread_wakes(pid, "source stdin", 1);
+    thread::sleep(Duration::from_secs(1));
+    let after = common::thread_wakes(pid, "source stdin");
+    let woken: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
+    assert!(woken <= 1, "the silent source woke {woken} times in 1 s");
+    feed(&mut stdin, b"hello\n");
+    wait_snapshot(&server, "/snapshot", b"hello\n");
+}

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod nginx;
 pub mod tls;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -162,6 +163,51 @@ pub fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
         }
         assert!(start.elapsed() < DEADLINE, "{what}");
         thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Context switches so far of each of the threads of process `pid` named `name`, by thread id:
+/// a thread that is woken and goes back to sleep adds one.
+pub fn thread_wakes(pid: u32, name: &str) -> HashMap<String, u64> {
+    let mut wakes = HashMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
+            continue; // the thread just ended
+        };
+        if comm.trim() != name {
+            continue;
+        }
+        let switches: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+            .sum();
+        wakes.insert(
+            task.file_name().unwrap().to_string_lossy().into_owned(),
+            switches,
+        );
+    }
+    wakes
+}
+
+/// [`thread_wakes`] once there are `n` threads named `name` and all are asleep: two readings
+/// 100 ms apart agree.
+pub fn settled_thread_wakes(pid: u32, name: &str, n: usize) -> HashMap<String, u64> {
+    let start = Instant::now();
+    let mut last = thread_wakes(pid, name);
+    loop {
+        thread::sleep(Duration::from_millis(100));
+        let now = thread_wakes(pid, name);
+        if now.len() == n && now == last {
+            return now;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "never {n} {name} threads asleep: {now:?}"
+        );
+        last = now;
     }
 }
 
