@@ -79,6 +79,26 @@ fn a_rewrite_that_stalls_half_way_is_sent_only_once_closed() {
 }
 
 #[test]
+fn a_rewrite_that_stalls_is_not_sent_by_the_poll_either() {
+    // The poll is the safety net for events that never come; it must not take a file that the
+    // events say is being written for a version.
+    let server = TestServer::serving("page.html", b"<p>old</p>", &["--poll", "20"]);
+    let mut stream = server.stream("", READER);
+    stream.wait_for(b"<p>old</p>");
+    let mut file = File::create(server.dir().path("page.html")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    file.write_all(b"<p>new, ").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    file.write_all(b"written in two goes</p>").unwrap();
+    drop(file);
+    assert_eq!(
+        next_within_2s(&mut stream),
+        b"<p>new, written in two goes</p>",
+        "an empty or half-written version was sent"
+    );
+}
+
+#[test]
 fn two_rewrites_of_the_same_size_in_quick_succession_are_both_seen() {
     let server = TestServer::serving("n.txt", b"0", &NO_POLL);
     let mut stream = server.stream("", READER);

@@ -21,7 +21,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
@@ -32,6 +32,11 @@ use crate::wake::Waiter;
 /// How long a change under way must be quiet before the source looks: long enough for the
 /// writes of one save to end, short beside a person's eye.
 pub const SETTLE: Duration = Duration::from_millis(20);
+
+/// How long after a writer's first write without a close the poll still leaves the file to
+/// the close (see [`Changes::being_written`]): far longer than a save takes, short enough that
+/// a file kept open and rewritten (a log truncated in place) is still polled.
+const WRITER_GRACE: Duration = Duration::from_secs(2);
 
 /// The most paths a folder's [`Changes::take_appeared`] keeps between two asks; a source that
 /// lists the folder again finds those beyond as files it did not list before.
@@ -88,6 +93,10 @@ pub struct Changes {
 /// What one source watches, and what the watcher tells it.
 struct Watch {
     interest: Arc<Interest>,
+    /// The filesystem reports every change (not a network or FUSE one).
+    reported: bool,
+    /// When the places were (last) registered: changes before it have no event to come.
+    since: SystemTime,
     /// What was asked for, to resolve a symlink again when its target may have moved.
     asked: Target,
     /// The (folder, name) pairs registered for it: for a file, its folder as given and, when
@@ -187,6 +196,8 @@ impl Changes {
             .find_map(|p| unreporting_filesystem(&p.folder));
         changes.watch = Some(Watch {
             interest,
+            reported: unreported.is_none(),
+            since: SystemTime::now(),
             asked,
             places,
         });
@@ -212,6 +223,38 @@ impl Changes {
         }
     }
 
+    /// Whether a new version that is not an append, found after `wake`, may be one caught
+    /// half-way through a rewrite, to be left to the writer's close (a [`Wake::Written`] to
+    /// come):
+    /// - after [`Wake::Writing`], always: a change under way and no close;
+    /// - after [`Wake::Written`], when a writer has begun again since the close or rename that
+    ///   woke the source (an event delivered late, the next save already under way);
+    /// - after [`Wake::Due`] (the poll), when a writer has been at work without closing for
+    ///   less than [`WRITER_GRACE`], or when the version, `modified` within [`SETTLE`] and
+    ///   after the watch began, may be one whose event is yet to be delivered.
+    ///
+    /// Where events are not relied on (polling alone, a filesystem that does not report
+    /// changes), the poll takes what it finds, as it always did.
+    pub fn being_written(&self, wake: Wake, modified: SystemTime) -> bool {
+        let Some(watch) = &self.watch else {
+            return false;
+        };
+        let writer_since = lock(&watch.interest.pending).writer_since;
+        let writer_at_work = writer_since.is_some_and(|since| since.elapsed() < WRITER_GRACE);
+        match wake {
+            Wake::Writing => true,
+            Wake::Written => writer_at_work,
+            Wake::Due if watch.reported => {
+                writer_at_work
+                    || modified > watch.since
+                        && SystemTime::now()
+                            .duration_since(modified)
+                            .is_ok_and(|age| age < SETTLE)
+            }
+            Wake::Due | Wake::Closed => false,
+        }
+    }
+
     /// Whether what the watcher said calls for a look now; if not, when a change under way
     /// will have settled.
     fn look(&self, now: Instant) -> Look<Wake> {
@@ -222,7 +265,10 @@ impl Changes {
         let settled = pending.last_under_way.map(|t| t + SETTLE);
         if pending.whole || settled.is_some_and(|at| now >= at) {
             let whole = pending.whole;
-            *pending = Pending::default();
+            *pending = Pending {
+                writer_since: pending.writer_since,
+                ..Pending::default()
+            };
             return Look::Found(if whole { Wake::Written } else { Wake::Writing });
         }
         Look::Again(settled)
@@ -252,6 +298,7 @@ impl Watch {
         if lost {
             watcher.forget(&self.places);
         }
+        self.since = SystemTime::now();
         if watcher.add(&places, &self.interest).is_err()
             && places.iter().any(|p| !p.folder.is_dir())
         {
@@ -350,6 +397,9 @@ struct Pending {
     whole: bool,
     /// The last event of a change under way: look [`SETTLE`] after it.
     last_under_way: Option<Instant>,
+    /// The first event under way since the last whole one: a writer at work since then. Kept
+    /// by a look; ended by a whole change.
+    writer_since: Option<Instant>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -370,10 +420,15 @@ impl Interest {
         let mut pending = lock(&self.pending);
         // Woken once per look: the first event of a burst wakes it, the rest only move the time.
         let wake = match urgency {
-            Urgency::Whole => !std::mem::replace(&mut pending.whole, true),
+            Urgency::Whole => {
+                pending.writer_since = None;
+                !std::mem::replace(&mut pending.whole, true)
+            }
             Urgency::UnderWay => {
                 let first = pending.last_under_way.is_none() && !pending.whole;
-                pending.last_under_way = Some(Instant::now());
+                let now = Instant::now();
+                pending.last_under_way = Some(now);
+                pending.writer_since.get_or_insert(now);
                 first
             }
         };

@@ -116,12 +116,15 @@ impl FileSource {
             // same size within one tick of the filesystem's clock share an mtime.
             let event = matches!(wake, Wake::Written | Wake::Writing);
             let seen = |v: Version| !event && (Some(v) == published || Some(v) == too_large);
+            let half_way = |frame: &NewFrame| {
+                !appends(channel, frame) && changes.being_written(wake, frame.modified)
+            };
             match read_version(&self.path, &self.content_type, self.max_frame, seen) {
                 Ok(None) => {}
                 // A change under way: only an append is a version yet; the rest (a file
                 // truncated, half rewritten, or moved away while it is saved) waits for the
-                // writer's close, the rename into place, or the poll.
-                Ok(Some((_, frame))) if wake == Wake::Writing && !appends(channel, &frame) => {}
+                // writer's close, the rename into place, or the poll (see `being_written`).
+                Ok(Some((_, frame))) if half_way(&frame) => {}
                 Err(_) if wake == Wake::Writing => {}
                 Ok(Some((version, frame))) => {
                     if matches!(said, Some(Said::Unreadable | Said::NotRegular(_))) {
