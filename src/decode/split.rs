@@ -25,13 +25,23 @@ pub enum Found {
 #[derive(Debug)]
 pub struct Splitter {
     kinds: &'static [Kind],
+    /// Whether an image of `kinds` may start with a byte: the cheap test of a resync.
+    may_start: [bool; 256],
     walk: Option<Walk>,
 }
 
 impl Splitter {
     /// A splitter that recognises images of `kinds` only.
     pub fn new(kinds: &'static [Kind]) -> Splitter {
-        Splitter { kinds, walk: None }
+        let may_start = std::array::from_fn(|byte| {
+            let byte = byte as u8;
+            kinds.iter().any(|k| k.may_start_with(byte))
+        });
+        Splitter {
+            kinds,
+            may_start,
+            walk: None,
+        }
     }
 
     /// What is at the start of `buf`, which must be the buffer given last time with bytes
@@ -86,7 +96,7 @@ impl Splitter {
             Starts::None => Err(Found::NotImage {
                 skip: (1..buf.len())
                     // Only where a signature's first byte is may one start: a cheap test first.
-                    .filter(|&i| self.kinds.iter().any(|k| k.may_start_with(buf[i])))
+                    .filter(|&i| self.may_start[usize::from(buf[i])])
                     .find(|&i| signature_at(&buf[i..], self.kinds) != Starts::None)
                     .unwrap_or(buf.len()),
             }),
