@@ -895,12 +895,18 @@ impl<R: BufRead> Replay<R> {
 
 impl<R: BufRead> Read for Replay<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let have = self.fill_buf()?;
-        let n = have.len().min(out.len());
-        out[..n].copy_from_slice(&have[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, out)
     }
+}
+
+/// `Read::read` for a reader whose buffer is its own ([`BufRead`]): what is buffered, as much
+/// as fits, without a copy into another buffer first.
+pub fn read_buffered(reader: &mut impl BufRead, out: &mut [u8]) -> io::Result<usize> {
+    let have = reader.fill_buf()?;
+    let n = have.len().min(out.len());
+    out[..n].copy_from_slice(&have[..n]);
+    reader.consume(n);
+    Ok(n)
 }
 
 impl<R: BufRead> BufRead for Replay<R> {

@@ -8,6 +8,7 @@
 //! What each source is opened with is in `options.rs`; this module opens them and owns their
 //! names ([`url_safe_name`]).
 
+pub mod blocks;
 pub mod changes;
 pub mod command;
 pub mod file;

@@ -20,9 +20,6 @@
 
 use std::io::{self, BufReader, Read};
 use std::mem;
-use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -30,7 +27,7 @@ use base64::engine::general_purpose::STANDARD;
 use ureq::http::{HeaderMap, Response, StatusCode};
 use ureq::{Agent, Body, Timeout};
 
-use crate::channel::{Channel, Look, Lost, OtherBoundary, SourceState, Waited, seconds};
+use crate::channel::{Channel, Lost, OtherBoundary, SourceState, Waited, seconds};
 use crate::decode::complete::is_complete;
 use crate::decode::image::sniff_image;
 use crate::decode::media::{frame_type, media_type};
@@ -38,8 +35,8 @@ use crate::decode::multipart::{self, Parts, boundary_from_content_type};
 use crate::frame::NewFrame;
 use crate::report::describe_io_error;
 use crate::source::Producer;
+use crate::source::blocks::{Block, Blocks};
 use crate::source::netrc::Netrc;
-use crate::wake::Waiter;
 
 const USER_AGENT: &str = concat!("pushserve/", env!("CARGO_PKG_VERSION"), " (relay)");
 /// Name lookup, then TCP and TLS set-up, each.
@@ -756,60 +753,23 @@ impl Relay<'_> {
     }
 }
 
-/// A body read on a thread of its own: a read blocked on a silent upstream cannot be woken, but
-/// a wait for what that thread hands over can (it wakes the relay's thread with each block), so
-/// a read here fails as soon as the channel closes. The thread ends at its next read once this
-/// is dropped.
+/// A body read on a thread of its own (`blocks.rs`), so a read here fails as soon as the
+/// channel closes, even while the upstream is silent.
 struct Detached<'a> {
-    /// What each read of the body gave: bytes, an empty block at its end, or its error.
-    blocks: Receiver<io::Result<Vec<u8>>>,
+    blocks: Blocks,
     block: Vec<u8>,
     /// How much of `block` has been read.
     at: usize,
     channel: &'a Channel,
-    /// The relay's thread, woken by the body's with each block and by the channel's close.
-    waiter: Arc<Waiter>,
 }
 
 impl<'a> Detached<'a> {
-    fn spawn(
-        mut body: impl Read + Send + 'static,
-        channel: &'a Channel,
-    ) -> io::Result<Detached<'a>> {
-        let (hand, blocks) = mpsc::sync_channel(QUEUED_READS);
-        let waiter = Waiter::for_current_thread();
-        let relay = Arc::clone(&waiter);
-        thread::Builder::new()
-            .name("relay body".into())
-            .spawn(move || {
-                loop {
-                    let mut block = vec![0; READ_SIZE];
-                    let read = match body.read(&mut block) {
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Ok(n) => {
-                            block.truncate(n);
-                            Ok(block)
-                        }
-                        Err(e) => Err(e),
-                    };
-                    let last = !matches!(&read, Ok(block) if !block.is_empty());
-                    let handed = hand.send(read).is_ok();
-                    relay.wake();
-                    if !handed || last {
-                        // Woken again once the queue is closed: a relay reading past the end
-                        // must see it closed, not wait for a block that never comes.
-                        drop(hand);
-                        relay.wake();
-                        return;
-                    }
-                }
-            })?;
+    fn spawn(body: impl Read + Send + 'static, channel: &'a Channel) -> io::Result<Detached<'a>> {
         Ok(Detached {
-            blocks,
+            blocks: Blocks::spawn("relay body", body, READ_SIZE, QUEUED_READS)?,
             block: Vec::new(),
             at: 0,
             channel,
-            waiter,
         })
     }
 }
@@ -817,23 +777,14 @@ impl<'a> Detached<'a> {
 impl Read for Detached<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.block.len() {
-            let blocks = &self.blocks;
-            let handed = self
-                .channel
-                .wait(&self.waiter, None, |_| match blocks.try_recv() {
-                    Ok(read) => Look::Found(Some(read)),
-                    Err(TryRecvError::Empty) => Look::Again(None),
-                    Err(TryRecvError::Disconnected) => Look::Found(None),
-                });
-            match handed {
+            match self.blocks.next(self.channel, None) {
                 // No deadline: it can only be the close.
                 Waited::Closed | Waited::Due => {
                     return Err(io::Error::other("the server is closing"));
                 }
-                Waited::Found(Some(Ok(block))) if block.is_empty() => return Ok(0),
-                Waited::Found(Some(Ok(block))) => (self.block, self.at) = (block, 0),
-                Waited::Found(Some(Err(e))) => return Err(e),
-                Waited::Found(None) => return Ok(0),
+                Waited::Found(Block::Bytes(block)) => (self.block, self.at) = (block, 0),
+                Waited::Found(Block::Failed(e)) => return Err(e),
+                Waited::Found(Block::End) => return Ok(0),
             }
         }
         let n = buf.len().min(self.block.len() - self.at);
@@ -1002,6 +953,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
     use std::sync::mpsc;
+    use std::thread;
 
     const RED: &[u8] = include_bytes!("../../tests/fixtures/red.jpg");
     const BLUE: &[u8] = include_bytes!("../../tests/fixtures/blue.jpg");

@@ -14,12 +14,9 @@
 //! served.
 
 use std::io::{self, BufRead, Read};
-use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::channel::{Channel, Look, OtherBoundary, SourceState, Waited};
+use crate::channel::{Channel, OtherBoundary, SourceState, Waited};
 use crate::decode::complete::is_complete;
 use crate::decode::format::{Format, format_for, is_first_boundary_line, sniff_format, text_plain};
 use crate::decode::image::Kind;
@@ -30,7 +27,7 @@ use crate::decode::tail::Tail;
 use crate::frame::{FrameBytes, NewFrame};
 use crate::http::head::HeaderValue;
 use crate::source::Producer;
-use crate::wake::Waiter;
+use crate::source::blocks::{Block, Blocks};
 
 /// One read from stdin: a pipe gives at most 64 KiB at a time, a file or a fast pipe more.
 const READ_SIZE: usize = 256 * 1024;
@@ -128,7 +125,8 @@ enum Received {
 
 /// Stdin as read by its own thread, block by block.
 struct Input<'a> {
-    blocks: Receiver<io::Result<Vec<u8>>>,
+    /// None: the reading thread could not be started.
+    blocks: Option<Blocks>,
     /// Read but not yet taken: what `BufRead` hands out, or put back by [`Input::unread`].
     buf: Vec<u8>,
     at: usize,
@@ -136,9 +134,6 @@ struct Input<'a> {
     taken: u64,
     ended: bool,
     channel: &'a Channel,
-    /// The source's thread, woken by the reading thread with each block and at its end, and by
-    /// the channel's close.
-    waiter: Arc<Waiter>,
 }
 
 impl<'a> Input<'a> {
@@ -146,27 +141,16 @@ impl<'a> Input<'a> {
     /// side is gone and the next read is done (a blocking read of a silent stdin ends with
     /// the process). Called on the source's thread, the one that waits for the blocks.
     fn spawn(reader: impl Read + Send + 'static, channel: &'a Channel) -> Input<'a> {
-        let (tx, blocks) = mpsc::sync_channel(QUEUED_READS);
-        let waiter = Waiter::for_current_thread();
-        let source = Arc::clone(&waiter);
-        let started = thread::Builder::new()
-            .name("stdin".into())
-            .spawn(move || read_blocks(reader, tx, &source));
-        let ended = match started {
-            Ok(_) => false,
-            Err(e) => {
-                channel.warn(format!("cannot start reading stdin: {e}"));
-                true
-            }
-        };
+        let blocks = Blocks::spawn("stdin", reader, READ_SIZE, QUEUED_READS)
+            .inspect_err(|e| channel.warn(format!("cannot start reading stdin: {e}")))
+            .ok();
         Input {
+            ended: blocks.is_none(),
             blocks,
             buf: Vec::new(),
             at: 0,
             taken: 0,
-            ended,
             channel,
-            waiter,
         }
     }
 
@@ -192,21 +176,14 @@ impl<'a> Input<'a> {
     /// Waits until `deadline` for the next block into `buf`, all of which has been taken.
     fn receive(&mut self, deadline: Option<Instant>) -> Received {
         while !self.ended {
-            let blocks = &self.blocks;
-            let handed = self
-                .channel
-                .wait(&self.waiter, deadline, |_| match blocks.try_recv() {
-                    Ok(block) => Look::Found(Some(block)),
-                    Err(TryRecvError::Empty) => Look::Again(None),
-                    Err(TryRecvError::Disconnected) => Look::Found(None),
-                });
-            match handed {
-                Waited::Found(Some(Ok(bytes))) => {
+            let Some(blocks) = &self.blocks else { break };
+            match blocks.next(self.channel, deadline) {
+                Waited::Found(Block::Bytes(bytes)) => {
                     (self.buf, self.at) = (bytes, 0);
                     return Received::Block;
                 }
-                Waited::Found(Some(Err(e))) => self.failed(&e),
-                Waited::Found(None) | Waited::Closed => self.ended = true,
+                Waited::Found(Block::Failed(e)) => self.failed(&e),
+                Waited::Found(Block::End) | Waited::Closed => self.ended = true,
                 Waited::Due => return Received::Idle,
             }
         }
@@ -231,38 +208,11 @@ impl<'a> Input<'a> {
     }
 }
 
-/// The reading thread: each read goes to the source as it is, and wakes it.
-fn read_blocks(mut reader: impl Read, blocks: SyncSender<io::Result<Vec<u8>>>, source: &Waiter) {
-    let mut buf = vec![0; READ_SIZE];
-    loop {
-        let block = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => Ok(buf[..n].to_vec()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => Err(e),
-        };
-        let failed = block.is_err();
-        let handed = blocks.send(block).is_ok();
-        source.wake();
-        if !handed || failed {
-            break;
-        }
-    }
-    // Woken again once the queue is closed: woken before, the source could look, find it
-    // still open and empty, and wait for a block that never comes.
-    drop(blocks);
-    source.wake();
-}
-
 /// For the multipart parser: stdin as a buffered reader, whose end is stdin's end (a read
 /// error has been said already).
 impl Read for Input<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(out.len());
-        out[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        multipart::read_buffered(self, out)
     }
 }
 
@@ -572,6 +522,8 @@ mod tests {
     use super::*;
     use crate::channel::{Recorded, Said, SourceKind};
     use std::io::Cursor;
+    use std::sync::mpsc::{self, Receiver, SyncSender};
+    use std::thread;
 
     const RED_JPEG: &[u8] = include_bytes!("../../tests/fixtures/red.jpg");
     const BLUE_JPEG: &[u8] = include_bytes!("../../tests/fixtures/blue.jpg");
