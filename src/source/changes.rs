@@ -446,6 +446,8 @@ struct Watcher {
     os: Mutex<Os>,
     /// Who wants the events of which folder: the only lock the watcher's thread takes.
     table: Mutex<HashMap<PathBuf, Vec<Entry>>>,
+    /// The rename whose new name was last reported (notify's tracker), on the watcher's thread.
+    last_moved_to: Mutex<Option<usize>>,
 }
 
 struct Os {
@@ -478,6 +480,7 @@ fn watcher() -> Result<&'static Watcher, &'static String> {
                     watched: HashSet::new(),
                 }),
                 table: Mutex::new(HashMap::new()),
+                last_moved_to: Mutex::new(None),
             })
         })
         .as_ref()
@@ -556,6 +559,17 @@ impl Watcher {
             _ => Urgency::UnderWay,
         };
         let renamed = event.kind == EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        // A rename within a watched folder comes as From (the old name), To (the new one), then
+        // Both, with nothing From and To did not say. Taken again, the new name would wake its
+        // source a second time, which, if the source was quick to look at the first, can come
+        // in the middle of the next save, and take that save's first half for a version.
+        let moved_to = event.kind == EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        let mut last_moved_to = lock(&self.last_moved_to);
+        if renamed && event.tracker().is_some() && event.tracker() == *last_moved_to {
+            return;
+        }
+        *last_moved_to = if moved_to { event.tracker() } else { None };
+        drop(last_moved_to);
         let gone = matches!(
             event.kind,
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
@@ -647,6 +661,7 @@ mod tests {
         let watcher = Watcher {
             os: Mutex::new(os),
             table: Mutex::new(table),
+            last_moved_to: Mutex::new(None),
         };
         (watcher, interests)
     }
@@ -718,6 +733,22 @@ mod tests {
             &["/d/.cur.jpg.tmp", "/d/cur.jpg"],
         ));
         assert_eq!(take(cur), (true, false));
+    }
+
+    #[test]
+    fn a_rename_reported_three_times_wakes_its_file_once() {
+        let (watcher, interests) = watcher_with(vec![("/d", Some("cur.jpg"))]);
+        let cur = &interests[0];
+        let name = |mode| EventKind::Modify(ModifyKind::Name(mode));
+        let tracked = |kind, paths: &[&str]| event(kind, paths).map(|e| e.set_tracker(7));
+        watcher.deliver(tracked(name(RenameMode::From), &["/d/.cur.jpg.tmp"]));
+        watcher.deliver(tracked(name(RenameMode::To), &["/d/cur.jpg"]));
+        assert_eq!(take(cur), (true, false));
+        watcher.deliver(tracked(
+            name(RenameMode::Both),
+            &["/d/.cur.jpg.tmp", "/d/cur.jpg"],
+        ));
+        assert_eq!(take(cur), (false, false), "woken again by the same rename");
     }
 
     #[test]
