@@ -131,14 +131,8 @@ fn sigterm_does_not_wait_for_the_next_byte_of_a_silent_upstream() {
     // The origin sends the frame, then nothing until the file changes.
     let mut relay = TestServer::start(&[&format!("{}stream", origin.url)]);
     relay.stream("", "curl/8").next_part().unwrap();
-    let start = Instant::now();
-    signal(&relay, "-TERM");
-    let status = common::wait_exit(&mut relay.child, "still running after SIGTERM");
-    let took = start.elapsed();
-    assert_eq!(status.code(), Some(0));
-    eprintln!("exit 0 after {took:?}");
     // The wait for the sources ends at 2 s: well before, the relay has returned on its own.
-    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    exits_at_once(&mut relay);
 }
 
 /// Starts `pushserve --exec COMMAND`, waits until its run is in `sleep SECONDS`, sends `signal`
@@ -147,13 +141,28 @@ fn sigterm_does_not_wait_for_the_next_byte_of_a_silent_upstream() {
 fn signal_during_run(signal_name: &str, command: &str, seconds: &str) -> Duration {
     let mut server = TestServer::start(&["--exec", command]);
     let group = wait_running(&["sleep", seconds]);
+    let took = exit_on(&mut server, signal_name);
+    assert_nothing_left(group, seconds);
+    took
+}
+
+/// Sends `signal` and waits for the server's exit, which must be a clean one (0); how long it
+/// took.
+fn exit_on(server: &mut TestServer, signal_name: &str) -> Duration {
     let start = Instant::now();
-    signal(&server, signal_name);
+    signal(server, signal_name);
     let status = common::wait_exit(&mut server.child, "still running after the signal");
     let took = start.elapsed();
     assert_eq!(status.code(), Some(0));
-    assert_nothing_left(group, seconds);
+    eprintln!("exit 0 after {took:?}");
     took
+}
+
+/// SIGTERM ends the server cleanly well before the 2 s the exit waits for its sources: they
+/// have returned on their own.
+fn exits_at_once(server: &mut TestServer) {
+    let took = exit_on(server, "-TERM");
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
 }
 
 fn signal(server: &TestServer, signal: &str) {
@@ -258,14 +267,8 @@ fn sigterm_does_not_wait_out_a_slide_still_being_written() {
     server.wait_stderr("slide 1/2: a.jpg");
     // a.jpg's turn ends 2 s after it was said; b.jpg is retried for the 2 s after that.
     thread::sleep(Duration::from_millis(2500));
-    let start = Instant::now();
-    signal(&server, "-TERM");
-    let status = common::wait_exit(&mut server.child, "still running after SIGTERM");
-    let took = start.elapsed();
-    assert_eq!(status.code(), Some(0));
-    eprintln!("exit 0 after {took:?}");
     // The wait for the sources ends at 2 s: well before, the slideshow has returned on its own.
-    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    exits_at_once(&mut server);
 }
 
 #[test]
@@ -273,13 +276,7 @@ fn sigterm_ends_a_relay_s_back_off_at_once() {
     // Nothing listens on port 1: the relay is refused and backs off, 1 s then longer.
     let mut relay = TestServer::start(&["http://127.0.0.1:1/"]);
     relay.wait_stderr("retrying in 1 s");
-    let start = Instant::now();
-    signal(&relay, "-TERM");
-    let status = common::wait_exit(&mut relay.child, "still running after SIGTERM");
-    let took = start.elapsed();
-    assert_eq!(status.code(), Some(0));
-    eprintln!("exit 0 after {took:?}");
-    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    exits_at_once(&mut relay);
 }
 
 #[test]
@@ -289,13 +286,7 @@ fn sigterm_does_not_wait_for_the_next_byte_of_a_silent_stdin() {
     common::wait_until("the first frame", || {
         server.get("/snapshot", "").status == 200
     });
-    let start = Instant::now();
-    signal(&server, "-TERM");
-    let status = common::wait_exit(&mut server.child, "still running after SIGTERM");
-    let took = start.elapsed();
-    assert_eq!(status.code(), Some(0));
-    eprintln!("exit 0 after {took:?}");
     // The wait for the sources ends at 2 s: well before, stdin's has returned on its own.
-    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    exits_at_once(&mut server);
     drop(stdin);
 }
