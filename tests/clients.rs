@@ -313,12 +313,7 @@ fn python_email_reads(reader: bool) -> Option<EmailParts> {
     let capture = Capture::start(conn);
     let head_end = capture.wait_for(b"\r\n\r\n", 0);
     let head = String::from_utf8_lossy(&capture.0.lock().unwrap()[..head_end]).into_owned();
-    let boundary = head
-        .split("boundary=")
-        .nth(1)
-        .and_then(|b| b.split("\r\n").next())
-        .unwrap_or_else(|| panic!("no boundary in {head}"))
-        .to_string();
+    let boundary = common::boundary_in(&head).to_string();
     let mut near = boundary.clone();
     let last = near.pop().unwrap();
     near.push(if last == 'x' { 'y' } else { 'x' });

@@ -47,13 +47,7 @@ fn client_vlc_gets_parts_padded_to_vlcs_count_and_the_first_frame_again_at_once(
     }
     let head_end = find(&got, b"\r\n\r\n").unwrap() + 4;
     let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
-    let boundary = head
-        .split("boundary=")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap();
+    let boundary = common::boundary_in(&head);
     let body_at = find(&got, &jpeg).unwrap();
     let after = &got[body_at + jpeg.len()..];
     let padding = format!("\r\n--{boundary}\r\nX-Padding: ");

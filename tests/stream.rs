@@ -305,13 +305,7 @@ fn an_idle_reader_stream_gets_a_keepalive_line_every_keepalive_and_no_duplicate(
         start.elapsed()
     );
     let text = String::from_utf8_lossy(&received);
-    let boundary = text
-        .split("boundary=")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap();
+    let boundary = common::boundary_in(&text);
     assert!(
         text.ends_with(&format!(
             "same\r\n--{boundary}{}",

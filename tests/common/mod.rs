@@ -569,6 +569,15 @@ pub fn read_some(conn: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize>
     }
 }
 
+/// The boundary a response head (or a stream's text from its head on) names in its
+/// Content-Type, up to the end of that line.
+pub fn boundary_in(head: &str) -> &str {
+    head.split("boundary=")
+        .nth(1)
+        .and_then(|b| b.lines().next())
+        .unwrap_or_else(|| panic!("no boundary in {head}"))
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
