@@ -312,6 +312,9 @@ pub enum BindArg {
 
 fn parse_bind(text: &str) -> Result<BindArg, String> {
     if let Some(path) = text.strip_prefix("unix:") {
+        if cfg!(windows) {
+            return Err("Unix sockets are not available on Windows".into());
+        }
         if path.is_empty() {
             return Err("unix: needs the path of the socket, e.g. unix:/run/pushserve.sock".into());
         }

@@ -233,7 +233,7 @@ impl Keeper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::conn::Socket;
+    use crate::http::socket::Socket;
     use crate::http::watch::Watcher;
     use std::io::Read;
     use std::net::{TcpListener, TcpStream};

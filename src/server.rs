@@ -277,14 +277,22 @@ fn tls_config(tls: &Tls, bind: &Bind) -> Result<Arc<ServerConfig>> {
 /// The sockets systemd handed over, else one bound as `--bind` says. Called before any thread
 /// starts: taking systemd's sockets clears `LISTEN_*` from the environment.
 fn listen(bind: &Bind) -> Result<Vec<Listener>> {
-    let inherited = listener::inherited().map_err(|e| {
-        anyhow!(
-            "cannot use the socket systemd passed: {}",
-            describe_io_error(&e)
-        )
-    })?;
-    if !inherited.is_empty() {
-        return Ok(inherited);
+    #[cfg(unix)]
+    {
+        let inherited = listener::inherited().map_err(|e| {
+            anyhow!(
+                "cannot use the socket systemd passed: {}",
+                describe_io_error(&e)
+            )
+        })?;
+        if !inherited.is_empty() {
+            return Ok(inherited);
+        }
+    }
+    #[cfg(windows)]
+    if std::env::var_os("LISTEN_FDS").is_some() {
+        let why = "socket activation (LISTEN_FDS) is not available on Windows";
+        return Err(crate::config::UsageError(why.into()).into());
     }
     let listener = listener::bind(bind).map_err(|e| {
         let at = match bind {

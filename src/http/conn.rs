@@ -16,18 +16,16 @@
 //! out before anything else.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rustix::net::{RecvFlags, SendFlags, recv, send, sockopt};
 use rustls::{ServerConfig, ServerConnection};
 
 use crate::http::head::{Head, HeaderValue};
 use crate::http::request::{self, HeadError, Request};
+use crate::http::socket::Socket;
 use crate::http::watch::{Watched, Watcher};
 use crate::wake::Waiter;
 
@@ -46,87 +44,12 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// What a plain-HTTP request to a TLS port gets, in the clear, before the connection closes.
 const SPEAKS_HTTPS: &[u8] = b"This port speaks HTTPS: use https:// instead.\r\n";
 
-/// An accepted socket.
-pub enum Socket {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Socket {
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.set_write_timeout(timeout),
-            Socket::Unix(s) => s.set_write_timeout(timeout),
-        }
-    }
-
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.set_read_timeout(timeout),
-            Socket::Unix(s) => s.set_read_timeout(timeout),
-        }
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.shutdown(Shutdown::Write),
-            Socket::Unix(s) => s.shutdown(Shutdown::Write),
-        }
-    }
-}
-
-impl AsFd for Socket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Socket::Tcp(s) => s.as_fd(),
-            Socket::Unix(s) => s.as_fd(),
-        }
-    }
-}
-
-/// Blocking reads and writes (bounded by the socket's timeouts), for `&Socket` as for
-/// `&TcpStream`.
-impl Read for &Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => (&*s).read(buf),
-            Socket::Unix(s) => (&*s).read(buf),
-        }
-    }
-}
-
-impl Write for &Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => (&*s).write(buf),
-            Socket::Unix(s) => (&*s).write(buf),
-        }
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => (&*s).write_vectored(bufs),
-            Socket::Unix(s) => (&*s).write_vectored(bufs),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Writes that never wait: what the socket cannot take now is `WouldBlock`.
 struct NoWait<'a>(&'a Socket);
 
 impl Write for NoWait<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            return match send(self.0, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-                Ok(n) => Ok(n),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => Err(e.into()),
-            };
-        }
+        self.0.send_now(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -156,9 +79,7 @@ impl Conn {
         watcher: &Arc<Watcher>,
         write_timeout: Duration,
     ) -> io::Result<Conn> {
-        if let Socket::Tcp(s) = &socket {
-            let _ = s.set_nodelay(true);
-        }
+        socket.send_at_once();
         // Each write syscall waits at most this long for room in the send buffer.
         let _ = socket.set_write_timeout(Some(write_timeout));
         let tls = tls.map(start_session).transpose()?;
@@ -176,10 +97,7 @@ impl Conn {
 
     /// The client's address; None on a Unix socket.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        match &self.socket {
-            Socket::Tcp(s) => s.peer_addr().ok(),
-            Socket::Unix(_) => None,
-        }
+        self.socket.peer_addr()
     }
 
     /// The waiter of the thread serving this connection: set gone when the client leaves.
@@ -224,14 +142,7 @@ impl Conn {
         if left.is_zero() || self.socket.set_read_timeout(Some(left)).is_err() {
             return false;
         }
-        let mut first = [0u8; 1];
-        loop {
-            return match recv(&self.socket, &mut first, RecvFlags::PEEK) {
-                Ok((1, _)) => first[0] == TLS_HANDSHAKE,
-                Err(rustix::io::Errno::INTR) => continue,
-                _ => false,
-            };
-        }
+        self.socket.peek() == Some(TLS_HANDSHAKE)
     }
 
     /// Writes every byte of `bufs` with as few syscalls as the socket allows (no copying in
@@ -349,7 +260,7 @@ impl Drop for Conn {
         if self.stalled.load(Ordering::Relaxed) {
             // As nginx's `reset_timedout_connection`: a reset frees the bytes queued for the
             // client now; a normal close would keep them (megabytes) until the client reads.
-            let _ = sockopt::set_socket_linger(&self.socket, Some(Duration::ZERO));
+            self.socket.reset_on_close();
         }
     }
 }

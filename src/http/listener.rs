@@ -7,20 +7,25 @@
 use std::fs;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, sockopt};
 use rustls::ServerConfig;
 
-use crate::http::conn::{Conn, Socket};
+use crate::http::conn::Conn;
 use crate::http::head::{Head, HeaderValue};
+use crate::http::socket::Socket;
 use crate::http::watch::Watcher;
 use crate::report::describe_io_error;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::inherited;
 
 /// Connection threads need little stack (no recursion, buffers on the heap); a small one lets
 /// thousands of viewers fit in a few dozen MB.
@@ -50,6 +55,7 @@ pub struct Listener {
 
 enum Accepting {
     Tcp(TcpListener),
+    #[cfg(unix)]
     Unix(UnixListener),
 }
 
@@ -61,82 +67,20 @@ static SOCKET_FILE: OnceLock<PathBuf> = OnceLock::new();
 pub fn bind(bind: &Bind) -> io::Result<Listener> {
     let socket = match bind {
         Bind::Tcp(addr) => Accepting::Tcp(listen_tcp(*addr)?),
+        #[cfg(unix)]
         Bind::Unix(path) => {
-            let socket = listen_unix(path)?;
+            let socket = unix::listen_unix(path)?;
             let _ = SOCKET_FILE.set(path.clone());
             Accepting::Unix(socket)
         }
+        #[cfg(not(unix))]
+        Bind::Unix(_) => return Err(io::ErrorKind::Unsupported.into()),
     };
     Ok(Listener {
         socket,
         tls: None,
         watcher: Watcher::start()?,
     })
-}
-
-/// The listening sockets systemd handed over (`LISTEN_FDS`), in the order the socket unit lists
-/// them; none if it handed over none to this process. One that cannot be served on (not
-/// listening, not a stream socket) is an error: serving on the others would leave its clients
-/// waiting for ever.
-pub fn inherited() -> io::Result<Vec<Listener>> {
-    // As `sd_listen_fds`: the sockets are this process's only if LISTEN_PID names it (listenfd
-    // also takes them without LISTEN_PID; those may have been meant for a parent).
-    let ours = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|pid| pid.parse::<u32>().ok())
-        == Some(std::process::id());
-    // Read in any case: it clears LISTEN_PID and LISTEN_FDS, which no child must inherit.
-    let mut fds = listenfd::ListenFd::from_env();
-    if !ours || fds.len() == 0 {
-        return Ok(Vec::new());
-    }
-    let watcher = Watcher::start()?;
-    (0..fds.len())
-        .map(|index| {
-            Ok(Listener {
-                socket: take_inherited(&mut fds, index)?,
-                tls: None,
-                watcher: Arc::clone(&watcher),
-            })
-        })
-        .collect()
-}
-
-/// The `index`th socket systemd handed over, if it is a listening stream socket, TCP or Unix.
-fn take_inherited(fds: &mut listenfd::ListenFd, index: usize) -> io::Result<Accepting> {
-    let fd = 3 + index;
-    let socket = if let Ok(Some(socket)) = fds.take_tcp_listener(index) {
-        Accepting::Tcp(socket)
-    } else if let Ok(Some(socket)) = fds.take_unix_listener(index) {
-        Accepting::Unix(socket)
-    } else {
-        let what = if matches!(fds.take_udp_socket(index), Ok(Some(_))) {
-            "a UDP socket"
-        } else if matches!(fds.take_unix_datagram(index), Ok(Some(_))) {
-            "a Unix datagram socket"
-        } else {
-            "not a TCP or Unix stream socket"
-        };
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("fd {fd} is {what}; pushserve serves on stream sockets (ListenStream=)"),
-        ));
-    };
-    let listening = match &socket {
-        Accepting::Tcp(s) => sockopt::socket_acceptconn(s)?,
-        Accepting::Unix(s) => sockopt::socket_acceptconn(s)?,
-    };
-    if !listening {
-        // Accept=yes hands over one connection per process, which accept() refuses.
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "fd {fd} is not listening (with Accept=yes, systemd passes a connection): \
-                 pushserve accepts its own connections, so the socket unit needs Accept=no"
-            ),
-        ));
-    }
-    Ok(socket)
 }
 
 /// Removes the Unix socket this process bound, if any (before exiting).
@@ -147,62 +91,10 @@ pub fn remove_socket_file() {
 }
 
 fn listen_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::INET,
-        SocketAddr::V6(_) => AddressFamily::INET6,
-    };
-    let socket = rustix::net::socket_with(
-        family,
-        SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )?;
-    sockopt::set_socket_reuseaddr(&socket, true)?;
-    rustix::net::bind(&socket, &addr)?;
+    let socket = TcpListener::bind(addr)?;
+    // Listening again on a listening socket sets its backlog (Windows keeps its own).
     rustix::net::listen(&socket, BACKLOG)?;
-    Ok(TcpListener::from(socket))
-}
-
-fn listen_unix(path: &Path) -> io::Result<UnixListener> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    "another server answers on it",
-                ));
-            }
-            // Nobody answers: left by a server that crashed.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => fs::remove_file(path)?,
-            // We may not even try (another user's socket): it may well be live.
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!(
-                        "a socket is there that cannot be tried ({}), so it is left alone",
-                        describe_io_error(&e)
-                    ),
-                ));
-            }
-        },
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "it exists and is not a socket, so it is left alone",
-            ));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let socket = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )?;
-    rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
-    rustix::net::listen(&socket, BACKLOG)?;
-    Ok(UnixListener::from(socket))
+    Ok(socket)
 }
 
 /// Where a listener listens, for the URL it prints and the Host check.
@@ -225,7 +117,10 @@ impl Listener {
     pub fn local(&self) -> io::Result<Local> {
         Ok(match &self.socket {
             Accepting::Tcp(s) => Local::Tcp(s.local_addr()?),
-            Accepting::Unix(s) => Local::Unix(s.local_addr()?.as_pathname().map(Path::to_path_buf)),
+            #[cfg(unix)]
+            Accepting::Unix(s) => {
+                Local::Unix(s.local_addr()?.as_pathname().map(|p| p.to_path_buf()))
+            }
         })
     }
 
@@ -270,6 +165,7 @@ impl Listener {
         loop {
             let accepted = match &self.socket {
                 Accepting::Tcp(s) => s.accept().map(|(s, _)| Socket::Tcp(s)),
+                #[cfg(unix)]
                 Accepting::Unix(s) => s.accept().map(|(s, _)| Socket::Unix(s)),
             };
             match accepted {

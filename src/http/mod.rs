@@ -13,5 +13,6 @@ pub mod host;
 pub mod listener;
 pub mod request;
 pub mod response;
+pub mod socket;
 pub mod tls;
 pub mod watch;

@@ -3,76 +3,94 @@
 //! A connection waiting for a frame (a long-poll, an idle stream, an event stream) writes
 //! nothing, so without help it would learn that its client has gone only at its next write,
 //! minutes later for a `/poll?timeout=300`, holding a thread and a socket all the while. Each
-//! connection is registered here, with one epoll instance, for `EPOLLRDHUP` (the client closed
-//! its side; one shot): the watcher then marks that connection's waiter gone and wakes its
-//! thread alone, which ends the response at once.
+//! connection is registered here with one `mio::Poll` (epoll on Linux, kqueue on macOS, AFD
+//! polling on Windows) for reading: the watcher wakes only when a client sends something after
+//! its request, which is rare, or closes its side; then it marks that connection's waiter gone
+//! and wakes its thread alone, which ends the response at once.
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::AsFd;
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread;
 
-use rustix::buffer::spare_capacity;
-use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+use mio::{Events, Interest, Poll, Registry, Token};
 
+use crate::http::socket::Socket;
 use crate::wake::Waiter;
 
 pub struct Watcher {
-    epoll: OwnedFd,
+    registry: Registry,
     /// Connections by the token they were registered with; tokens are never reused.
-    watched: Mutex<HashMap<u64, Weak<Waiter>>>,
-    next_token: AtomicU64,
+    watched: Mutex<HashMap<usize, Weak<Waiter>>>,
+    next_token: AtomicUsize,
 }
 
-/// A connection's registration; ends when dropped (the kernel forgets the socket when it is
-/// closed).
+/// A connection's registration; ends when dropped. On Unix the kernel forgets the socket when
+/// it is closed; on Windows the registration holds a handle of its own to the socket.
 pub struct Watched {
     watcher: Arc<Watcher>,
-    token: u64,
+    token: usize,
+    #[cfg(windows)]
+    source: mio::net::TcpStream,
 }
 
 impl Watcher {
     /// Starts the watcher thread.
     pub fn start() -> io::Result<Arc<Watcher>> {
+        let poll = Poll::new()?;
         let watcher = Arc::new(Watcher {
-            epoll: epoll::create(CreateFlags::CLOEXEC)?,
+            registry: poll.registry().try_clone()?,
             watched: Mutex::new(HashMap::new()),
-            next_token: AtomicU64::new(0),
+            next_token: AtomicUsize::new(0),
         });
         let watching = Arc::clone(&watcher);
         thread::Builder::new()
             .name("watcher".into())
-            .spawn(move || watching.run())?;
+            .spawn(move || watching.run(poll))?;
         Ok(watcher)
     }
 
-    /// Marks `waiter` gone and wakes it once the client of `conn` closes its side.
-    pub fn watch(self: &Arc<Self>, conn: impl AsFd, waiter: &Arc<Waiter>) -> io::Result<Watched> {
+    /// Marks `waiter` gone and wakes it once the client of `socket` closes its side.
+    pub fn watch(self: &Arc<Self>, socket: &Socket, waiter: &Arc<Waiter>) -> io::Result<Watched> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(token, Arc::downgrade(waiter));
-        let watched = Watched {
-            watcher: Arc::clone(self),
-            token,
+        #[cfg(unix)]
+        let watched = {
+            use std::os::fd::{AsFd, AsRawFd};
+            let fd = socket.as_fd().as_raw_fd();
+            let watched = Watched {
+                watcher: Arc::clone(self),
+                token,
+            };
+            self.registry.register(
+                &mut mio::unix::SourceFd(&fd),
+                Token(token),
+                Interest::READABLE,
+            )?;
+            watched
         };
-        epoll::add(
-            &self.epoll,
-            conn,
-            EventData::new_u64(token),
-            EventFlags::RDHUP | EventFlags::ONESHOT,
-        )?;
+        #[cfg(windows)]
+        let watched = {
+            let Socket::Tcp(stream) = socket;
+            let mut watched = Watched {
+                watcher: Arc::clone(self),
+                token,
+                source: mio::net::TcpStream::from_std(stream.try_clone()?),
+            };
+            self.registry
+                .register(&mut watched.source, Token(token), Interest::READABLE)?;
+            watched
+        };
         Ok(watched)
     }
 
-    fn run(&self) {
-        let mut events = Vec::with_capacity(256);
+    fn run(&self, mut poll: Poll) {
+        let mut events = Events::with_capacity(256);
         loop {
-            events.clear();
-            match epoll::wait(&self.epoll, spare_capacity(&mut events), None) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
+            match poll.poll(&mut events, None) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     error!(
                         "cannot watch for clients leaving: {e}; they are noticed at their next write"
@@ -82,15 +100,18 @@ impl Watcher {
             }
             let watched = self.lock();
             for event in &events {
-                // RDHUP, or HUP or ERR, which epoll always reports: the client is gone.
-                if let Some(waiter) = watched.get(&event.data.u64()).and_then(Weak::upgrade) {
+                // Bytes after the request are no sign of leaving; a closed side or an error is.
+                if !(event.is_read_closed() || event.is_error()) {
+                    continue;
+                }
+                if let Some(waiter) = watched.get(&event.token().0).and_then(Weak::upgrade) {
                     waiter.set_gone();
                 }
             }
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Weak<Waiter>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<usize, Weak<Waiter>>> {
         self.watched.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -98,5 +119,7 @@ impl Watcher {
 impl Drop for Watched {
     fn drop(&mut self) {
         self.watcher.lock().remove(&self.token);
+        #[cfg(windows)]
+        let _ = self.watcher.registry.deregister(&mut self.source);
     }
 }
