@@ -6,14 +6,12 @@
 //! whatever the number of clients. It never publishes a version that moved while it was read,
 //! never blocks on what it opens (a FIFO or a device put in the file's place is opened
 //! non-blocking and refused after an `fstat` of the opened descriptor), and never reads more
-//! than `--max-frame` + 1 bytes.
+//! than `--max-frame` + 1 bytes. What a file is (its identity, its kind) is asked of the
+//! platform ([`unix`], [`windows`]).
 
-use std::fs::{self, File, Metadata};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-use rustix::fs::OFlags;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::channel::Channel;
 use crate::decode::complete::is_complete;
@@ -23,24 +21,40 @@ use crate::report::describe_io_error;
 use crate::source::Producer;
 use crate::source::changes::{Changes, Target, Wake};
 
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as os;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as os;
+
+pub use os::stat;
+
 /// How long a version may stay incomplete before we say so (a normal write takes far less).
 const INCOMPLETE_WARNING_AFTER: Duration = Duration::from_secs(2);
 
 /// What identifies one version of a file on disk: nanosecond mtime (two saves in one second
-/// differ), size, and inode (an editor's atomic save makes a new one).
+/// differ), size, and the file's identity (an editor's atomic save makes a new one).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Version {
-    mtime: (i64, i64),
+    mtime: Option<SystemTime>,
     pub size: u64,
-    inode: (u64, u64),
+    id: FileId,
 }
 
+/// Which file a path leads to: (device, inode) on Unix, (volume, file index) on Windows. A
+/// path that names another file than before (a rename into place) has another one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct FileId(u64, u64);
+
 impl Version {
-    pub fn of(meta: &Metadata) -> Version {
+    pub fn of(meta: &Metadata, id: FileId) -> Version {
         Version {
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            size: meta.size(),
-            inode: (meta.dev(), meta.ino()),
+            mtime: meta.modified().ok(),
+            size: meta.len(),
+            id,
         }
     }
 }
@@ -196,54 +210,27 @@ fn appends(channel: &Channel, frame: &NewFrame) -> bool {
 }
 
 /// Opens `path` for reading without blocking on it, and checks what the opened descriptor is:
-/// only a regular file on a disk-backed filesystem can be served.
-pub fn open_regular(path: &Path) -> Result<(File, Metadata), Skip> {
-    let file = File::options()
-        .read(true)
-        // Opening a FIFO for reading would wait for a writer; a terminal would become ours.
-        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
-        .open(path)
-        .map_err(Skip::Unreadable)?;
-    let meta = file.metadata().map_err(Skip::Unreadable)?;
+/// only a regular file on a disk-backed filesystem can be served. With the version it has.
+pub fn open_regular(path: &Path) -> Result<(File, Version), Skip> {
+    let file = os::open(path).map_err(Skip::Unreadable)?;
+    let (meta, id) = os::fstat(&file).map_err(Skip::Unreadable)?;
     if let Some(what) = not_regular(&meta) {
         return Err(Skip::NotRegular(what));
     }
-    if is_kernel_file(&file) {
-        return Err(Skip::NotRegular(
-            "a kernel file (/proc, /sys), whose size and changes are not reported",
-        ));
+    if let Some(what) = os::special(&file) {
+        return Err(Skip::NotRegular(what));
     }
-    Ok((file, meta))
+    Ok((file, Version::of(&meta, id)))
 }
 
-/// What `meta` describes, if not a regular file: "a FIFO", "a folder", ...
+/// What `meta` describes, if not a regular file: "a folder", "a FIFO", ...
 pub fn not_regular(meta: &Metadata) -> Option<&'static str> {
     let kind = meta.file_type();
-    Some(match () {
-        _ if kind.is_file() => return None,
-        _ if kind.is_dir() => "a folder",
-        _ if kind.is_fifo() => "a FIFO",
-        _ if kind.is_char_device() => "a character device",
-        _ if kind.is_block_device() => "a block device",
-        _ if kind.is_socket() => "a socket",
-        _ => "not a file",
-    })
-}
-
-/// Whether `file` lives on one of the kernel's pseudo-filesystems, whose files say they are
-/// empty (or 4096 bytes) whatever they hold, and never change their mtime.
-fn is_kernel_file(file: &File) -> bool {
-    const PSEUDO_FILESYSTEMS: [u64; 8] = [
-        0x9fa0,     // proc
-        0x62656572, // sysfs
-        0x64626720, // debugfs
-        0x74726163, // tracefs
-        0x73636673, // securityfs
-        0x27e0eb,   // cgroup
-        0x63677270, // cgroup2
-        0x62656570, // configfs
-    ];
-    rustix::fs::fstatfs(file).is_ok_and(|fs| PSEUDO_FILESYSTEMS.contains(&(fs.f_type as u64)))
+    match () {
+        _ if kind.is_file() => None,
+        _ if kind.is_dir() => Some("a folder"),
+        _ => Some(os::other_kind(kind)),
+    }
 }
 
 /// One look at `path`: a stat, and unless `seen` says that version is known, a bounded read
@@ -255,11 +242,11 @@ pub fn read_version(
     max_frame: u64,
     seen: impl Fn(Version) -> bool,
 ) -> Result<Option<(Version, NewFrame)>, Skip> {
-    let meta = fs::metadata(path).map_err(Skip::Unreadable)?;
+    let (meta, id) = os::stat(path).map_err(Skip::Unreadable)?;
     if let Some(what) = not_regular(&meta) {
         return Err(Skip::NotRegular(what));
     }
-    let version = Version::of(&meta);
+    let version = Version::of(&meta, id);
     if seen(version) {
         return Ok(None);
     }
@@ -267,8 +254,8 @@ pub fn read_version(
         return Err(Skip::TooLarge(version));
     }
     let (file, opened) = open_regular(path)?;
-    if Version::of(&opened) != version {
-        return Err(Skip::Unsettled(Version::of(&opened)));
+    if opened != version {
+        return Err(Skip::Unsettled(opened));
     }
     // One byte more than allowed tells a file that grew past --max-frame while read.
     let bytes = FrameBytes::read(&file, version.size as usize, max_frame.saturating_add(1))
@@ -279,8 +266,8 @@ pub fn read_version(
             ..version
         }));
     }
-    let after = file.metadata().map_err(Skip::Unreadable)?;
-    if Version::of(&after) != version
+    let (after, id) = os::fstat(&file).map_err(Skip::Unreadable)?;
+    if Version::of(&after, id) != version
         || bytes.len() as u64 != version.size
         || !is_complete(content_type.as_str(), &bytes)
     {
@@ -291,9 +278,7 @@ pub fn read_version(
         .unwrap_or(path.as_os_str())
         .to_string_lossy()
         .into_owned();
-    let modified = meta
-        .modified()
-        .unwrap_or_else(|_| std::time::SystemTime::now());
+    let modified = meta.modified().unwrap_or_else(|_| SystemTime::now());
     Ok(Some((
         version,
         NewFrame {
@@ -309,6 +294,7 @@ pub fn read_version(
 mod tests {
     use super::*;
     use crate::channel::SourceKind;
+    use std::fs;
 
     fn source(path: PathBuf, content_type: &'static str) -> FileSource {
         FileSource {
@@ -356,6 +342,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn fifos_devices_and_kernel_files_are_refused_without_blocking() {
         let fifo = temp_file("fifo", b"").with_file_name("a.fifo");
         let _ = fs::remove_file(&fifo);

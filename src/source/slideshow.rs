@@ -16,7 +16,6 @@ use std::cmp::Ordering;
 use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::hash::{BuildHasher, RandomState};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -29,7 +28,7 @@ use crate::frame::NewFrame;
 use crate::http::head::HeaderValue;
 use crate::source::Producer;
 use crate::source::changes::{Changes, Target, Wake};
-use crate::source::file::{Skip, Version, read_version};
+use crate::source::file::{self, Skip, Version, read_version};
 use crate::source::options::Order;
 
 /// How often a slide that is being written is looked at again during its turn.
@@ -132,8 +131,7 @@ impl Slideshow {
                 // Each folder once, however many links lead to it: loops end, and trees full of
                 // links (/sys) are not walked again and again.
                 !e.file_type().is_dir()
-                    || e.metadata()
-                        .is_ok_and(|m| folders_seen.insert((m.dev(), m.ino())))
+                    || file::stat(e.path()).is_ok_and(|(_, id)| folders_seen.insert(id))
             })
             .filter_map(Result::ok)
     }
