@@ -2,9 +2,8 @@
 //! with their names, and the settings of the serving side. Nothing here opens a source or a
 //! socket; a usage mistake found here exits 2, like clap's own.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -152,23 +151,38 @@ fn sources_in_order(args: &Args, matches: &ArgMatches) -> Result<Vec<SourceArg>,
 /// `-`, a URL (`scheme://…`), or a path; `NAME=` before any of them names it, unless the whole argument is
 /// an existing path (a file may have `=` in its name).
 fn source_arg(arg: &OsString) -> Result<SourceArg, UsageError> {
-    let bytes = arg.as_bytes();
-    let (name, rest) = if PathBuf::from(arg).exists() {
-        (None, bytes)
-    } else {
-        split_name(bytes)
+    let (name, rest) = match split_name(arg.as_encoded_bytes()) {
+        (Some(name), _) if !PathBuf::from(arg).exists() => {
+            (Some(name), after_ascii(arg, name.len() + 1))
+        }
+        _ => (None, arg.clone()),
     };
-    let text = String::from_utf8_lossy(rest);
-    let what = if rest == b"-" {
+    let text = rest.to_string_lossy();
+    let what = if rest == "-" {
         What::Stdin
     } else if url_scheme(&text).is_some() {
         // Any scheme: opening refuses those it cannot relay without showing the password that
         // a mistyped `htp://user:pass@…` would show as a path.
         What::Url(text.into_owned())
     } else {
-        What::Path(PathBuf::from(std::ffi::OsStr::from_bytes(rest)))
+        What::Path(PathBuf::from(rest))
     };
     named(name, what)
+}
+
+/// `arg` without its first `skip` characters, all ASCII (a name and its `=`), losing nothing
+/// of the rest, which need not be Unicode: bytes on Unix, UTF-16 units on Windows.
+#[cfg(unix)]
+fn after_ascii(arg: &OsStr, skip: usize) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    OsStr::from_bytes(&arg.as_bytes()[skip..]).to_os_string()
+}
+
+#[cfg(windows)]
+fn after_ascii(arg: &OsStr, skip: usize) -> OsString {
+    use std::os::windows::ffi::{OsStrExt, OsStringExt};
+    let units: Vec<u16> = arg.encode_wide().skip(skip).collect();
+    OsString::from_wide(&units)
 }
 
 /// Splits `NAME=REST` when what comes before the first `=` looks like a name.
@@ -299,5 +313,28 @@ mod tests {
             (None, &b"http://h/x?a=b"[..])
         );
         assert_eq!(split_name(b"=x"), (None, &b"=x"[..]));
+    }
+
+    #[test]
+    fn a_windows_path_is_not_taken_for_a_name() {
+        assert_eq!(split_name(b"C:\\x=y"), (None, &b"C:\\x=y"[..]));
+        assert_eq!(split_name(b"C:"), (None, &b"C:"[..]));
+        let arg = |text: &str| source_arg(&OsString::from(text)).unwrap();
+        let cam = arg("cam=C:\\pics\\cam.jpg");
+        assert_eq!(cam.name.as_deref(), Some("cam"));
+        assert!(matches!(cam.what, What::Path(p) if p.as_os_str() == "C:\\pics\\cam.jpg"));
+        let unnamed = arg("Z:\\tmp\\a=b\\slides\\");
+        assert_eq!(unnamed.name, None);
+        assert!(matches!(unnamed.what, What::Path(p) if p.as_os_str() == "Z:\\tmp\\a=b\\slides\\"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_named_path_keeps_bytes_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let given = OsStr::from_bytes(b"cam=caf\xe9.jpg");
+        let named = source_arg(&given.to_os_string()).unwrap();
+        assert_eq!(named.name.as_deref(), Some("cam"));
+        assert!(matches!(named.what, What::Path(p) if p.as_os_str().as_bytes() == b"caf\xe9.jpg"));
     }
 }
