@@ -12,7 +12,6 @@
 use std::fmt::Write as _;
 use std::io::Read;
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -80,15 +79,20 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     if let Some(problem) = dates.and_then(|dates| out_of_date(dates, OffsetDateTime::now_utc())) {
         warning!("the certificate in '{}' {problem}", cert.display());
     }
-    if let Ok(meta) = std::fs::metadata(key)
-        && meta.permissions().mode() & 0o077 != 0
+    // Windows has no mode bits; its access lists are left to the user.
+    #[cfg(unix)]
     {
-        warning!(
-            "'{}' holds the private key and is readable by other users (mode {:03o}); \
-             chmod 600 it",
-            key.display(),
-            meta.permissions().mode() & 0o777
-        );
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(key)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            warning!(
+                "'{}' holds the private key and is readable by other users (mode {:03o}); \
+                 chmod 600 it",
+                key.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
     }
     Ok(config)
 }
