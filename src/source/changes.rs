@@ -8,6 +8,11 @@
 //! ([`Wake::Written`]); one under way (a write, a create, a delete) once no event has come for
 //! [`SETTLE`] ([`Wake::Writing`]), so that a burst is one look, and what such a look finds is
 //! known to be possibly half-written.
+//! Only inotify reports a writer's close. Where the watcher does not (FSEvents, kqueue,
+//! ReadDirectoryChangesW: [`CLOSES_REPORTED`]), a change under way that has been quiet for
+//! [`SETTLE`] is taken for a whole one, as the close that will not come, and so is a rename
+//! whose direction is not told (`Name(Any)`): the look checks that the file did not move while
+//! it was read, and that an image is whole.
 //! Sources still look every `--poll`, so an event lost costs at most that. Where events cannot
 //! be had (no watcher, the watch limit reached, a filesystem that does not report every change)
 //! the source is told why, says so once, and relies on the poll.
@@ -32,6 +37,10 @@ use crate::wake::Waiter;
 /// How long a change under way must be quiet before the source looks: long enough for the
 /// writes of one save to end, short beside a person's eye.
 pub const SETTLE: Duration = Duration::from_millis(20);
+
+/// Whether the watcher reports a writer closing a file: inotify does, FSEvents, kqueue and
+/// ReadDirectoryChangesW do not.
+const CLOSES_REPORTED: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// How long after a writer's first write without a close the poll still leaves the file to
 /// the close (see [`Changes::being_written`]): far longer than a save takes, short enough that
@@ -95,6 +104,8 @@ struct Watch {
     interest: Arc<Interest>,
     /// The filesystem reports every change (not a network or FUSE one).
     reported: bool,
+    /// The watcher reports a writer's close ([`CLOSES_REPORTED`]).
+    closes: bool,
     /// When the places were (last) registered: changes before it have no event to come.
     since: SystemTime,
     /// What was asked for, to resolve a symlink again when its target may have moved.
@@ -197,6 +208,7 @@ impl Changes {
         changes.watch = Some(Watch {
             interest,
             reported: unreported.is_none(),
+            closes: watcher.closes,
             since: SystemTime::now(),
             asked,
             places,
@@ -264,9 +276,10 @@ impl Changes {
         let mut pending = lock(&watch.interest.pending);
         let settled = pending.last_under_way.map(|t| t + SETTLE);
         if pending.whole || settled.is_some_and(|at| now >= at) {
-            let whole = pending.whole;
+            // Without closes, the quiet is all the end of a write there is.
+            let whole = pending.whole || !watch.closes;
             *pending = Pending {
-                writer_since: pending.writer_since,
+                writer_since: pending.writer_since.filter(|_| watch.closes),
                 ..Pending::default()
             };
             return Look::Found(if whole { Wake::Written } else { Wake::Writing });
@@ -343,13 +356,22 @@ fn places_of(target: &Target) -> Vec<Place> {
             }
             places
         }
-        Target::Folders(folders) => folders
-            .iter()
-            .map(|folder| Place {
-                folder: absolute(folder),
-                name: None,
-            })
-            .collect(),
+        Target::Folders(folders) => {
+            let mut places = Vec::new();
+            for folder in folders {
+                // FSEvents reports the real path (`/private/tmp/…` for `/tmp/…`).
+                let real = cfg!(target_os = "macos")
+                    .then(|| std::fs::canonicalize(folder).ok())
+                    .flatten();
+                for folder in std::iter::once(absolute(folder)).chain(real) {
+                    let place = Place { folder, name: None };
+                    if !places.contains(&place) {
+                        places.push(place);
+                    }
+                }
+            }
+            places
+        }
     }
 }
 
@@ -448,6 +470,8 @@ struct Watcher {
     table: Mutex<HashMap<PathBuf, Vec<Entry>>>,
     /// The rename whose new name was last reported (notify's tracker), on the watcher's thread.
     last_moved_to: Mutex<Option<usize>>,
+    /// It reports a writer's close ([`CLOSES_REPORTED`]).
+    closes: bool,
 }
 
 struct Os {
@@ -481,6 +505,7 @@ fn watcher() -> Result<&'static Watcher, &'static String> {
                 }),
                 table: Mutex::new(HashMap::new()),
                 last_moved_to: Mutex::new(None),
+                closes: CLOSES_REPORTED,
             })
         })
         .as_ref()
@@ -550,13 +575,8 @@ impl Watcher {
             Ok(event) if event.need_rescan() => return self.nudge_all(),
             Ok(event) => event,
         };
-        let urgency = match event.kind {
-            // Reads (ours among them) change nothing.
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Urgency::Whole,
-            EventKind::Access(_) => return,
-            EventKind::Modify(ModifyKind::Name(RenameMode::To))
-            | EventKind::Modify(ModifyKind::Metadata(_)) => Urgency::Whole,
-            _ => Urgency::UnderWay,
+        let Some(urgency) = urgency(event.kind, self.closes) else {
+            return;
         };
         let renamed = event.kind == EventKind::Modify(ModifyKind::Name(RenameMode::Both));
         // A rename within a watched folder comes as From (the old name), To (the new one), then
@@ -570,14 +590,19 @@ impl Watcher {
         }
         *last_moved_to = if moved_to { event.tracker() } else { None };
         drop(last_moved_to);
-        let gone = matches!(
-            event.kind,
-            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
-        );
-        let appeared = matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To))
-        );
+        // A rename whose direction is not told may have been either.
+        let moved =
+            !self.closes && event.kind == EventKind::Modify(ModifyKind::Name(RenameMode::Any));
+        let gone = moved
+            || matches!(
+                event.kind,
+                EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+            );
+        let appeared = moved
+            || matches!(
+                event.kind,
+                EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To))
+            );
         let table = lock(&self.table);
         for (i, path) in event.paths.iter().enumerate() {
             // A rename's new name is whole; its old one is gone, likely to come back.
@@ -612,6 +637,22 @@ impl Watcher {
     }
 }
 
+/// How soon an event of `kind` calls for a look, if at all, from a watcher that reports a
+/// writer's close (`closes`) or not.
+fn urgency(kind: EventKind, closes: bool) -> Option<Urgency> {
+    Some(match kind {
+        // Reads (ours among them) change nothing.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Urgency::Whole,
+        EventKind::Access(_) => return None,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Urgency::Whole,
+        EventKind::Modify(ModifyKind::Metadata(_)) if closes => Urgency::Whole,
+        // FSEvents' only kind of rename; and its flags pile up, so that a metadata change can
+        // come with the writes that follow it: under way, settled like them.
+        EventKind::Modify(ModifyKind::Name(RenameMode::Any)) if !closes => Urgency::Whole,
+        _ => Urgency::UnderWay,
+    })
+}
+
 /// A watcher error in a few words, naming the limit to raise where there is one.
 fn describe(e: &notify::Error) -> String {
     match &e.kind {
@@ -639,6 +680,14 @@ mod tests {
     use super::*;
 
     fn watcher_with(entries: Vec<(&str, Option<&str>)>) -> (Watcher, Vec<Arc<Interest>>) {
+        watcher_like(true, entries)
+    }
+
+    /// A watcher that reports a writer's close (inotify) or not (FSEvents, Windows).
+    fn watcher_like(
+        closes: bool,
+        entries: Vec<(&str, Option<&str>)>,
+    ) -> (Watcher, Vec<Arc<Interest>>) {
         let mut table: HashMap<PathBuf, Vec<Entry>> = HashMap::new();
         let mut interests = Vec::new();
         for (folder, name) in entries {
@@ -662,6 +711,7 @@ mod tests {
             os: Mutex::new(os),
             table: Mutex::new(table),
             last_moved_to: Mutex::new(None),
+            closes,
         };
         (watcher, interests)
     }
@@ -766,5 +816,140 @@ mod tests {
             &["/show"],
         ));
         assert!(interests[0].lost.load(Ordering::SeqCst));
+    }
+
+    fn interest() -> Arc<Interest> {
+        Arc::new(Interest {
+            waiter: Waiter::for_current_thread(),
+            pending: Mutex::new(Pending::default()),
+            appeared: Mutex::new(Vec::new()),
+            lost: AtomicBool::new(false),
+        })
+    }
+
+    /// A file's changes as a source waits on them, from a watcher that reports closes or not.
+    fn changes_like(closes: bool) -> (Changes, Arc<Interest>) {
+        let interest = interest();
+        let changes = Changes {
+            waiter: Arc::clone(&interest.waiter),
+            watch: Some(Watch {
+                interest: Arc::clone(&interest),
+                reported: true,
+                closes,
+                since: SystemTime::now(),
+                asked: Target::File("/d/cur.jpg".into()),
+                places: Vec::new(),
+            }),
+        };
+        (changes, interest)
+    }
+
+    fn kinds_of(watcher: &Watcher, cur: &Interest, kinds: &[EventKind]) -> (bool, bool) {
+        for &kind in kinds {
+            watcher.deliver(event(kind, &["/d/cur.jpg"]));
+        }
+        take(cur)
+    }
+
+    #[test]
+    fn on_macos_a_rename_is_whole_and_writes_and_metadata_are_under_way() {
+        let (watcher, interests) = watcher_like(false, vec![("/d", Some("cur.jpg"))]);
+        let cur = &interests[0];
+        let content = EventKind::Modify(ModifyKind::Data(DataChange::Content));
+        let metadata = EventKind::Modify(ModifyKind::Metadata(notify::event::MetadataKind::Any));
+        let created = EventKind::Create(CreateKind::File);
+        assert_eq!(
+            kinds_of(&watcher, cur, &[created, content, metadata, content]),
+            (false, true),
+            "a save in place under way: its flags pile up, metadata among them"
+        );
+        let renamed = EventKind::Modify(ModifyKind::Name(RenameMode::Any));
+        assert_eq!(kinds_of(&watcher, cur, &[renamed]), (true, false));
+        let removed = EventKind::Remove(notify::event::RemoveKind::File);
+        assert_eq!(kinds_of(&watcher, cur, &[removed]), (false, true));
+        // In a folder, a file renamed in (or out: the listing tells) has appeared.
+        let (watcher, interests) = watcher_like(false, vec![("/show", None)]);
+        watcher.deliver(event(renamed, &["/show/a.jpg"]));
+        watcher.deliver(event(created, &["/show/b.jpg"]));
+        assert_eq!(
+            std::mem::take(&mut *lock(&interests[0].appeared)),
+            [PathBuf::from("/show/a.jpg"), PathBuf::from("/show/b.jpg")]
+        );
+        // The watched folder itself renamed: its watch is set again.
+        watcher.deliver(event(renamed, &["/show"]));
+        assert!(interests[0].lost.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn on_windows_a_rename_to_is_whole_and_the_rest_under_way() {
+        let (watcher, interests) = watcher_like(false, vec![("/d", Some("cur.jpg"))]);
+        let cur = &interests[0];
+        let any = EventKind::Modify(ModifyKind::Any);
+        let created = EventKind::Create(CreateKind::Any);
+        let removed = EventKind::Remove(notify::event::RemoveKind::Any);
+        let name = |mode| EventKind::Modify(ModifyKind::Name(mode));
+        assert_eq!(kinds_of(&watcher, cur, &[any, any]), (false, true));
+        assert_eq!(kinds_of(&watcher, cur, &[created, any]), (false, true));
+        assert_eq!(kinds_of(&watcher, cur, &[removed]), (false, true));
+        assert_eq!(
+            kinds_of(&watcher, cur, &[name(RenameMode::From)]),
+            (false, true)
+        );
+        // Saved beside, then renamed into place: From the temporary name, To this one.
+        watcher.deliver(event(name(RenameMode::From), &["/d/cur.jpg.tmp"]));
+        watcher.deliver(event(name(RenameMode::To), &["/d/cur.jpg"]));
+        assert_eq!(take(cur), (true, false));
+    }
+
+    #[test]
+    fn inotify_s_kinds_keep_their_meaning() {
+        let (watcher, interests) = watcher_with(vec![("/d", Some("cur.jpg"))]);
+        let cur = &interests[0];
+        let metadata = EventKind::Modify(ModifyKind::Metadata(notify::event::MetadataKind::Any));
+        assert_eq!(kinds_of(&watcher, cur, &[metadata]), (true, false));
+        let moved_self = EventKind::Modify(ModifyKind::Name(RenameMode::Any));
+        assert_eq!(kinds_of(&watcher, cur, &[moved_self]), (false, true));
+    }
+
+    #[test]
+    fn without_closes_a_write_is_whole_once_quiet_for_settle() {
+        let (changes, interest) = changes_like(false);
+        let start = Instant::now();
+        interest.nudge(Urgency::UnderWay);
+        let written_at = lock(&interest.pending).last_under_way.unwrap();
+        // Mid-write: no look yet, and a poll that comes now leaves it to the writer.
+        assert!(matches!(changes.look(start), Look::Again(Some(at)) if at == written_at + SETTLE));
+        let now = SystemTime::now() - Duration::from_secs(60);
+        assert!(changes.being_written(Wake::Due, now));
+        // Quiet for SETTLE: the end of the write, as a close would say it.
+        assert!(matches!(
+            changes.look(written_at + SETTLE),
+            Look::Found(Wake::Written)
+        ));
+        assert!(!changes.being_written(Wake::Written, now));
+        assert!(!changes.being_written(Wake::Due, now));
+        // A writer at work again after that look: its version waits.
+        interest.nudge(Urgency::UnderWay);
+        assert!(changes.being_written(Wake::Written, now));
+    }
+
+    #[test]
+    fn with_closes_a_quiet_write_is_still_under_way() {
+        let (changes, interest) = changes_like(true);
+        interest.nudge(Urgency::UnderWay);
+        let written_at = lock(&interest.pending).last_under_way.unwrap();
+        assert!(matches!(
+            changes.look(written_at + SETTLE),
+            Look::Found(Wake::Writing)
+        ));
+        let now = SystemTime::now() - Duration::from_secs(60);
+        assert!(changes.being_written(Wake::Writing, now));
+        assert!(changes.being_written(Wake::Due, now), "left to the close");
+        interest.nudge(Urgency::Whole);
+        assert!(matches!(
+            changes.look(Instant::now()),
+            Look::Found(Wake::Written)
+        ));
+        assert!(!changes.being_written(Wake::Written, now));
     }
 }
