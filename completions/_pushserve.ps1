@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'pushserve' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'pushserve' {
-            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Serve the output of CMD, run with sh -c every --poll ms after the last run ends (like watch): text, or an image by its first bytes, or --type. A run that fails or takes over 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Serve the output of CMD, run with sh -c (cmd /C on Windows) every --poll ms after the last run ends (like watch): text, or an image by its first bytes, or --type. A run that fails or takes over 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Address to listen on; use 0.0.0.0 or :: to serve other machines, or unix:PATH for a Unix socket (for a proxy in front). Sockets handed over by systemd (socket activation) are used instead')

@@ -18,7 +18,7 @@ set edit:completion:arg-completer[pushserve] = {|@words|
     }
     var completions = [
         &'pushserve'= {
-            cand --exec 'Serve the output of CMD, run with sh -c every --poll ms after the last run ends (like watch): text, or an image by its first bytes, or --type. A run that fails or takes over 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several'
+            cand --exec 'Serve the output of CMD, run with sh -c (cmd /C on Windows) every --poll ms after the last run ends (like watch): text, or an image by its first bytes, or --type. A run that fails or takes over 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several'
             cand -p 'Port to listen on (0 picks a free one)'
             cand --port 'Port to listen on (0 picks a free one)'
             cand -b 'Address to listen on; use 0.0.0.0 or :: to serve other machines, or unix:PATH for a Unix socket (for a proxy in front). Sockets handed over by systemd (socket activation) are used instead'

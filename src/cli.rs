@@ -45,8 +45,8 @@ pub struct Args {
     #[arg(id = SOURCES, value_name = "SOURCE", required_unless_present_any = [PRINT_MANPAGE, PRINT_COMPLETIONS, EXEC])]
     pub sources: Vec<OsString>,
 
-    /// Serve the output of CMD, run with sh -c every --poll ms after the last run ends (like
-    /// watch): text, or an image by its first bytes, or --type. A run that fails or takes over
+    /// Serve the output of CMD, run with sh -c (cmd /C on Windows) every --poll ms after the last
+    /// run ends (like watch): text, or an image by its first bytes, or --type. A run that fails or takes over
     /// 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several
     #[arg(long, id = EXEC, value_name = "CMD")]
     pub exec: Vec<String>,
