@@ -336,6 +336,52 @@ fn failed(e: &io::Error) -> Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::SourceKind;
+    use std::sync::mpsc;
+
+    pub const DEADLINE: Duration = Duration::from_secs(5);
+
+    pub fn source(command: impl Into<String>) -> CommandSource {
+        CommandSource {
+            command: command.into(),
+            poll: Duration::from_millis(20),
+            content_type: None,
+            max_frame: 1 << 20,
+            once: false,
+        }
+    }
+
+    /// Runs `src` on a thread of its own; the receiver hears when it has returned.
+    pub fn start(src: CommandSource, time_limit: Duration) -> (Arc<Channel>, mpsc::Receiver<()>) {
+        let channel = Channel::for_test(SourceKind::Command);
+        let (done, returned) = mpsc::channel();
+        let ch = channel.clone();
+        thread::spawn(move || {
+            src.watch(&ch, time_limit);
+            let _ = done.send(());
+        });
+        (channel, returned)
+    }
+
+    /// Waits until `what` is true, failing the test after [`DEADLINE`].
+    pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+        let until = Instant::now() + DEADLINE;
+        while !check() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn stop(channel: &Channel, returned: &mpsc::Receiver<()>) {
+        channel.latest.close();
+        returned
+            .recv_timeout(Duration::from_secs(1))
+            .expect("the source returns within a second of the server closing");
+    }
+
+    pub fn seq(channel: &Channel) -> u64 {
+        channel.latest.current().map_or(0, |f| f.seq)
+    }
 
     #[test]
     fn first_word_is_the_program_file_name() {
@@ -361,51 +407,11 @@ mod tests {
 /// The tests that run commands through `sh`.
 #[cfg(all(test, unix))]
 mod shell_tests {
+    use super::tests::{DEADLINE, seq, source, start, stop, wait_for};
     use super::*;
     use crate::channel::{Said, SourceKind};
     use std::fs;
     use std::path::PathBuf;
-    use std::sync::mpsc;
-
-    const DEADLINE: Duration = Duration::from_secs(5);
-
-    fn source(command: impl Into<String>) -> CommandSource {
-        CommandSource {
-            command: command.into(),
-            poll: Duration::from_millis(20),
-            content_type: None,
-            max_frame: 1 << 20,
-            once: false,
-        }
-    }
-
-    /// Runs `src` on a thread of its own; the receiver hears when it has returned.
-    fn start(src: CommandSource, time_limit: Duration) -> (Arc<Channel>, mpsc::Receiver<()>) {
-        let channel = Channel::for_test(SourceKind::Command);
-        let (done, returned) = mpsc::channel();
-        let ch = channel.clone();
-        thread::spawn(move || {
-            src.watch(&ch, time_limit);
-            let _ = done.send(());
-        });
-        (channel, returned)
-    }
-
-    /// Waits until `what` is true, failing the test after [`DEADLINE`].
-    fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-        let until = Instant::now() + DEADLINE;
-        while !check() {
-            assert!(Instant::now() < until, "timed out waiting for {what}");
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn stop(channel: &Channel, returned: &mpsc::Receiver<()>) {
-        channel.latest.close();
-        returned
-            .recv_timeout(Duration::from_secs(1))
-            .expect("the source returns within a second of the server closing");
-    }
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -413,10 +419,6 @@ mod shell_tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    fn seq(channel: &Channel) -> u64 {
-        channel.latest.current().map_or(0, |f| f.seq)
     }
 
     /// Whether a live process runs with exactly these arguments (zombies have none).
@@ -635,6 +637,94 @@ mod shell_tests {
         let (channel, returned) = start(src, Duration::from_millis(300));
         wait_for("the time limit", || channel.state().is_some());
         wait_for("the sleep to be gone", || !running(&["sleep", &seconds]));
+        stop(&channel, &returned);
+    }
+}
+
+/// The tests that run commands through `cmd`.
+#[cfg(all(test, windows))]
+mod cmd_tests {
+    use super::tests::{DEADLINE, seq, source, start, stop, wait_for};
+    use super::*;
+    use crate::channel::SourceKind;
+
+    /// A loop that never ends in one line of `cmd` (`%i` is a loop variable outside a batch
+    /// file).
+    const FOREVER: &str = "for /L %i in (1,0,2) do";
+
+    #[test]
+    fn command_output_is_a_text_frame() {
+        let mut src = source("echo hello");
+        src.once = true;
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        returned.recv_timeout(DEADLINE).expect("once returns");
+        let frame = channel.latest.current().expect("a frame");
+        assert_eq!(&frame.bytes[..], b"hello\r\n");
+        assert_eq!(frame.content_type.as_str(), "text/plain; charset=utf-8");
+    }
+
+    #[test]
+    fn command_quotes_reach_cmd_as_given() {
+        let mut src = source(r#"echo "a b" "c""#);
+        src.once = true;
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        returned.recv_timeout(DEADLINE).expect("once returns");
+        let frame = channel.latest.current().expect("a frame");
+        assert_eq!(&frame.bytes[..], b"\"a b\" \"c\"\r\n");
+    }
+
+    #[test]
+    fn command_failing_says_its_status_and_last_stderr_line() {
+        let channel = Channel::for_test(SourceKind::Command);
+        match run(
+            "echo oops 1>&2 & exit 3",
+            10,
+            Duration::from_secs(10),
+            &channel,
+        ) {
+            Run::Failed { how, stderr } => {
+                assert_eq!(how, "exited with status 3");
+                assert_eq!(stderr.as_deref(), Some("oops"));
+            }
+            _ => panic!("exit 3 is a failure"),
+        }
+    }
+
+    #[test]
+    fn command_over_the_time_limit_is_stopped() {
+        let src = source(format!("{FOREVER} @rem"));
+        let (channel, returned) = start(src, Duration::from_millis(300));
+        wait_for("the time limit", || channel.state().is_some());
+        assert!(
+            channel
+                .state()
+                .unwrap()
+                .to_string()
+                .contains("ran longer than 0.3 s")
+        );
+        stop(&channel, &returned);
+        assert!(channel.latest.current().is_none());
+    }
+
+    #[test]
+    fn command_flooding_stdout_is_cut_off() {
+        let mut src = source(format!("{FOREVER} @echo y"));
+        src.max_frame = 1000;
+        let (channel, returned) = start(src, Duration::from_secs(10));
+        wait_for("the cut", || seq(&channel) == 1);
+        let cut = channel.latest.current().unwrap();
+        assert_eq!(cut.bytes.len(), 1000);
+        assert!(cut.bytes.starts_with(b"y\r\ny\r\n"));
+        stop(&channel, &returned);
+    }
+
+    #[test]
+    fn command_leaving_a_process_on_its_pipes_ends_at_the_limit() {
+        // `start /b` leaves a process holding stdout after `cmd` exits: the run ends at the
+        // limit, and closing its job ends that process, and so the pipe.
+        let src = source(format!("start /b cmd /c \"{FOREVER} @rem\" & echo started"));
+        let (channel, returned) = start(src, Duration::from_millis(300));
+        wait_for("the time limit", || channel.state().is_some());
         stop(&channel, &returned);
     }
 }

@@ -219,7 +219,49 @@ fn without_password(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_NAME, url_safe_name, without_password};
+    use super::{MAX_NAME, open, url_safe_name, without_password};
+    use crate::source::options::{Order, SlideshowOptions, SourceOptions, What};
+    use std::time::Duration;
+
+    fn options() -> SourceOptions {
+        SourceOptions {
+            poll: Duration::from_secs(1),
+            poll_only: true,
+            content_type: None,
+            max_frame: 1 << 20,
+            keepalive: Duration::from_secs(10),
+            lines: 1,
+            once: true,
+            netrc: None,
+            slideshow: SlideshowOptions {
+                interval: Duration::from_secs(1),
+                extensions: vec!["txt".into()],
+                recursive: false,
+                follow_links: false,
+                order: Order::Name,
+            },
+        }
+    }
+
+    /// On Windows the paths are `C:\…\Temp\…`: the names are still the file's and the folder's.
+    #[test]
+    fn a_path_is_named_by_its_file_or_folder_name_alone() {
+        let dir = std::env::temp_dir().join(format!("pushserve-names-{}", std::process::id()));
+        let folder = dir.join("slides");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("cam.txt"), "x").unwrap();
+        let file = open(&What::Path(folder.join("cam.txt")), &options()).unwrap();
+        assert_eq!(file.name, "cam");
+        assert_eq!(
+            file.description,
+            folder.join("cam.txt").display().to_string()
+        );
+        let mut with_separator = folder.into_os_string();
+        with_separator.push(std::path::MAIN_SEPARATOR_STR);
+        let show = open(&What::Path(with_separator.into()), &options()).unwrap();
+        assert_eq!(show.name, "slides");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn names_are_made_url_safe() {
