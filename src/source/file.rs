@@ -332,6 +332,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_saved_over_with_the_same_size_and_mtime_is_another_version() {
+        let path = temp_file("same.txt", b"one");
+        let new = path.with_file_name("same.tmp");
+        fs::write(&new, b"two").unwrap();
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        File::options()
+            .write(true)
+            .open(&new)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let (_, before) = open_regular(&path).unwrap();
+        fs::rename(&new, &path).unwrap();
+        let (_, after) = open_regular(&path).unwrap();
+        assert_eq!((before.size, before.mtime), (after.size, after.mtime));
+        assert_ne!(before, after, "the file's identity tells them apart");
+    }
+
+    #[test]
     fn a_half_written_jpeg_is_not_published() {
         let jpeg = include_bytes!("../../tests/fixtures/red.jpg");
         let src = source(temp_file("half.jpg", &jpeg[..jpeg.len() / 2]), "image/jpeg");
