@@ -4,8 +4,9 @@
 //!
 //! This is the only code that starts or stops the command, and it keeps the policy: when to
 //! run, what a run printed is worth publishing, what to warn of. How a run is started, read and
-//! stopped is the platform's ([`unix`], [`windows`]), behind one seam: [`os::spawn`] a run,
-//! [`os::Running::read`] its pipes within a wait, [`os::Running::stop`] it, [`kill_every_run`].
+//! stopped is the platform's (`command/unix.rs`, `command/windows.rs`), behind one seam:
+//! `spawn` a run, `Running::read` its pipes within a wait, `Running::stop` it,
+//! [`kill_every_run`].
 //! Each run is stopped whole, with everything it started (a process group on Unix, a job
 //! object on Windows), so that a run that takes too long, prints too much, or is still going at
 //! shutdown leaves nothing behind, and the source returns once none of it is alive (or after a

@@ -7,7 +7,7 @@
 //! never blocks on what it opens (a FIFO or a device put in the file's place is opened
 //! non-blocking and refused after an `fstat` of the opened descriptor), and never reads more
 //! than `--max-frame` + 1 bytes. What a file is (its identity, its kind) is asked of the
-//! platform ([`unix`], [`windows`]).
+//! platform (`file/unix.rs`, `file/windows.rs`).
 
 use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
