@@ -310,6 +310,7 @@ fn viewer_url(local: &Local, tls: bool) -> String {
     let scheme = if tls { "https" } else { "http" };
     let addr = match local {
         Local::Tcp(addr) => *addr,
+        #[cfg(unix)]
         Local::Unix(path) => {
             let path = path.as_deref().unwrap_or(std::path::Path::new("(unnamed)"));
             return format!("{scheme}://unix:{}:/", path.display());

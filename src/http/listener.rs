@@ -100,6 +100,7 @@ fn listen_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Where a listener listens, for the URL it prints and the Host check.
 pub enum Local {
     Tcp(SocketAddr),
+    #[cfg(unix)]
     Unix(Option<PathBuf>),
 }
 
