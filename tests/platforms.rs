@@ -371,6 +371,44 @@ fn windows_build_under_wine_serves_what_a_cmd_command_prints() {
 }
 
 #[test]
+fn windows_build_under_wine_refuses_a_unix_socket_and_socket_activation_in_a_line_exit_2() {
+    let Some(wine) = Wine::start() else {
+        return;
+    };
+    let Some(exe) = built(&WINDOWS) else {
+        return;
+    };
+    let dir = TempDir::new("platform-refused");
+    dir.rewrite("cam.jpg", &fixture("red.jpg"));
+    let cam = windows_path(&dir.path("cam.jpg"));
+    let refusal = |mut command: Command| {
+        let mut run = Killed(
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let (status, _, said) = run.finish("still running, not refusing");
+        assert_eq!(status.code(), Some(2), "{said}");
+        let lines: Vec<String> = said
+            .lines()
+            .filter(|line| line.contains("not available on Windows"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(lines.len(), 1, "one line saying why: {said}");
+        lines[0].clone()
+    };
+    let mut unix = wine.command(&exe);
+    unix.args([&cam, "--port", "0", "--bind", "unix:/tmp/pushserve.sock"]);
+    assert!(refusal(unix).contains("Unix sockets"));
+    let mut activated = wine.command(&exe);
+    activated.arg(&cam).env("LISTEN_FDS", "1");
+    assert!(refusal(activated).contains("LISTEN_FDS"));
+}
+
+#[test]
 fn aarch64_musl_build_under_qemu_follows_a_file_and_stops_on_ctrl_c() {
     let Some(qemu) = common::tool("qemu-aarch64-static", "apt-get install qemu-user-static") else {
         return;
