@@ -63,7 +63,7 @@ static BUILT: Mutex<Vec<&str>> = Mutex::new(Vec::new());
 
 /// pushserve built for `target` (a debug build), or None when a tool the build needs is absent
 /// and the test is skipped.
-fn built(target: &Target) -> Option<PathBuf> {
+fn build(target: &Target) -> Option<PathBuf> {
     let installed = Command::new("rustc")
         .args(["--print", "target-libdir", "--target", target.triple])
         .output()
@@ -321,7 +321,7 @@ fn windows_build_under_wine_follows_a_file_named_by_its_drive_path_and_stops_as_
     let Some(wine) = Wine::start() else {
         return;
     };
-    let Some(exe) = built(&WINDOWS) else {
+    let Some(exe) = build(&WINDOWS) else {
         return;
     };
     let Some(said) = follows_a_change_then_stops_on_ctrl_c(wine.command(&exe), windows_path) else {
@@ -337,7 +337,7 @@ fn windows_build_under_wine_shows_a_folder_slide_after_slide() {
     let Some(wine) = Wine::start() else {
         return;
     };
-    let Some(exe) = built(&WINDOWS) else {
+    let Some(exe) = build(&WINDOWS) else {
         return;
     };
     let dir = TempDir::new("platform-slides");
@@ -360,7 +360,7 @@ fn windows_build_under_wine_serves_what_a_cmd_command_prints() {
     let Some(wine) = Wine::start() else {
         return;
     };
-    let Some(exe) = built(&WINDOWS) else {
+    let Some(exe) = build(&WINDOWS) else {
         return;
     };
     let mut exec = wine.command(&exe);
@@ -375,7 +375,7 @@ fn windows_build_under_wine_refuses_a_unix_socket_and_socket_activation_in_a_lin
     let Some(wine) = Wine::start() else {
         return;
     };
-    let Some(exe) = built(&WINDOWS) else {
+    let Some(exe) = build(&WINDOWS) else {
         return;
     };
     let dir = TempDir::new("platform-refused");
@@ -413,7 +413,7 @@ fn aarch64_musl_build_under_qemu_follows_a_file_and_stops_on_ctrl_c() {
     let Some(qemu) = common::tool("qemu-aarch64-static", "apt-get install qemu-user-static") else {
         return;
     };
-    let Some(exe) = built(&ARM_MUSL) else {
+    let Some(exe) = build(&ARM_MUSL) else {
         return;
     };
     let mut program = qemu;
@@ -423,7 +423,7 @@ fn aarch64_musl_build_under_qemu_follows_a_file_and_stops_on_ctrl_c() {
 
 #[test]
 fn x86_64_musl_build_is_static_and_follows_a_file_and_stops_on_ctrl_c() {
-    let Some(exe) = built(&X86_MUSL) else {
+    let Some(exe) = build(&X86_MUSL) else {
         return;
     };
     let host_build = std::fs::read(env!("CARGO_BIN_EXE_pushserve")).unwrap();
