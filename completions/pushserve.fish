@@ -1,6 +1,6 @@
 complete -c pushserve -l exec -d 'Serve the output of CMD, run with sh -c (cmd /C on Windows) every --poll ms after the last run ends (like watch): text, or an image by its first bytes, or --type. A run that fails or takes over 10 s (or --poll) keeps the last frame. NAME=CMD names it. Repeat for several' -r
 complete -c pushserve -s p -l port -d 'Port to listen on (0 picks a free one)' -r
-complete -c pushserve -s b -l bind -d 'Address to listen on; use 0.0.0.0 or :: to serve other machines, or unix:PATH for a Unix socket (for a proxy in front). Sockets handed over by systemd (socket activation) are used instead' -r
+complete -c pushserve -s b -l bind -d 'Address to listen on; use 0.0.0.0 or :: to serve other machines, or unix:PATH for a Unix socket (for a proxy in front; not on Windows). Sockets handed over by systemd (socket activation) are used instead' -r
 complete -c pushserve -l allow-host -d 'Also answer requests whose Host is NAME (.example.com: and its subdomains). Bound to loopback, other names than localhost are refused (DNS rebinding); bound elsewhere, giving names limits requests to them and IP addresses. Repeat, or separate with commas' -r
 complete -c pushserve -l tls-cert -d 'Serve HTTPS with this certificate chain (PEM); --tls-key gives its key' -r -F
 complete -c pushserve -l tls-key -d 'The private key of --tls-cert (PEM)' -r -F

@@ -56,8 +56,8 @@ pub struct Args {
     pub port: u16,
 
     /// Address to listen on; use 0.0.0.0 or :: to serve other machines, or unix:PATH for a Unix
-    /// socket (for a proxy in front). Sockets handed over by systemd (socket activation) are
-    /// used instead
+    /// socket (for a proxy in front; not on Windows). Sockets handed over by systemd (socket
+    /// activation) are used instead
     #[arg(
         short,
         long,

@@ -93,18 +93,28 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// An I/O error as one short phrase: "No such file or directory", without Rust's "(os error 2)".
+/// An I/O error as one short phrase: "No such file or directory", without Rust's "(os error 2)"
+/// or the full stop of Windows' sentences ("Access is denied.").
 pub fn describe_io_error(e: &std::io::Error) -> String {
     let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    let phrase = match text.find(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    phrase.trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::escape_controls;
+    use super::{describe_io_error, escape_controls};
+
+    #[test]
+    fn an_io_error_is_a_phrase_without_its_code_or_full_stop() {
+        let unix = std::io::Error::from_raw_os_error(2);
+        assert!(!describe_io_error(&unix).contains("os error"), "{unix}");
+        let windows = std::io::Error::other("Access is denied. (os error 5)");
+        assert_eq!(describe_io_error(&windows), "Access is denied");
+    }
 
     #[test]
     fn control_characters_are_shown_escaped() {
