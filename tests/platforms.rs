@@ -371,6 +371,83 @@ fn windows_build_under_wine_serves_what_a_cmd_command_prints() {
 }
 
 #[test]
+fn windows_build_under_wine_serves_stdin_and_a_relay_over_tls_with_a_password() {
+    let Some(wine) = Wine::start() else {
+        return;
+    };
+    let Some(exe) = build(&WINDOWS) else {
+        return;
+    };
+    let Some(_) = common::tool("curl", "apt-get install curl") else {
+        return;
+    };
+    let upstream = TestServer::serving("up.txt", b"from upstream", &[]);
+    let mut command = wine.command(&exe);
+    command.args([
+        "piped=-",
+        &format!("relayed={}stream", upstream.url),
+        "--tls-self-signed",
+        "--auth",
+        "ann:secret",
+    ]);
+    let (server, mut stdin) = TestServer::fed_command(command);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    stdin.write_all(b"from stdin\n").unwrap();
+    stdin.flush().unwrap();
+    // curl over TLS (the certificate is self-signed); what it got, and the status code.
+    let get = |path: &str, user: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sk",
+                "--max-time",
+                "10",
+                "-u",
+                user,
+                "-w",
+                "\n%{http_code}",
+            ])
+            .arg(format!("{}{path}", server.url))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+        (body.to_string(), code.to_string())
+    };
+    common::wait_until("stdin's line served", || {
+        get("piped/snapshot", "ann:secret").0.contains("from stdin")
+    });
+    common::wait_until("the relayed file served", || {
+        get("relayed/snapshot", "ann:secret").0 == "from upstream"
+    });
+    assert_eq!(get("piped/snapshot", "ann:wrong").1, "401");
+
+    // A long-poll whose client leaves is freed at once (the watcher of clients leaving), not
+    // after its 300 s.
+    let waiting = |n: u64| {
+        move |(body, _): (String, String)| {
+            serde_json::from_str::<serde_json::Value>(&body)
+                .is_ok_and(|status| status["clients"]["poll"] == n)
+        }
+    };
+    let mut poll = Killed(
+        Command::new("curl")
+            .args(["-sk", "--max-time", "60", "-u", "ann:secret"])
+            .arg(format!("{}piped/poll?since=1&timeout=300", server.url))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_until("one long-poll waiting", || {
+        waiting(1)(get("status", "ann:secret"))
+    });
+    poll.0.kill().unwrap();
+    poll.0.wait().unwrap();
+    common::wait_until("the long-poll freed", || {
+        waiting(0)(get("status", "ann:secret"))
+    });
+}
+
+#[test]
 fn windows_build_under_wine_refuses_a_unix_socket_and_socket_activation_in_a_line_exit_2() {
     let Some(wine) = Wine::start() else {
         return;

@@ -373,7 +373,14 @@ impl TestServer {
     /// Starts `pushserve ARGS --port 0` with a pipe to its stdin, for `-`.
     pub fn fed(args: &[&str]) -> (TestServer, ChildStdin) {
         let mut command = Command::new(bin());
-        command.args(args).stdin(Stdio::piped());
+        command.args(args);
+        TestServer::fed_command(command)
+    }
+
+    /// Starts `command` (pushserve, or a wrapper that execs it) with `--port 0` appended and a
+    /// pipe to its stdin.
+    pub fn fed_command(mut command: Command) -> (TestServer, ChildStdin) {
+        command.stdin(Stdio::piped());
         let mut server = TestServer::spawn(command);
         let stdin = server.child.stdin.take().expect("a piped stdin");
         (server, stdin)
