@@ -75,7 +75,7 @@ fn build(target: &Target) -> Option<PathBuf> {
     if !common::client_present(&rust_target, &add, installed) {
         return None;
     }
-    let mut cargo = if target.zig {
+    let cargo = if target.zig {
         let mut zigbuild = common::tool("cargo-zigbuild", "pip install ziglang cargo-zigbuild")?;
         zigbuild.arg("zigbuild");
         zigbuild
@@ -96,45 +96,70 @@ fn build(target: &Target) -> Option<PathBuf> {
             "building pushserve for {} in target/foreign (minutes if not up to date)",
             target.triple
         ));
-        // What cargo tells a test about its package is no setting for this build: ring's build
-        // script reruns when CARGO_MANIFEST_DIR changes, so a build by `.ci/run` and one from
-        // here would each make the other stale.
-        for (name, _) in std::env::vars_os() {
-            let told = [
-                "CARGO_PKG_",
-                "CARGO_MANIFEST_",
-                "CARGO_BIN_EXE_",
-                "CARGO_CRATE_",
-            ];
-            if told.iter().any(|t| name.to_string_lossy().starts_with(t)) {
-                cargo.env_remove(name);
-            }
-        }
-        let out = cargo
-            .args([
-                "--locked",
-                "--quiet",
-                "--target",
-                target.triple,
-                "--target-dir",
-            ])
-            .arg(foreign_dir())
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "the build for {} failed:\n{}",
-            target.triple,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_cargo(cargo, target);
         if *target == WINDOWS {
             build_process_prng(&out_dir);
         }
         built.push(target.triple);
     }
     Some(out_dir.join(target.exe))
+}
+
+/// Runs `cargo` (a build for `target`, in `target/foreign`); fails saying why if it fails. What
+/// it printed on stdout.
+fn run_cargo(mut cargo: Command, target: &Target) -> String {
+    // What cargo tells a test about its package is no setting for this build: ring's build
+    // script reruns when CARGO_MANIFEST_DIR changes, so a build by `.ci/run` and one from here
+    // would each make the other stale.
+    for (name, _) in std::env::vars_os() {
+        let told = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_EXE_",
+            "CARGO_CRATE_",
+        ];
+        if told.iter().any(|t| name.to_string_lossy().starts_with(t)) {
+            cargo.env_remove(name);
+        }
+    }
+    let out = cargo
+        .args([
+            "--locked",
+            "--quiet",
+            "--target",
+            target.triple,
+            "--target-dir",
+        ])
+        .arg(foreign_dir())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the build for {} failed:\n{}",
+        target.triple,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The library's unit tests built for Windows (`cargo test --lib --no-run`): the test .exe, with
+/// the `ProcessPrng` DLL beside it; None when a tool the build needs is absent.
+fn build_windows_unit_tests() -> Option<PathBuf> {
+    build(&WINDOWS)?;
+    let _alone = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    tell("building the unit tests for x86_64-pc-windows-gnu in target/foreign");
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    cargo.args(["test", "--lib", "--no-run", "--message-format=json"]);
+    let said = run_cargo(cargo, &WINDOWS);
+    let exe = said
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the unit tests' executable");
+    build_process_prng(exe.parent().unwrap());
+    Some(exe)
 }
 
 /// Puts `bcryptprimitives.dll` with the `ProcessPrng` that Wine 8 lacks beside the .exe (see
@@ -483,6 +508,41 @@ fn windows_build_under_wine_refuses_a_unix_socket_and_socket_activation_in_a_lin
     let mut activated = wine.command(&exe);
     activated.arg(&cam).env("LISTEN_FDS", "1");
     assert!(refusal(activated).contains("LISTEN_FDS"));
+}
+
+#[test]
+fn windows_unit_tests_of_the_command_runner_pass_under_wine() {
+    // `cmd /C` runs in a job object: stopped, timed out or flooding, a run is killed with
+    // everything it started (src/source/command.rs, `cmd_tests`).
+    let Some(wine) = Wine::start() else {
+        return;
+    };
+    let Some(exe) = build_windows_unit_tests() else {
+        return;
+    };
+    let mut tests = Killed(
+        wine.command(&exe)
+            .args(["source::command::", "--test-threads", "2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // They wait for commands that loop until stopped: slow under Wine on a busy machine.
+    let status = wait_exit_within(&mut tests.0, Duration::from_secs(120))
+        .expect("the unit tests still running under Wine after 2 minutes");
+    let (mut said, mut error) = (String::new(), String::new());
+    std::io::Read::read_to_string(tests.0.stdout.as_mut().unwrap(), &mut said).unwrap();
+    std::io::Read::read_to_string(tests.0.stderr.as_mut().unwrap(), &mut error).unwrap();
+    assert!(status.success(), "{said}\n{error}");
+    let passed: u32 = said
+        .lines()
+        .find_map(|line| line.strip_prefix("test result: ok. "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a test result line");
+    assert!(passed >= 6, "only {passed} ran: {said}");
 }
 
 #[test]
