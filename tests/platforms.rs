@@ -262,6 +262,13 @@ impl Drop for Wine {
     }
 }
 
+/// Wine, alone in its prefix, and the Windows build to run in it; None when a tool either
+/// needs is absent and the test is skipped.
+fn windows_build_under_wine() -> Option<(Wine, PathBuf)> {
+    let wine = Wine::start()?;
+    Some((wine, build(&WINDOWS)?))
+}
+
 /// Waits for `child` to exit; None if it is still running after `deadline`.
 fn wait_exit_within(child: &mut Child, deadline: Duration) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
@@ -343,10 +350,7 @@ fn follows_a_change_then_stops_on_ctrl_c(
 
 #[test]
 fn windows_build_under_wine_follows_a_file_named_by_its_drive_path_and_stops_as_on_linux() {
-    let Some(wine) = Wine::start() else {
-        return;
-    };
-    let Some(exe) = build(&WINDOWS) else {
+    let Some((wine, exe)) = windows_build_under_wine() else {
         return;
     };
     let Some(said) = follows_a_change_then_stops_on_ctrl_c(wine.command(&exe), windows_path) else {
@@ -359,10 +363,7 @@ fn windows_build_under_wine_follows_a_file_named_by_its_drive_path_and_stops_as_
 
 #[test]
 fn windows_build_under_wine_shows_a_folder_slide_after_slide() {
-    let Some(wine) = Wine::start() else {
-        return;
-    };
-    let Some(exe) = build(&WINDOWS) else {
+    let Some((wine, exe)) = windows_build_under_wine() else {
         return;
     };
     let dir = TempDir::new("platform-slides");
@@ -382,10 +383,7 @@ fn windows_build_under_wine_shows_a_folder_slide_after_slide() {
 
 #[test]
 fn windows_build_under_wine_serves_what_a_cmd_command_prints() {
-    let Some(wine) = Wine::start() else {
-        return;
-    };
-    let Some(exe) = build(&WINDOWS) else {
+    let Some((wine, exe)) = windows_build_under_wine() else {
         return;
     };
     let mut exec = wine.command(&exe);
@@ -397,10 +395,7 @@ fn windows_build_under_wine_serves_what_a_cmd_command_prints() {
 
 #[test]
 fn windows_build_under_wine_serves_stdin_and_a_relay_over_tls_with_a_password() {
-    let Some(wine) = Wine::start() else {
-        return;
-    };
-    let Some(exe) = build(&WINDOWS) else {
+    let Some((wine, exe)) = windows_build_under_wine() else {
         return;
     };
     let Some(_) = common::tool("curl", "apt-get install curl") else {
@@ -474,10 +469,7 @@ fn windows_build_under_wine_serves_stdin_and_a_relay_over_tls_with_a_password() 
 
 #[test]
 fn windows_build_under_wine_refuses_a_unix_socket_and_socket_activation_in_a_line_exit_2() {
-    let Some(wine) = Wine::start() else {
-        return;
-    };
-    let Some(exe) = build(&WINDOWS) else {
+    let Some((wine, exe)) = windows_build_under_wine() else {
         return;
     };
     let dir = TempDir::new("platform-refused");
