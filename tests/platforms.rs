@@ -196,7 +196,7 @@ struct Wine {
 impl Wine {
     /// Wine, once its prefix is ready; None when Wine is absent and the test is skipped.
     fn start() -> Option<Wine> {
-        common::tool("wine", "apt-get install wine64")?;
+        common::tool("wine", "apt-get install wine wine64")?;
         let mut ready = WINE.lock().unwrap_or_else(PoisonError::into_inner);
         let prefix = foreign_dir().join("wine");
         if !*ready {
